@@ -1,0 +1,94 @@
+//! The hot loop's state: one frame in, decoder and tracker updated. The engine knows
+//! nothing of terminals, HTTP or files; callers feed it frames and ask for snapshots.
+
+use crate::capture::{CaptureStats, Frame};
+use crate::diagnose;
+use crate::snapshot::Snapshot;
+use crate::track::{self, Tracker};
+use crate::wire::ike::{self, ParseContext};
+use crate::wire::{Decoder, DecoderConfig, Packet, Reason};
+
+/// Settings of the whole engine.
+#[derive(Debug, Clone, Default)]
+pub struct EngineConfig {
+    /// Decoder limits.
+    pub decoder: DecoderConfig,
+    /// Tracker limits and thresholds.
+    pub tracker: track::Config,
+    /// Diagnosis thresholds.
+    pub diagnose: diagnose::Config,
+}
+
+/// Decoder, tracker and error counters for one capture.
+#[derive(Debug)]
+pub struct Engine {
+    decoder: Decoder,
+    tracker: Tracker,
+    diagnose: diagnose::Config,
+    decode_errors: [u64; Reason::ALL.len()],
+}
+
+impl Engine {
+    /// A fresh engine.
+    pub fn new(config: EngineConfig) -> Self {
+        Engine {
+            decoder: Decoder::new(config.decoder),
+            tracker: Tracker::new(config.tracker),
+            diagnose: config.diagnose,
+            decode_errors: [0; Reason::ALL.len()],
+        }
+    }
+
+    /// Feeds one frame.
+    pub fn process(&mut self, frame: &Frame<'_>) {
+        let (n, ts) = (frame.number, frame.ts);
+        match self.decoder.decode(frame.link, ts, frame.data) {
+            Ok(Packet::Ike(dgram)) => {
+                match ike::parse_message(dgram.message, ParseContext::default()) {
+                    Ok(msg) => self.tracker.on_ike(n, ts, &dgram, &msg),
+                    Err(e) => {
+                        self.decode_errors[e.reason as usize] += 1;
+                        self.tracker.on_decode_error(n, ts, &e);
+                    }
+                }
+            }
+            Ok(Packet::Esp(esp)) => self.tracker.on_esp(n, ts, &esp),
+            Ok(Packet::Ah(ah)) => self.tracker.on_ah(n, ts, &ah),
+            Ok(Packet::Keepalive(addrs)) => self.tracker.on_keepalive(n, ts, &addrs),
+            Ok(Packet::Icmp(icmp)) => self.tracker.on_icmp(n, ts, &icmp),
+            Ok(Packet::Fragment) | Ok(Packet::Other) => self.tracker.on_other(n, ts),
+            Err(e) => {
+                self.decode_errors[e.reason as usize] += 1;
+                self.tracker.on_decode_error(n, ts, &e);
+            }
+        }
+    }
+
+    /// Advances packet time without a frame (live capture's tick).
+    pub fn tick(&mut self, ts: crate::wire::Timestamp) {
+        self.tracker.tick(ts);
+    }
+
+    /// The tracker.
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// An immutable snapshot: report, diagnosis and counters.
+    pub fn snapshot(&self, source: &str, capture: CaptureStats) -> Snapshot {
+        let report = self.tracker.report();
+        let findings = diagnose::diagnose(&report, &self.diagnose);
+        let decode_errors = Reason::ALL
+            .iter()
+            .map(|r| (r.as_str().to_string(), self.decode_errors[*r as usize]))
+            .collect();
+        Snapshot {
+            schema: 1,
+            source: source.to_string(),
+            report,
+            findings,
+            capture,
+            decode_errors,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Prometheus metrics, the JSON API and the HTTP server.

@@ -1,0 +1,1 @@
+//! A pair of lab hosts in network namespaces running real IKE daemons.

@@ -1,0 +1,49 @@
+//! The `ipsecmon` binary: parse arguments, set up logging, dispatch. No logic here.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ipsecmon::cli::{self, Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    let result = match cli.command {
+        Some(Command::Decode(a)) => cli::decode::run(a),
+        Some(Command::Report(a)) => cli::report::run(a),
+        Some(Command::Diagnose(a)) => cli::diagnose::run(a),
+        Some(Command::Serve(a)) => cli::serve::run(a),
+        Some(Command::Correlate(a)) => cli::correlate::run(a),
+        Some(Command::Policy(a)) => cli::policy::run(a),
+        Some(Command::Enforce(a)) => cli::enforce::run(a),
+        Some(Command::Lab(a)) => cli::lab::run(a),
+        None => cli::view::run(cli.view),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::from(cli::EXIT_OK);
+            }
+            eprintln!("ipsecmon: {e:#}");
+            ExitCode::from(cli::EXIT_USAGE)
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// A closed pipe (`ipsecmon decode f --json | head`) is a normal end, not an error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

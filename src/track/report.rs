@@ -1,0 +1,292 @@
+//! The report: what the tracker knows, as plain data in the shape of the JSON contract
+//! (`ipsecmon report --json`, DESIGN.md). Every output (view, API, metrics, diagnosis)
+//! renders from a [`Report`]; none of them reads the live tables.
+
+use serde::{Deserialize, Serialize};
+
+/// Formats an IKE SPI / cookie as 16 lower-case hex digits.
+pub fn spi64(spi: u64) -> String {
+    format!("{spi:016x}")
+}
+
+/// Formats an ESP/AH SPI as 8 lower-case hex digits.
+pub fn spi32(spi: u32) -> String {
+    format!("{spi:08x}")
+}
+
+/// Lifecycle state of an IKE SA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum IkeState {
+    /// Exchanges under way, no usable child SA yet.
+    Negotiating,
+    /// The first child SA is usable.
+    Established,
+    /// Negotiation ended in an error or gave up.
+    Failed,
+    /// Deleted by an INFORMATIONAL / Informational Delete, or replaced by a rekey.
+    Deleted,
+    /// No traffic for longer than the idle expiry (packet time).
+    Expired,
+}
+
+impl IkeState {
+    /// The JSON / label spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IkeState::Negotiating => "negotiating",
+            IkeState::Established => "established",
+            IkeState::Failed => "failed",
+            IkeState::Deleted => "deleted",
+            IkeState::Expired => "expired",
+        }
+    }
+}
+
+/// Why an IKE SA failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// A diagnosis code (`no-proposal-chosen`, `peer-unreachable`, ...).
+    pub code: String,
+    /// The notify type that carried the failure, when one did.
+    pub notify_type: Option<u16>,
+    /// The frame that showed it.
+    pub frame: u64,
+}
+
+/// NAT verdict for an IKE SA (or a correlation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NatVerdict {
+    /// Evidence shows no NAT between the peers.
+    None,
+    /// The initiator is behind a NAT.
+    Initiator,
+    /// The responder is behind a NAT.
+    Responder,
+    /// Both are.
+    Both,
+    /// The evidence cannot decide (no NAT-D, or hashes that match nothing plausible).
+    #[default]
+    Undecidable,
+}
+
+/// One piece of NAT evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NatEvidence {
+    /// What showed it: `natd-source-mismatch`, `natd-destination-mismatch`, `natd-match`,
+    /// `port-float`, `udp-encapsulation`, `keepalive`, `nat-oa`, `checksum-mismatch`,
+    /// `ah-through-nat`, ...
+    pub kind: String,
+    /// One sentence saying what was compared and what came out.
+    pub detail: String,
+    /// Frames that carry the evidence.
+    pub frames: Vec<u64>,
+}
+
+/// The NAT block of an IKE SA.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct NatReport {
+    /// The verdict.
+    pub verdict: NatVerdict,
+    /// What the verdict rests on, strongest first.
+    pub evidence: Vec<NatEvidence>,
+}
+
+/// A child SA (IKEv2 CHILD_SA, IKEv1 phase-2 SA) as negotiated by an IKE SA.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChildSaReport {
+    /// Inbound SPI (towards the initiator), 8 hex digits, when known.
+    pub spi_in: Option<String>,
+    /// Outbound SPI (towards the responder), 8 hex digits, when known.
+    pub spi_out: Option<String>,
+    /// `esp` or `ah`.
+    pub protocol: String,
+    /// Capture time at which it became usable.
+    pub established_at: Option<f64>,
+    /// The inbound SPI of the child SA this one replaced, when it is a rekey.
+    pub rekeyed_from: Option<String>,
+    /// How the SPIs were learned: `decrypted` (exact), `proposal` (cleartext SA payload),
+    /// or `inferred` (endpoints and timing).
+    pub source: String,
+}
+
+/// One request/response round trip of an exchange.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExchangeReport {
+    /// Exchange name (`IKE_SA_INIT`, `Main Mode`, `Quick Mode`, ...).
+    pub exchange: String,
+    /// Message ID.
+    pub message_id: u32,
+    /// Frame of the first request.
+    pub request_frame: u64,
+    /// Frame of the response, when seen.
+    pub response_frame: Option<u64>,
+    /// Capture time of the first request.
+    pub started: f64,
+    /// Response time minus first request time.
+    pub rtt_s: Option<f64>,
+    /// Retransmitted requests (same message ID, same bytes).
+    pub retransmissions: u32,
+    /// Notify types seen in the exchange (cleartext or decrypted).
+    pub notifies: Vec<u16>,
+}
+
+/// An IKE SA.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IkeSaReport {
+    /// 1 or 2.
+    pub version: u8,
+    /// Initiator SPI / cookie, 16 hex digits.
+    pub spi_i: String,
+    /// Responder SPI / cookie, 16 hex digits (all zeros until the responder answers).
+    pub spi_r: String,
+    /// Initiator `ip:port` as first seen.
+    pub initiator: String,
+    /// Responder `ip:port` as first seen.
+    pub responder: String,
+    /// Lifecycle state.
+    pub state: IkeState,
+    /// Frame of the first packet of the negotiation.
+    pub first_frame: u64,
+    /// Capture time of the first packet.
+    pub started: f64,
+    /// From the first request to the message that made the first child SA usable.
+    pub established_after_s: Option<f64>,
+    /// Retransmitted messages, all exchanges together.
+    pub retransmissions: u32,
+    /// Why it failed, when it did.
+    pub failure: Option<Failure>,
+    /// NAT verdict and evidence.
+    pub nat: NatReport,
+    /// Child SAs.
+    pub child_sas: Vec<ChildSaReport>,
+    /// Exchanges with their timings, in order.
+    pub exchanges: Vec<ExchangeReport>,
+    /// `spi_i` of the IKE SA this one replaced by an IKE SA rekey.
+    pub rekeyed_from: Option<String>,
+    /// Frame of the last packet seen.
+    pub last_frame: u64,
+    /// Capture time of the last packet.
+    pub last_seen: f64,
+}
+
+/// An ESP or AH SA (one direction), keyed by destination and SPI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EspSaReport {
+    /// SPI, 8 hex digits.
+    pub spi: String,
+    /// Source (`ip`, or `ip:port` when UDP-encapsulated).
+    pub src: String,
+    /// Destination (`ip`, or `ip:port` when UDP-encapsulated).
+    pub dst: String,
+    /// `none` or `udp`.
+    pub encap: String,
+    /// Packets seen.
+    pub packets: u64,
+    /// Bytes of ESP/AH payload seen.
+    pub bytes: u64,
+    /// Capture time of the first packet.
+    pub first_seen: f64,
+    /// Capture time of the last packet.
+    pub last_seen: f64,
+    /// Sequence numbers skipped (never seen).
+    pub lost: u64,
+    /// Sequence numbers seen twice.
+    pub replayed: u64,
+    /// Packets that arrived out of order within the window.
+    pub reordered: u64,
+    /// `spi_i` of the IKE SA it belongs to, or null.
+    pub ike_sa: Option<String>,
+    /// How it was attached to its IKE SA: `decrypted`, `proposal`, `inferred`, or null.
+    pub ike_sa_link: Option<String>,
+    /// The SPI of the opposite direction of the same child SA, when paired.
+    pub peer_spi: Option<String>,
+}
+
+/// IPSecMon's statistics block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Stats {
+    /// Established child SAs not deleted or expired.
+    pub active_associations: u64,
+    /// ESP payload bytes sent by the local (or initiator) side.
+    pub confidential_bytes_sent: u64,
+    /// ESP payload bytes received by the local (or initiator) side.
+    pub confidential_bytes_received: u64,
+    /// AH (and ESP) bytes sent with integrity protection.
+    pub authenticated_bytes_sent: u64,
+    /// AH (and ESP) bytes received with integrity protection.
+    pub authenticated_bytes_received: u64,
+    /// ESP/AH packets for an SPI no SA owns.
+    pub bad_spi_packets: u64,
+    /// Packets a given key failed to decrypt.
+    pub packets_not_decrypted: u64,
+    /// Packets whose ICV failed with a given key.
+    pub packets_not_authenticated: u64,
+    /// Child SAs added.
+    pub key_additions: u64,
+    /// Child SAs deleted.
+    pub key_deletions: u64,
+    /// Rekeys (child and IKE).
+    pub rekeys: u64,
+    /// Negotiations under way.
+    pub pending_key_operations: u64,
+    /// Phase-1 negotiations (IKEv1 Main / Aggressive Mode, IKEv2 IKE_SA_INIT).
+    pub main_modes: u64,
+    /// Phase-2 negotiations (IKEv1 Quick Mode, IKEv2 child SA creations).
+    pub quick_modes: u64,
+    /// ESP SAs seen on the wire without a matching negotiation.
+    pub soft_associations: u64,
+    /// Negotiations that failed authentication.
+    pub authentication_failures: u64,
+}
+
+/// What the tracker had to leave out because a table was full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Evictions {
+    /// IKE SAs evicted or refused.
+    pub ike_sas: u64,
+    /// ESP/AH SAs evicted or refused.
+    pub esp_sas: u64,
+    /// Fragment reassemblies abandoned.
+    pub fragments: u64,
+}
+
+/// The whole report (`report --json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Always 1.
+    pub schema: u32,
+    /// IKE SAs, in order of first frame.
+    pub ike_sas: Vec<IkeSaReport>,
+    /// ESP SAs, in order of first packet.
+    pub esp_sas: Vec<EspSaReport>,
+    /// AH SAs, in order of first packet.
+    pub ah_sas: Vec<EspSaReport>,
+    /// IPSecMon statistics.
+    pub stats: Stats,
+    /// Frames read.
+    pub frames: u64,
+    /// Frames that failed to decode.
+    pub decode_errors: u64,
+    /// Table evictions.
+    pub evictions: Evictions,
+    /// Capture time of the last frame.
+    pub last_ts: Option<f64>,
+}
+
+impl Default for Report {
+    fn default() -> Self {
+        Report {
+            schema: 1,
+            ike_sas: Vec::new(),
+            esp_sas: Vec::new(),
+            ah_sas: Vec::new(),
+            stats: Stats::default(),
+            frames: 0,
+            decode_errors: 0,
+            evictions: Evictions::default(),
+            last_ts: None,
+        }
+    }
+}

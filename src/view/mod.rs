@@ -1,0 +1,1 @@
+//! The refreshing terminal view and its plain-text and JSON-lines renderings.

@@ -1,0 +1,1 @@
+//! ESP (RFC 4303) and AH (RFC 4302) fixed headers.

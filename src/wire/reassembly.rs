@@ -1,0 +1,1 @@
+//! Bounded IPv4/IPv6 fragment reassembly.

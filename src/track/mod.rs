@@ -4,6 +4,7 @@
 //!
 //! Time is always the packet's capture timestamp, passed in; nothing here reads a clock.
 
+pub mod nat;
 pub mod report;
 
 use std::net::IpAddr;

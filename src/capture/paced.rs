@@ -103,7 +103,10 @@ impl<S: FrameSource> Paced<S> {
 impl<S: FrameSource> FrameSource for Paced<S> {
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         if self.speed == 0.0 {
-            return self.inner.next_frame();
+            let live = self.inner.is_live();
+            let frame = self.inner.next_frame()?;
+            self.finished |= frame.is_none() && !live;
+            return Ok(frame);
         }
         self.read_ahead()?;
         let Some(p) = self.pending else {
@@ -135,5 +138,95 @@ impl<S: FrameSource> FrameSource for Paced<S> {
 
     fn progress(&self) -> Option<(u64, u64)> {
         self.inner.progress()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file-like source over fixed frames.
+    struct Fixed {
+        frames: Vec<(Timestamp, Vec<u8>)>,
+        at: usize,
+    }
+
+    impl FrameSource for Fixed {
+        fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+            let Some((ts, data)) = self.frames.get(self.at) else {
+                return Ok(None);
+            };
+            self.at += 1;
+            let (number, link, orig_len) = (self.at as u64, LinkType::Raw, data.len() as u32);
+            Ok(Some(Frame {
+                number,
+                ts: *ts,
+                link,
+                data,
+                orig_len,
+            }))
+        }
+
+        fn stats(&self) -> CaptureStats {
+            CaptureStats {
+                received: self.at as u64,
+                ..CaptureStats::default()
+            }
+        }
+
+        fn is_live(&self) -> bool {
+            false
+        }
+    }
+
+    /// Three frames ten recorded seconds apart.
+    fn fixed() -> Fixed {
+        let frames = (0..3)
+            .map(|i| (Timestamp::from_parts(1000 + 10 * i, 7), vec![i as u8; 3]))
+            .collect();
+        Fixed { frames, at: 0 }
+    }
+
+    /// Drains a paced source; returns the frames (number, ts, data) and how many calls
+    /// returned no frame before the end.
+    fn drain(p: &mut Paced<Fixed>) -> (Vec<(u64, Timestamp, Vec<u8>)>, usize) {
+        let (mut got, mut idle) = (Vec::new(), 0);
+        while !p.is_finished() {
+            match p.next_frame().unwrap() {
+                Some(f) => got.push((f.number, f.ts, f.data.to_vec())),
+                None => idle += 1,
+            }
+        }
+        (got, idle)
+    }
+
+    #[test]
+    fn paced_frames_keep_their_own_timestamps_and_data() {
+        // 10 s recorded at speed 100 = 100 ms between frames, in 10 ms ticks.
+        let mut p = Paced::new(fixed(), 100.0, Duration::from_millis(10));
+        assert!(p.is_live(), "a paced replay idles like a live source");
+        let (got, idle) = drain(&mut p);
+        let want: Vec<_> = fixed()
+            .frames
+            .into_iter()
+            .enumerate()
+            .map(|(i, (ts, d))| (i as u64 + 1, ts, d))
+            .collect();
+        assert_eq!(got, want);
+        assert!(idle >= 2, "waiting frames yield ticks (got {idle})");
+        assert_eq!(p.stats().received, 3);
+    }
+
+    #[test]
+    fn speed_zero_passes_through() {
+        let mut p = Paced::new(fixed(), 0.0, Duration::from_millis(10));
+        assert!(!p.is_live());
+        let mut n = 0;
+        while let Some(f) = p.next_frame().unwrap() {
+            n += 1;
+            assert_eq!(f.number, n);
+        }
+        assert_eq!(n, 3);
+        assert!(p.is_finished());
     }
 }

@@ -30,6 +30,20 @@ const FAILURE_CODES: [Code; 8] = [
     Code::NegotiationStalled,
 ];
 
+/// The event counters of IPSecMon's statistics block (label values of
+/// `ipsecmon_ipsec_events_total`).
+const STAT_EVENTS: [&str; 9] = [
+    "key_additions",
+    "key_deletions",
+    "rekeys",
+    "main_modes",
+    "quick_modes",
+    "authentication_failures",
+    "bad_spi_packets",
+    "packets_not_decrypted",
+    "packets_not_authenticated",
+];
+
 /// Establishment latency buckets, seconds: LAN negotiations take tens of milliseconds,
 /// retried ones seconds.
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -291,6 +305,17 @@ impl Metrics {
         }
         for s in TunnelState::ALL {
             self.gauges.tunnels.with_label_values(&[s.as_str()]);
+        }
+        for e in STAT_EVENTS {
+            self.counters.ipsecmon_stats.with_label_values(&[e]);
+        }
+        for p in ["confidential", "authenticated"] {
+            for d in ["sent", "received"] {
+                self.counters.bytes.with_label_values(&[p, d]);
+            }
+        }
+        for k in ["active", "pending_key_operations", "soft"] {
+            self.gauges.stats.with_label_values(&[k]);
         }
         for s in [
             IkeState::Negotiating,

@@ -348,12 +348,25 @@ pub fn parse_message(bytes: &[u8], ctx: ParseContext) -> Result<IkeMessage, Deco
 
 /// Reads and checks the fixed header (RFC 2408 §3.1, RFC 7296 §3.1).
 pub fn parse_header(bytes: &[u8]) -> Result<IkeHeader, DecodeError> {
-    let Some(h) = bytes.get(..HEADER_LEN) else {
-        return Err(DecodeError::new(Reason::Truncated, bytes.len()));
-    };
+    let header = peek_header(bytes).ok_or(DecodeError::new(Reason::Truncated, bytes.len()))?;
+    if !matches!(header.major, 1 | 2) {
+        return Err(DecodeError::new(Reason::BadIkeVersion, 17));
+    }
+    let len = usize::try_from(header.length).unwrap_or(usize::MAX);
+    if len < HEADER_LEN || len > bytes.len() {
+        return Err(DecodeError::new(Reason::BadIkeLength, 24));
+    }
+    Ok(header)
+}
+
+/// Reads the 28 header bytes without checking them: for a header quoted (and cut short)
+/// in an ICMP error, or to look up per-SA context before parsing. `None` when fewer than
+/// 28 bytes are present.
+pub fn peek_header(bytes: &[u8]) -> Option<IkeHeader> {
+    let h = bytes.get(..HEADER_LEN)?;
     let be32 = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
     let be64 = |i: usize| (u64::from(be32(i)) << 32) | u64::from(be32(i + 4));
-    let header = IkeHeader {
+    Some(IkeHeader {
         spi_i: be64(0),
         spi_r: be64(8),
         next_payload: h[16],
@@ -363,15 +376,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<IkeHeader, DecodeError> {
         flags: h[19],
         message_id: be32(20),
         length: be32(24),
-    };
-    if !matches!(header.major, 1 | 2) {
-        return Err(DecodeError::new(Reason::BadIkeVersion, 17));
-    }
-    let len = usize::try_from(header.length).unwrap_or(usize::MAX);
-    if len < HEADER_LEN || len > bytes.len() {
-        return Err(DecodeError::new(Reason::BadIkeLength, 24));
-    }
-    Ok(header)
+    })
 }
 
 /// Walks the generic payload headers (RFC 2408 §3.2, RFC 7296 §3.2) from the header's

@@ -13,6 +13,8 @@ use std::sync::OnceLock;
 
 use md5::{Digest, Md5};
 
+use super::{IkeMessage, ParseContext, PayloadBody};
+
 /// Which NAT traversal specification a vendor ID announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum NatT {
@@ -243,6 +245,56 @@ pub fn is_draft_natd(id: &[u8]) -> bool {
 /// applied to the responder's message gives the negotiated version.
 pub fn best_nat_t<'a>(ids: impl IntoIterator<Item = &'a [u8]>) -> Option<NatT> {
     ids.into_iter().filter_map(nat_t).max()
+}
+
+/// Most IKEv1 SAs whose NAT-T numbering is remembered by [`DraftNatdMemory`].
+pub const MAX_REMEMBERED_SAS: usize = 4096;
+
+/// Remembers, per IKEv1 initiator cookie, whether the NAT-T version in use numbers NAT-D
+/// and NAT-OA 15 and 16, so that later messages of the SA are parsed with the right
+/// [`ParseContext`].
+///
+/// The wire decoder keeps no state between packets; this is for its callers (the `decode`
+/// command, the tracker). The responder's choice (a message with a non-zero responder
+/// cookie) overrides what the initiator offered. When the table is full it is cleared, so
+/// a flood of cookies costs a fixed amount of memory and only loses the draft numbering
+/// of SAs that were already running.
+#[derive(Debug, Default)]
+pub struct DraftNatdMemory {
+    sas: std::collections::HashMap<u64, bool>,
+}
+
+impl DraftNatdMemory {
+    /// The context to parse `message` (an ISAKMP message starting at its header) with.
+    pub fn context(&self, message: &[u8]) -> ParseContext {
+        let draft_natd = super::peek_header(message)
+            .filter(|h| h.major == 1)
+            .and_then(|h| self.sas.get(&h.spi_i).copied())
+            .unwrap_or(false);
+        ParseContext { draft_natd }
+    }
+
+    /// Learns from the NAT-T vendor IDs of a parsed IKEv1 message.
+    pub fn observe(&mut self, msg: &IkeMessage) {
+        if msg.header.major != 1 {
+            return;
+        }
+        let ids = msg.payloads.iter().filter_map(|p| match &p.body {
+            PayloadBody::VendorId { id, .. } => Some(id.as_slice()),
+            _ => None,
+        });
+        let Some(version) = best_nat_t(ids) else {
+            return;
+        };
+        let spi_i = msg.header.spi_i;
+        if msg.header.spi_r == 0 && self.sas.contains_key(&spi_i) {
+            return;
+        }
+        if self.sas.len() >= MAX_REMEMBERED_SAS && !self.sas.contains_key(&spi_i) {
+            self.sas.clear();
+        }
+        self.sas.insert(spi_i, version.uses_draft_natd_numbering());
+    }
 }
 
 #[cfg(test)]

@@ -211,10 +211,10 @@ pub fn flags(h: &ike::IkeHeader) -> Vec<&'static str> {
 
 /// `"key": number` and `"key_name": name` when the name is known.
 fn named(obj: &mut Map<String, Value>, key: &str, number: Value, name: Option<&str>) {
+    obj.insert(key.into(), number);
     if let Some(name) = name {
         obj.insert(format!("{key}_name"), name.into());
     }
-    obj.insert(key.into(), number);
 }
 
 /// One payload: `type`, `name`, then its decoded fields.
@@ -485,4 +485,154 @@ fn selector(ts: &ike::TrafficSelector) -> Value {
         "start_addr": ts.start_addr.to_string(),
         "end_addr": ts.end_addr.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+    use crate::wire::{EspPacket, IcmpError};
+
+    fn addrs(ports: Option<(u16, u16)>) -> Addrs {
+        Addrs {
+            src: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            dst: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)),
+            ports,
+        }
+    }
+
+    fn ts() -> Timestamp {
+        Timestamp::from_parts(1, 500_000_000)
+    }
+
+    /// An IKEv2 IKE_SA_INIT response with an INVALID_KE_PAYLOAD notify wanting group 19.
+    fn invalid_ke() -> Vec<u8> {
+        let mut m = vec![0xaa; 8];
+        m.extend_from_slice(&[0; 8]);
+        m.extend_from_slice(&[41, 0x20, 34, 0x20, 0, 0, 0, 0, 0, 0, 0, 38]);
+        m.extend_from_slice(&[0, 0, 0, 10, 0, 0, 0, 17, 0, 19]);
+        m
+    }
+
+    #[test]
+    fn ike_line_has_the_contract_fields_in_order() {
+        let bytes = invalid_ke();
+        let datagram = IkeDatagram {
+            addrs: addrs(Some((500, 500))),
+            encap: Encap::None,
+            message: &bytes,
+        };
+        let message = ike::parse_message(&bytes, ParseContext::default());
+        let decoded = Decoded::Ike {
+            datagram,
+            message,
+            ctx: ParseContext::default(),
+        };
+        let v = render(7, ts(), &decoded).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            &keys[..7],
+            ["schema", "frame", "ts", "src", "dst", "kind", "encap"]
+        );
+        assert_eq!(v["ts"], 1.5);
+        assert_eq!(v["src"], "192.0.2.1:500");
+        assert_eq!(v["spi_i"], "aaaaaaaaaaaaaaaa");
+        assert_eq!(v["spi_r"], "0000000000000000");
+        assert_eq!(v["exchange"], "IKE_SA_INIT");
+        assert_eq!(v["flags"], json!(["response"]));
+        let n = &v["payloads"][0];
+        assert_eq!(
+            (n["type"].clone(), n["name"].clone()),
+            (json!(41), json!("N"))
+        );
+        assert_eq!(n["notify_type_name"], "INVALID_KE_PAYLOAD");
+        assert_eq!(n["wanted_group"], 19);
+        assert_eq!(n["wanted_group_name"], "ECP_256");
+        assert!(v.get("error").is_none());
+    }
+
+    #[test]
+    fn a_damaged_ike_header_still_gets_a_line() {
+        let bytes = [0u8; 10];
+        let datagram = IkeDatagram {
+            addrs: addrs(Some((500, 500))),
+            encap: Encap::Udp,
+            message: &bytes,
+        };
+        let message = ike::parse_message(&bytes, ParseContext::default());
+        let ctx = ParseContext::default();
+        let v = render(
+            1,
+            ts(),
+            &Decoded::Ike {
+                datagram,
+                message,
+                ctx,
+            },
+        )
+        .unwrap();
+        assert_eq!(v["kind"], "ike");
+        assert_eq!(v["encap"], "udp");
+        assert_eq!(v["error"], json!({"reason": "truncated", "offset": 10}));
+    }
+
+    #[test]
+    fn esp_uses_bare_addresses_and_8_hex_digits() {
+        let esp = EspPacket {
+            addrs: addrs(None),
+            encap: Encap::None,
+            spi: 0x7b,
+            seq: 2,
+            payload: &[0; 40],
+        };
+        let v = render(3, ts(), &Decoded::Packet(Packet::Esp(esp))).unwrap();
+        assert_eq!(v["src"], "192.0.2.1");
+        assert_eq!(v["kind"], "esp");
+        assert_eq!(v["spi"], "0000007b");
+        assert_eq!(
+            (v["seq"].clone(), v["length"].clone()),
+            (json!(2), json!(40))
+        );
+    }
+
+    #[test]
+    fn ipv6_endpoints_are_bracketed_with_a_port() {
+        let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        assert_eq!(endpoint(v6, Some(4500)), "[::1]:4500");
+        assert_eq!(endpoint(v6, None), "::1");
+    }
+
+    #[test]
+    fn icmp_quotes_a_nested_packet_and_other_frames_render_nothing() {
+        // A quoted IPv4 header + ESP header (protocol 50).
+        let mut quoted = vec![0x45, 0, 0, 48, 0, 0, 0, 0, 64, 50, 0, 0];
+        quoted.extend_from_slice(&[192, 0, 2, 1, 192, 0, 2, 2]);
+        quoted.extend_from_slice(&[0, 0, 0, 9, 0, 0, 0, 1]);
+        let icmp = IcmpError {
+            addrs: addrs(None),
+            v6: false,
+            icmp_type: 3,
+            code: 4,
+            mtu: Some(1400),
+            quoted: &quoted,
+        };
+        let v = render(4, ts(), &Decoded::Packet(Packet::Icmp(icmp))).unwrap();
+        assert_eq!(
+            (v["kind"].clone(), v["mtu"].clone()),
+            (json!("icmp"), json!(1400))
+        );
+        assert_eq!(v["quoted"]["kind"], "esp");
+        assert_eq!(v["quoted"]["spi"], "00000009");
+        assert!(render(5, ts(), &Decoded::Packet(Packet::Other)).is_none());
+        assert!(render(5, ts(), &Decoded::Packet(Packet::Fragment)).is_none());
+    }
+
+    #[test]
+    fn undecodable_frames_carry_reason_and_offset() {
+        let e = DecodeError::new(crate::wire::Reason::BadIpHeader, 14);
+        let v = render(9, ts(), &Decoded::Error(e)).unwrap();
+        assert_eq!(v["error"], json!({"reason": "bad-ip-header", "offset": 14}));
+        assert_eq!(v["frame"], 9);
+    }
 }

@@ -4,7 +4,8 @@
 //! (`tshark-ground-truth/<same path>.tsv`, described in the corpus's SOURCES.md).
 //!
 //! Compared per frame: IKE version, SPIs, exchange type, message ID, the payload types of
-//! the cleartext chain, notify types, IKEv1 NAT-D hashes and the number of vendor IDs; ESP
+//! the cleartext chain, notify types, IKEv1 NAT-D hashes, the number of vendor IDs (and that
+//! every ID tshark names has a name here too); ESP
 //! SPI and sequence number; AH SPI and sequence number; NAT-T keepalives. tshark's
 //! `isakmp.typepayload` also lists proposals (2) and transforms (3) inside SA payloads,
 //! which are not payloads of the chain, so those are dropped from tshark's list first.
@@ -294,6 +295,16 @@ fn compare_payloads(row: &Row, v: &Value, fix: Option<&Correction>) -> Result<()
     let want_vids = vid_count(row);
     if !sk && vids != want_vids {
         return Err(format!("vendor IDs: tshark {want_vids}, ours {vids}"));
+    }
+    let named = payloads.iter().filter(|p| p["vendor"].is_string()).count();
+    let tshark_named = cells(row, "isakmp.vid_string")
+        .iter()
+        .filter(|s| **s != "Unknown Vendor ID")
+        .count();
+    if !sk && named < tshark_named {
+        return Err(format!(
+            "named vendor IDs: tshark {tshark_named}, ours {named}"
+        ));
     }
     Ok(())
 }

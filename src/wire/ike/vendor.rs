@@ -6,8 +6,8 @@
 //! version bytes to some IDs (Cisco Unity, DPD, the Microsoft ID), which match by prefix.
 //!
 //! The table names the IDs a monitor meets most (NAT-T RFC and drafts, DPD, XAUTH,
-//! Microsoft Windows versions, Cisco, strongSwan, racoon); others stay unnamed and are
-//! shown in hex.
+//! Microsoft Windows versions, Cisco, Juniper NetScreen, strongSwan, racoon); others stay
+//! unnamed and are shown in hex.
 
 use std::sync::OnceLock;
 
@@ -164,6 +164,14 @@ const SPECS: &[Spec] = &[
     Spec {
         prefix: true,
         ..md5(MS_NT5, "MS NT5 ISAKMPOAKLEY")
+    },
+    // Juniper/NetScreen: 20 fixed bytes, then version words. The name is the one Wireshark
+    // 4.0.17 gives this ID in the corpus's ikev1-certs.pcap (frame 2).
+    Spec {
+        source: Source::Hex("699369228741c6d4ca094c93e242c9de19e7b7c6"),
+        take: 20,
+        prefix: true,
+        ..md5("", "Netscreen-6")
     },
     md5("Vid-Initial-Contact", "Microsoft Vid-Initial-Contact"),
     md5(

@@ -486,3 +486,29 @@ fn the_comparison_catches_differences_and_ignores_decrypted_parts() {
         vec![33, 34, 53]
     );
 }
+
+#[test]
+fn text_summary_reads_like_an_info_column() {
+    let Some(root) = corpus() else {
+        println!("skipped: ../shared/corpus/external is absent");
+        return;
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_ipsecmon"))
+        .arg("decode")
+        .arg(root.join("tcpdump/tests/ikev2four.pcap"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[1],
+        "    2    0.003731  192.168.1.1:500 -> 192.168.1.2:500  IKEv2 IKE_SA_INIT response \
+         msgid 0  N(COOKIE)"
+    );
+    assert!(
+        lines[6].ends_with("IKEv2 CREATE_CHILD_SA request msgid 2  SK(SA...)"),
+        "{}",
+        lines[6]
+    );
+}

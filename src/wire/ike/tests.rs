@@ -576,3 +576,156 @@ fn ipsec_parser_sa_init_response() {
     assert_eq!(m.notify_types().collect::<Vec<_>>(), vec![16392]);
     assert!(m.error.is_none());
 }
+
+#[test]
+fn quick_mode_sa_with_ipsec_doi_attributes() {
+    // ESP_AES, encapsulation mode 3 (UDP tunnel), HMAC-SHA, key length 256, life in a
+    // 4-byte TLV.
+    let attrs = [
+        0x80, 0x04, 0x00, 0x03, 0x80, 0x05, 0x00, 0x02, 0x80, 0x06, 0x01, 0x00, 0x80, 0x01, 0x00,
+        0x01, 0x00, 0x02, 0x00, 0x04, 0x00, 0x00, 0x0e, 0x10,
+    ];
+    let mut t = vec![0, 0];
+    t.extend_from_slice(&(8 + attrs.len() as u16).to_be_bytes());
+    t.extend_from_slice(&[1, 12, 0, 0]);
+    t.extend_from_slice(&attrs);
+    let sa = [
+        &[0u8, 0, 0, 1, 0, 0, 0, 1][..],
+        &proposal(true, 3, &[0xf4, 0xdc, 0x0a, 0xe5], 1, &t),
+    ]
+    .concat();
+    let m = parse(&message(
+        1,
+        32,
+        0,
+        &[(8, vec![0; 20]), (1, sa), (10, vec![0; 16])],
+    ));
+    assert!(m.error.is_none(), "{:?}", m.error);
+    let PayloadBody::Sa { proposals, .. } = &m.payloads[1].body else {
+        panic!()
+    };
+    let p = &proposals[0];
+    assert_eq!((p.protocol_id, p.spi, p.spi_size), (3, 0xf4dc_0ae5, 4));
+    let t = &p.transforms[0];
+    assert_eq!(t.transform_id, 12);
+    let attrs: Vec<_> = t
+        .attributes
+        .iter()
+        .map(|a| (a.attr_type, a.value))
+        .collect();
+    assert_eq!(attrs[0], (4, Some(3)));
+    assert_eq!(attrs[4], (2, Some(3600)));
+    assert_eq!(
+        registry::attribute_value_name_v1(3, 4, 3),
+        Some("UDP-Encapsulated-Tunnel")
+    );
+}
+
+#[test]
+fn fixed_parts_and_zero_length_bodies() {
+    // A payload whose body is shorter than its fixed part is a bad payload length.
+    for (major, ptype) in [
+        (1, 6),
+        (1, 7),
+        (1, 11),
+        (1, 12),
+        (1, 5),
+        (2, 34),
+        (2, 39),
+        (2, 41),
+    ] {
+        let m = parse(&message(major, 2, 0, &[(ptype, vec![])]));
+        let e = m
+            .error
+            .unwrap_or_else(|| panic!("v{major} type {ptype} accepted an empty body"));
+        assert_eq!(e.reason, Reason::BadPayloadLength, "v{major} type {ptype}");
+    }
+    // Bodies that are only data may be empty.
+    let m = parse(&message(
+        1,
+        2,
+        0,
+        &[(8, vec![]), (9, vec![]), (10, vec![]), (13, vec![])],
+    ));
+    assert!(m.error.is_none());
+    assert_eq!(m.payloads[0].body, PayloadBody::Hash { data_len: 0 });
+    assert_eq!(m.payloads[1].body, PayloadBody::Signature { data_len: 0 });
+    assert_eq!(
+        m.payloads[3].body,
+        PayloadBody::VendorId {
+            id: vec![],
+            name: None
+        }
+    );
+}
+
+#[test]
+fn certificates_requests_and_auth() {
+    let cert = [&[4u8][..], &[0x30; 100]].concat();
+    let auth = [&[2u8, 0, 0, 0][..], &[0; 20]].concat();
+    let m = parse(&message(
+        2,
+        35,
+        0,
+        &[(37, cert), (38, vec![4, 1, 2]), (39, auth)],
+    ));
+    assert_eq!(
+        m.payloads[0].body,
+        PayloadBody::Certificate {
+            encoding: 4,
+            data_len: 100
+        }
+    );
+    assert_eq!(
+        m.payloads[1].body,
+        PayloadBody::CertificateRequest {
+            encoding: 4,
+            data_len: 2
+        }
+    );
+    assert_eq!(
+        m.payloads[2].body,
+        PayloadBody::Authentication {
+            method: 2,
+            data_len: 20
+        }
+    );
+}
+
+#[test]
+fn nat_oa_ipv6_and_unknown_id_types() {
+    let mut v6 = vec![5, 0, 0, 0];
+    v6.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    v6.extend_from_slice(&[0; 11]);
+    v6.push(1);
+    let m = parse(&message(
+        1,
+        32,
+        0,
+        &[(21, v6), (131, vec![9, 0, 0, 0, 1, 2])],
+    ));
+    let want: IpAddr = "2001:db8::1".parse().unwrap();
+    assert_eq!(
+        m.payloads[0].body,
+        PayloadBody::NatOriginalAddress { addr: Some(want) }
+    );
+    assert_eq!(
+        m.payloads[1].body,
+        PayloadBody::NatOriginalAddress { addr: None }
+    );
+}
+
+#[test]
+fn unknown_registry_values_survive_as_numbers() {
+    let m = parse(&message(2, 250, 0x08, &[(41, vec![0, 0, 0xea, 0x60])]));
+    assert_eq!(m.header.exchange_type, 250);
+    assert_eq!(registry::exchange_name(2, 250), None);
+    assert_eq!(m.notify_types().collect::<Vec<_>>(), vec![60000]);
+    let t = transform_v2(true, 1, 1024, &[]);
+    let m = parse(&message(2, 34, 0, &[(33, proposal(true, 1, &[], 1, &t))]));
+    let PayloadBody::Sa { proposals, .. } = &m.payloads[0].body else {
+        panic!()
+    };
+    assert_eq!(proposals[0].transforms[0].transform_id, 1024);
+    assert_eq!(registry::transform_id_name_v2(1, 1024), None);
+}

@@ -380,4 +380,77 @@ mod tests {
             Some(NatT::IetfDraft(7))
         );
     }
+
+    fn message(spi_i: u64, spi_r: u64, vids: &[Vec<u8>]) -> (IkeMessage, Vec<u8>) {
+        let header = super::super::IkeHeader {
+            spi_i,
+            spi_r,
+            next_payload: 13,
+            major: 1,
+            minor: 0,
+            exchange_type: 2,
+            flags: 0,
+            message_id: 0,
+            length: 28,
+        };
+        let payloads = vids
+            .iter()
+            .map(|id| super::super::Payload {
+                payload_type: 13,
+                critical: false,
+                body: PayloadBody::VendorId {
+                    id: id.clone(),
+                    name: name(id),
+                },
+                decrypted: false,
+            })
+            .collect();
+        let mut raw = spi_i.to_be_bytes().to_vec();
+        raw.extend_from_slice(&spi_r.to_be_bytes());
+        raw.extend_from_slice(&[0, 0x10, 2, 0, 0, 0, 0, 0, 0, 0, 0, 28]);
+        let msg = IkeMessage {
+            header,
+            payloads,
+            error: None,
+        };
+        (msg, raw)
+    }
+
+    #[test]
+    fn memory_follows_the_responders_choice() {
+        let d7 = Md5::digest("draft-ietf-ipsec-nat-t-ike-07").to_vec();
+        let rfc = h("4a131c81070358455c5728f20e95452f");
+        let mut mem = DraftNatdMemory::default();
+        let (mm1, raw1) = message(1, 0, &[d7.clone()]);
+        assert!(!mem.context(&raw1).draft_natd);
+        mem.observe(&mm1);
+        assert!(
+            mem.context(&raw1).draft_natd,
+            "the offer alone sets a tentative numbering"
+        );
+        let (mm2, raw2) = message(1, 2, &[rfc.clone()]);
+        mem.observe(&mm2);
+        assert!(
+            !mem.context(&raw2).draft_natd,
+            "the responder chose RFC 3947"
+        );
+        let (retransmitted_mm1, _) = message(1, 0, &[d7]);
+        mem.observe(&retransmitted_mm1);
+        assert!(
+            !mem.context(&raw2).draft_natd,
+            "an offer does not override the choice"
+        );
+        let (_, other_sa) = message(9, 0, &[]);
+        assert!(!mem.context(&other_sa).draft_natd);
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        let d5 = Md5::digest("draft-ietf-ipsec-nat-t-ike-05").to_vec();
+        let mut mem = DraftNatdMemory::default();
+        for spi in 0..(MAX_REMEMBERED_SAS as u64 + 10) {
+            mem.observe(&message(spi, 1, &[d5.clone()]).0);
+            assert!(mem.sas.len() <= MAX_REMEMBERED_SAS);
+        }
+    }
 }

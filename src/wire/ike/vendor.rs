@@ -421,14 +421,14 @@ mod tests {
         let d7 = Md5::digest("draft-ietf-ipsec-nat-t-ike-07").to_vec();
         let rfc = h("4a131c81070358455c5728f20e95452f");
         let mut mem = DraftNatdMemory::default();
-        let (mm1, raw1) = message(1, 0, &[d7.clone()]);
+        let (mm1, raw1) = message(1, 0, std::slice::from_ref(&d7));
         assert!(!mem.context(&raw1).draft_natd);
         mem.observe(&mm1);
         assert!(
             mem.context(&raw1).draft_natd,
             "the offer alone sets a tentative numbering"
         );
-        let (mm2, raw2) = message(1, 2, &[rfc.clone()]);
+        let (mm2, raw2) = message(1, 2, std::slice::from_ref(&rfc));
         mem.observe(&mm2);
         assert!(
             !mem.context(&raw2).draft_natd,
@@ -449,7 +449,7 @@ mod tests {
         let d5 = Md5::digest("draft-ietf-ipsec-nat-t-ike-05").to_vec();
         let mut mem = DraftNatdMemory::default();
         for spi in 0..(MAX_REMEMBERED_SAS as u64 + 10) {
-            mem.observe(&message(spi, 1, &[d5.clone()]).0);
+            mem.observe(&message(spi, 1, std::slice::from_ref(&d5)).0);
             assert!(mem.sas.len() <= MAX_REMEMBERED_SAS);
         }
     }

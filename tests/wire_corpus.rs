@@ -142,10 +142,7 @@ fn compare(capture: &Path, tsv: &str, tmp: &tempfile::TempDir) -> (usize, Vec<St
     let (mut n, mut compared, mut bad) = (0u64, 0, Vec::new());
     while let Ok(pkt) = cap.next_packet() {
         n += 1;
-        let ts = Timestamp::from_parts(
-            pkt.header.ts.tv_sec,
-            pkt.header.ts.tv_usec as u32 * 1000,
-        );
+        let ts = Timestamp::from_parts(pkt.header.ts.tv_sec, pkt.header.ts.tv_usec as u32 * 1000);
         let got = match decoder.decode_numbered(n, link, ts, pkt.data) {
             Ok(p) => ours(&p),
             Err(_) => Truth::Other,

@@ -53,6 +53,8 @@ fn esp_report(t: &Tracker, k: &EspKey, e: &EspSa, peer: Option<u32>) -> EspSaRep
         bytes: e.bytes,
         first_seen: e.first_seen as f64 / 1e9,
         last_seen: e.last_seen as f64 / 1e9,
+        first_frame: e.first_frame,
+        last_frame: e.last_frame,
         lost: e.lost,
         replayed: u64::from(e.replayed),
         reordered: u64::from(e.reordered),
@@ -210,7 +212,7 @@ fn sent_by_us(
     if let Some(sa) = ike.and_then(|key| t.ike.get(&key)) {
         return !sa.towards_initiator(k.dst);
     }
-    peer.map_or(true, |j| {
+    peer.is_none_or(|j| {
         let other = esps[j].1;
         (e.first_seen, e.first_frame) <= (other.first_seen, other.first_frame)
     })

@@ -135,6 +135,8 @@ pub(crate) struct EspSa {
     pub last_seen: i64,
     /// Frame of the first packet.
     pub first_frame: u64,
+    /// Frame of the last packet.
+    pub last_frame: u64,
     /// Anti-replay window.
     pub window: SeqWindow,
     /// Sequence numbers skipped and not seen since.
@@ -176,6 +178,7 @@ impl EspSa {
             first_seen: ts,
             last_seen: ts,
             first_frame: frame,
+            last_frame: frame,
             window: SeqWindow::new(seq),
             lost: 0,
             replayed: 0,
@@ -192,8 +195,9 @@ impl EspSa {
 
     /// Counts one packet. `first` is `true` for the packet that created the SA (its
     /// sequence number already opened the window).
-    pub(crate) fn observe(&mut self, seq: u32, len: usize, ts: i64, first: bool) {
+    pub(crate) fn observe(&mut self, seq: u32, len: usize, ts: i64, frame: u64, first: bool) {
         self.packets += 1;
+        self.last_frame = self.last_frame.max(frame);
         self.bytes += len as u64;
         self.last_seen = self.last_seen.max(ts);
         self.expired = false;
@@ -247,9 +251,9 @@ mod tests {
     #[test]
     fn in_order_packets_count_nothing_unusual() {
         let mut s = sa();
-        s.observe(1, 100, 0, true);
+        s.observe(1, 100, 0, 1, true);
         for seq in 2..=10 {
-            s.observe(seq, 100, 1, false);
+            s.observe(seq, 100, 1, 1, false);
         }
         assert_eq!(
             (s.packets, s.bytes, s.lost, s.replayed, s.reordered),
@@ -260,22 +264,22 @@ mod tests {
     #[test]
     fn a_gap_counts_lost_until_the_late_packet_arrives() {
         let mut s = sa();
-        s.observe(1, 10, 0, true);
-        s.observe(4, 10, 1, false);
+        s.observe(1, 10, 0, 1, true);
+        s.observe(4, 10, 1, 1, false);
         assert_eq!(s.lost, 2);
-        s.observe(3, 10, 2, false);
+        s.observe(3, 10, 2, 1, false);
         assert_eq!((s.lost, s.reordered), (1, 1));
     }
 
     #[test]
     fn duplicates_and_too_old_packets_are_replays() {
         let mut s = sa();
-        s.observe(1, 10, 0, true);
-        s.observe(2, 10, 0, false);
-        s.observe(2, 10, 0, false);
+        s.observe(1, 10, 0, 1, true);
+        s.observe(2, 10, 0, 1, false);
+        s.observe(2, 10, 0, 1, false);
         assert_eq!(s.replayed, 1);
-        s.observe(200, 10, 0, false);
-        s.observe(3, 10, 0, false);
+        s.observe(200, 10, 0, 1, false);
+        s.observe(3, 10, 0, 1, false);
         assert_eq!(s.replayed, 2);
         assert_eq!(s.reordered, 0);
     }
@@ -293,14 +297,14 @@ mod tests {
     #[test]
     fn sequence_wrap_extends_to_64_bits() {
         let mut s = EspSa::new("192.0.2.1".parse().unwrap(), None, u32::MAX - 1, 0, 1);
-        s.observe(u32::MAX - 1, 10, 0, true);
-        s.observe(u32::MAX, 10, 0, false);
-        s.observe(0, 10, 0, false);
-        s.observe(1, 10, 0, false);
+        s.observe(u32::MAX - 1, 10, 0, 1, true);
+        s.observe(u32::MAX, 10, 0, 1, false);
+        s.observe(0, 10, 0, 1, false);
+        s.observe(1, 10, 0, 1, false);
         assert_eq!((s.lost, s.wraps), (0, 1));
         assert_eq!(s.window.top(), (1u64 << 32) + 1);
         // A late packet from before the wrap is still recognised.
-        s.observe(u32::MAX, 10, 0, false);
+        s.observe(u32::MAX, 10, 0, 1, false);
         assert_eq!(s.replayed, 1);
     }
 

@@ -6,7 +6,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::wire::IcmpError;
+use crate::wire::{IcmpError, Timestamp};
+
+use super::report::IcmpReport;
 
 /// What an ICMP error quotes of an IKE message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +30,37 @@ pub(crate) fn is_unreachable(icmp: &IcmpError<'_>) -> bool {
     } else {
         icmp.icmp_type == 3 && icmp.code != 4
     }
+}
+
+/// The report form of an ICMP error.
+pub(crate) fn report(frame: u64, ts: Timestamp, icmp: &IcmpError<'_>) -> IcmpReport {
+    IcmpReport {
+        frame,
+        ts: ts.as_secs_f64(),
+        from: icmp.addrs.src.to_string(),
+        icmp_type: icmp.icmp_type,
+        code: icmp.code,
+        mtu: icmp.mtu,
+        what: meaning(icmp),
+    }
+}
+
+/// What an ICMP error means, in words (RFC 792, RFC 1812 §5.2.7.1, RFC 4443 §3).
+fn meaning(icmp: &IcmpError<'_>) -> String {
+    let mtu = icmp.mtu.map(|m| format!(" (MTU {m})")).unwrap_or_default();
+    let what = match (icmp.v6, icmp.icmp_type, icmp.code) {
+        (false, 3, 0) | (true, 1, 0) => "network unreachable",
+        (false, 3, 1) | (true, 1, 3) => "host unreachable",
+        (false, 3, 2) => "protocol unreachable",
+        (false, 3, 3) | (true, 1, 4) => "port unreachable",
+        (false, 3, 4) => return format!("fragmentation needed{mtu}"),
+        (false, 3, 9 | 10 | 13) | (true, 1, 1) => "administratively prohibited",
+        (true, 2, _) => return format!("packet too big{mtu}"),
+        (false, 11, _) | (true, 3, _) => "time exceeded",
+        (false, 3, _) | (true, 1, _) => "destination unreachable",
+        _ => "ICMP error",
+    };
+    what.to_string()
 }
 
 /// Reads the quoted IP and UDP headers and, when present, the IKE header.

@@ -7,12 +7,15 @@ use std::net::IpAddr;
 
 use tracing::debug;
 
-use crate::wire::ike::{IkeMessage, PayloadBody};
+use crate::wire::ike::{registry, IkeMessage, PayloadBody};
 use crate::wire::{Addrs, Timestamp};
 
 use super::esp::LinkKind;
 use super::nat::NatObservations;
-use super::report::{spi32, spi64, ChildSaReport, ExchangeReport, Failure, IkeSaReport, IkeState};
+use super::report::{
+    spi32, spi64, ChildSaReport, ExchangeReport, Failure, IcmpReport, IkeSaReport, IkeState,
+    Transmission,
+};
 
 /// The identity of an IKE SA in the tracker: version and initiator SPI (IKEv1 initiator
 /// cookie). The responder SPI is not part of it because the first message carries zero.
@@ -34,6 +37,14 @@ const MAX_CHILDREN: usize = 64;
 const MAX_HASHES: usize = 8;
 /// Most notify types kept per exchange.
 const MAX_NOTIFIES: usize = 16;
+/// Most transmissions of a request kept per exchange.
+const MAX_TRANSMISSIONS: usize = 16;
+/// Most detail sentences kept per exchange.
+const MAX_DETAILS: usize = 8;
+/// Most offered proposals kept per IKE SA.
+const MAX_OFFERED: usize = 32;
+/// Most ICMP errors kept per IKE SA.
+const MAX_ICMP: usize = 8;
 
 /// One decoded IKE message with what the tracker derives from its datagram.
 #[derive(Debug, Clone, Copy)]
@@ -141,6 +152,10 @@ pub(crate) struct Exchange {
     pub ike_offer: (Option<u64>, Option<u64>),
     /// SPI named by a REKEY_SA notify (IKEv2 child rekey, RFC 7296 §1.3.3).
     pub rekey_spi: Option<u32>,
+    /// Each transmission of the request: frame, time, bytes.
+    pub transmissions: Vec<(u64, Timestamp, u32)>,
+    /// Facts read from the exchange, in words.
+    pub details: Vec<String>,
 }
 
 impl Exchange {
@@ -166,6 +181,8 @@ impl Exchange {
             resp_offer: None,
             ike_offer: (proposed_ike_spi(ctx.msg), None),
             rekey_spi: rekey_notify_spi(ctx.msg),
+            transmissions: vec![(ctx.frame, ctx.ts, ctx.len as u32)],
+            details: Vec::new(),
         };
         ex.req_hashes.add(ctx.hash);
         ex.note(ctx);
@@ -180,6 +197,7 @@ impl Exchange {
         ex.req_msgs = 0;
         ex.resp_msgs = 1;
         ex.request_len = 0;
+        ex.transmissions.clear();
         ex.response = Some((ctx.frame, ctx.ts));
         ex.orphan = true;
         ex.resp_offer = ex.req_offer.take();
@@ -187,12 +205,27 @@ impl Exchange {
         ex
     }
 
-    /// Records the notify types of a message of this exchange.
+    /// Records the notify types of a message of this exchange; error types (below
+    /// 16384 in IKEv2, 8192 in IKEv1) also become a detail sentence with their name.
     pub(crate) fn note(&mut self, ctx: &MsgCtx<'_>) {
+        let version = ctx.msg.version();
+        let error_below = if version == 1 { 8192 } else { 16384 };
         for n in ctx.notifies() {
-            if self.notifies.len() < MAX_NOTIFIES && !self.notifies.contains(&n) {
-                self.notifies.push(n);
+            if self.notifies.len() >= MAX_NOTIFIES || self.notifies.contains(&n) {
+                continue;
             }
+            self.notifies.push(n);
+            if n < error_below {
+                let name = registry::notify_name(version, n).unwrap_or("error notify");
+                self.detail(format!("{name} ({n})"));
+            }
+        }
+    }
+
+    /// Adds a fact in words (bounded, no duplicates).
+    pub(crate) fn detail(&mut self, what: String) {
+        if self.details.len() < MAX_DETAILS && !self.details.contains(&what) {
+            self.details.push(what);
         }
     }
 
@@ -229,6 +262,17 @@ impl Exchange {
             rtt_s: rtt,
             retransmissions: self.retransmissions,
             notifies: self.notifies.clone(),
+            from_initiator: self.by_initiator,
+            transmissions: self
+                .transmissions
+                .iter()
+                .map(|&(frame, ts, bytes)| Transmission {
+                    frame,
+                    ts: ts.as_secs_f64(),
+                    bytes,
+                })
+                .collect(),
+            details: self.details.clone(),
         }
     }
 
@@ -334,6 +378,8 @@ pub(crate) struct IkeSa {
     pub last_seen: Timestamp,
     /// First ICMP error quoting one of its requests.
     pub icmp: Option<u64>,
+    /// First fragment of an IKE datagram between its peers that never completed.
+    pub fragments_lost: Option<u64>,
     /// An IKE_AUTH response too short to hold IDr and AUTH (RFC 7296 §1.2): the frame.
     pub auth_suspect: Option<u64>,
     /// A COOKIE or INVALID_KE_PAYLOAD answer asks for a new IKE_SA_INIT.
@@ -353,6 +399,12 @@ pub(crate) struct IkeSa {
     pub v1: V1Progress,
     /// `established_after_s` of the SA this one replaced by a rekey.
     pub inherited_after: Option<f64>,
+    /// Proposals the initiator offered.
+    pub offered: Vec<String>,
+    /// The proposal the responder chose.
+    pub chosen: Option<String>,
+    /// ICMP errors quoting its packets.
+    pub icmp_reports: Vec<IcmpReport>,
 }
 
 impl IkeSa {
@@ -387,6 +439,7 @@ impl IkeSa {
             last_frame: ctx.frame,
             last_seen: ctx.ts,
             icmp: None,
+            fragments_lost: None,
             auth_suspect: None,
             awaiting_retry: false,
             init_retries: 0,
@@ -396,6 +449,36 @@ impl IkeSa {
             mid_life: false,
             v1: V1Progress::default(),
             inherited_after: None,
+            offered: Vec::new(),
+            chosen: None,
+            icmp_reports: Vec::new(),
+        }
+    }
+
+    /// Records the proposals of an SA payload: offers from the initiator's requests,
+    /// the choice from the first response that carries one.
+    pub(crate) fn note_proposals(&mut self, msg: &IkeMessage, is_response: bool) {
+        let found = super::proposal::proposals(msg);
+        if found.is_empty() {
+            return;
+        }
+        if is_response {
+            if self.chosen.is_none() {
+                self.chosen = found.into_iter().next();
+            }
+            return;
+        }
+        for p in found {
+            if self.offered.len() < MAX_OFFERED && !self.offered.contains(&p) {
+                self.offered.push(p);
+            }
+        }
+    }
+
+    /// Records an ICMP error that quoted one of its packets.
+    pub(crate) fn note_icmp(&mut self, icmp: IcmpReport) {
+        if self.icmp_reports.len() < MAX_ICMP {
+            self.icmp_reports.push(icmp);
         }
     }
 
@@ -437,6 +520,8 @@ impl IkeSa {
         new.last_frame = frame;
         new.last_seen = ts;
         new.icmp = None;
+        new.icmp_reports.clear();
+        new.fragments_lost = None;
         new.auth_suspect = None;
         new.awaiting_retry = false;
         new.init_retries = 0;
@@ -606,7 +691,7 @@ impl IkeSa {
         by_init: bool,
     ) -> Option<usize> {
         self.exchanges.iter().rposition(|e| {
-            e.message_id == msgid && e.by_initiator == by_init && kind.map_or(true, |k| e.kind == k)
+            e.message_id == msgid && e.by_initiator == by_init && kind.is_none_or(|k| e.kind == k)
         })
     }
 
@@ -626,6 +711,9 @@ impl IkeSa {
             ex.retransmissions += 1;
             if is_request {
                 ex.last_request_frame = ctx.frame;
+                if ex.transmissions.len() < MAX_TRANSMISSIONS {
+                    ex.transmissions.push((ctx.frame, ctx.ts, ctx.len as u32));
+                }
             }
         }
     }
@@ -672,6 +760,9 @@ impl IkeSa {
             if let Some(icmp) = self.icmp {
                 return self.fail("peer-unreachable", None, icmp);
             }
+            if let Some(first) = self.fragments_lost {
+                return self.fail("ike-fragments-lost", None, first);
+            }
             if idle || (at_end && retx > 0) {
                 let code = self.unanswered_code(len);
                 return self.fail(code, None, frame);
@@ -705,7 +796,7 @@ impl IkeSa {
         if src == r && src != i {
             return false;
         }
-        sport.map_or(true, |p| p == self.ports_now.0)
+        sport.is_none_or(|p| p == self.ports_now.0)
     }
 
     /// The report form.
@@ -727,6 +818,9 @@ impl IkeSa {
             exchanges: self.exchanges.iter().map(Exchange::to_report).collect(),
             rekeyed_from: self.rekeyed_from.map(spi64),
             last_frame: self.last_frame,
+            offered: self.offered.clone(),
+            chosen: self.chosen.clone(),
+            icmp: self.icmp_reports.clone(),
             last_seen: self.last_seen.as_secs_f64(),
         }
     }
@@ -928,10 +1022,11 @@ pub(crate) fn add_child(
     });
 }
 
-/// Delete payloads of a message (cleartext or decrypted): marks children and reports
-/// what the tracker must update.
+/// Delete payloads of a message (cleartext or decrypted) of exchange `ex`: marks
+/// children and reports what the tracker must update.
 pub(crate) fn apply_deletes(
     sa: &mut IkeSa,
+    ex: usize,
     msg: &IkeMessage,
     counters: &mut Counters,
     fx: &mut Vec<Effect>,
@@ -941,10 +1036,18 @@ pub(crate) fn apply_deletes(
             continue;
         };
         if d.protocol_id == 1 {
+            detail(sa, ex, "Delete of the IKE SA".to_string());
             fx.push(Effect::IkeDeleted);
             continue;
         }
         let spis: Vec<u32> = d.spis.iter().map(|&s| s as u32).collect();
+        let names: Vec<String> = spis.iter().map(|&s| spi32(s)).collect();
+        let proto = if d.protocol_id == 2 { "AH" } else { "ESP" };
+        detail(
+            sa,
+            ex,
+            format!("Delete of {proto} SPI {}", names.join(", ")),
+        );
         for c in sa.children.iter_mut().filter(|c| !c.deleted) {
             let named = |s: Option<u32>| s.is_some_and(|s| spis.contains(&s));
             if named(c.spi_in) || named(c.spi_out) {
@@ -956,5 +1059,12 @@ pub(crate) fn apply_deletes(
             ah: d.protocol_id == 2,
             spis,
         });
+    }
+}
+
+/// Adds a fact in words to exchange `ex` of `sa`.
+pub(crate) fn detail(sa: &mut IkeSa, ex: usize, what: String) {
+    if let Some(e) = sa.exchanges.get_mut(ex) {
+        e.detail(what);
     }
 }

@@ -12,7 +12,7 @@ use tracing::debug;
 use super::report::spi64;
 
 use super::ike::{
-    add_child, apply_deletes, v1_failure_code, Counters, Effect, Exchange, IkeSa, MsgCtx,
+    add_child, apply_deletes, detail, v1_failure_code, Counters, Effect, Exchange, IkeSa, MsgCtx,
 };
 
 /// Aggressive Mode.
@@ -165,12 +165,18 @@ fn informational(
             return true;
         }
     }
-    sa.push_exchange(Exchange::request(ctx, ctx.from_initiator));
-    apply_deletes(sa, ctx.msg, counters, fx);
+    let i = sa.push_exchange(Exchange::request(ctx, ctx.from_initiator));
+    if ctx.notifies().any(|n| n == R_U_THERE) {
+        detail(sa, i, "DPD R-U-THERE (RFC 3706)".to_string());
+    }
+    apply_deletes(sa, i, ctx.msg, counters, fx);
     let v = &sa.v1;
     let stuck_after_mm5 = !v.aggressive && v.init_msgs >= 3 && v.resp_msgs == 2;
     if !ctx.from_initiator && stuck_after_mm5 && v.done.is_none() && v.info_after_mm5.is_none() {
         sa.v1.info_after_mm5 = Some(ctx.frame);
+        let what = "responder answered MM5 with an Informational, not MM6: it could not \
+                    decrypt MM5 (preshared keys differ)";
+        detail(sa, i, what.to_string());
         debug!(spi_i = %spi64(sa.spi_i), frame = ctx.frame, "responder answered MM5 with an Informational");
     }
     true

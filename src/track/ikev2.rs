@@ -11,7 +11,7 @@ use tracing::debug;
 use super::report::spi64;
 
 use super::ike::{
-    add_child, apply_deletes, v2_failure_code, Counters, Effect, Exchange, IkeSa, MsgCtx,
+    add_child, apply_deletes, detail, v2_failure_code, Counters, Effect, Exchange, IkeSa, MsgCtx,
 };
 
 /// IKE_SA_INIT.
@@ -58,7 +58,7 @@ fn on_request(sa: &mut IkeSa, ctx: &MsgCtx<'_>, counters: &mut Counters, fx: &mu
         let ex = &sa.exchanges[i];
         if ex.req_hashes.contains(ctx.hash) {
             // One retransmission of a fragmented message resends every fragment.
-            if ctx.fragment().map_or(true, |(n, _)| n == 1) {
+            if ctx.fragment().is_none_or(|(n, _)| n == 1) {
                 sa.retransmitted(i, ctx, true);
             }
             return;
@@ -70,14 +70,23 @@ fn on_request(sa: &mut IkeSa, ctx: &MsgCtx<'_>, counters: &mut Counters, fx: &mu
             ex.request_len = ex.request_len.max(ctx.len);
             ex.last_request_frame = ctx.frame;
             ex.note(ctx);
+            if let Some((_, total)) = ctx.fragment() {
+                ex.detail(format!("sent as {total} IKE fragments (RFC 7383)"));
+            }
             return;
         }
     }
-    sa.push_exchange(Exchange::request(ctx, by_init));
-    new_request(sa, ctx, counters, fx);
+    let i = sa.push_exchange(Exchange::request(ctx, by_init));
+    new_request(sa, i, ctx, counters, fx);
 }
 
-fn new_request(sa: &mut IkeSa, ctx: &MsgCtx<'_>, counters: &mut Counters, fx: &mut Vec<Effect>) {
+fn new_request(
+    sa: &mut IkeSa,
+    i: usize,
+    ctx: &MsgCtx<'_>,
+    counters: &mut Counters,
+    fx: &mut Vec<Effect>,
+) {
     match ctx.msg.header.exchange_type {
         IKE_SA_INIT if sa.exchanges.len() > 1 => {
             sa.init_retries += 1;
@@ -96,7 +105,7 @@ fn new_request(sa: &mut IkeSa, ctx: &MsgCtx<'_>, counters: &mut Counters, fx: &m
         }
         INFORMATIONAL => {
             sa.post_auth = true;
-            apply_deletes(sa, ctx.msg, counters, fx);
+            apply_deletes(sa, i, ctx.msg, counters, fx);
         }
         _ => {}
     }
@@ -136,7 +145,7 @@ fn on_response(sa: &mut IkeSa, ctx: &MsgCtx<'_>, counters: &mut Counters, fx: &m
         // Another fragment of the response, or an altered copy: nothing new happened.
         ex.resp_hashes.add(ctx.hash);
         ex.note(ctx);
-    } else if ctx.fragment().map_or(true, |(n, _)| n == 1) {
+    } else if ctx.fragment().is_none_or(|(n, _)| n == 1) {
         sa.retransmitted(i, ctx, false);
     }
 }
@@ -150,26 +159,35 @@ fn new_response(
 ) {
     let errors: Vec<u16> = ctx.notifies().filter(|&n| n < 16384).collect();
     match ctx.msg.header.exchange_type {
-        IKE_SA_INIT => init_response(sa, ctx, &errors),
+        IKE_SA_INIT => init_response(sa, i, ctx, &errors),
         IKE_AUTH => auth_response(sa, i, ctx, &errors, counters, fx),
         CREATE_CHILD_SA => child_response(sa, i, ctx, &errors, counters, fx),
         INFORMATIONAL => {
-            apply_deletes(sa, ctx.msg, counters, fx);
+            apply_deletes(sa, i, ctx.msg, counters, fx);
             confirm_up(sa, counters, fx);
         }
         _ => {}
     }
 }
 
-fn init_response(sa: &mut IkeSa, ctx: &MsgCtx<'_>, errors: &[u16]) {
+fn init_response(sa: &mut IkeSa, i: usize, ctx: &MsgCtx<'_>, errors: &[u16]) {
     let frame = ctx.frame;
     if ctx.notifies().any(|n| n == COOKIE) {
         sa.awaiting_retry = true;
+        detail(
+            sa,
+            i,
+            "responder asked for a COOKIE (RFC 7296 §2.6)".to_string(),
+        );
         debug!(spi_i = %spi64(sa.spi_i), frame, "IKE_SA_INIT answered with COOKIE");
         return;
     }
     if errors.contains(&INVALID_KE_PAYLOAD) {
         sa.awaiting_retry = true;
+        if let Some(group) = wanted_group(ctx.msg) {
+            let name = super::proposal::dh(group);
+            detail(sa, i, format!("responder wants DH group {group} ({name})"));
+        }
         sa.pending_failure = Some(super::report::Failure {
             code: "invalid-ke".to_string(),
             notify_type: Some(INVALID_KE_PAYLOAD),
@@ -185,6 +203,17 @@ fn init_response(sa: &mut IkeSa, ctx: &MsgCtx<'_>, errors: &[u16]) {
         sa.spi_r = ctx.msg.header.spi_r;
     }
     sa.progress(frame);
+}
+
+/// The DH group an INVALID_KE_PAYLOAD notify asks for (its 2-byte data, §3.10.1).
+fn wanted_group(msg: &crate::wire::ike::IkeMessage) -> Option<u16> {
+    msg.payloads.iter().find_map(|p| match &p.body {
+        crate::wire::ike::PayloadBody::Notify(n) if n.notify_type == INVALID_KE_PAYLOAD => {
+            let d = n.data.get(..2)?;
+            Some(u16::from_be_bytes([d[0], d[1]]))
+        }
+        _ => None,
+    })
 }
 
 fn first_failure(errors: &[u16]) -> Option<(u16, &'static str)> {
@@ -212,6 +241,9 @@ fn auth_response(
     let short = ctx.sk_len().is_some_and(|l| l < MIN_SK_WITH_AUTH);
     if short && !ctx.has_decrypted() && ctx.fragment().is_none() {
         sa.auth_suspect = Some(frame);
+        let len = ctx.sk_len().unwrap_or(0);
+        let what = format!("response of {len} bytes of SK data is too short for IDr and AUTH");
+        detail(sa, i, what);
         debug!(spi_i = %spi64(sa.spi_i), frame, "IKE_AUTH response too short for IDr and AUTH");
         return;
     }

@@ -19,6 +19,7 @@ mod ike;
 mod ikev1;
 mod ikev2;
 pub mod nat;
+mod proposal;
 pub mod report;
 mod table;
 
@@ -27,6 +28,7 @@ use std::net::IpAddr;
 use tracing::debug;
 
 use crate::wire::ike::IkeMessage;
+use crate::wire::reassembly::IncompleteIke;
 use crate::wire::{Addrs, AhPacket, DecodeError, EspPacket, IcmpError, IkeDatagram, Timestamp};
 
 use esp::{EspKey, EspSa, LinkKind};
@@ -159,6 +161,11 @@ impl Tracker {
         };
         sa.nat
             .on_message(frame, &dgram.addrs, dgram.encap, from_initiator, msg);
+        let is_response = match version {
+            2 => msg.header.is_response(),
+            _ => !from_initiator,
+        };
+        sa.note_proposals(msg, is_response);
         let children = sa.children.len();
         let mut fx = Vec::new();
         match version {
@@ -214,12 +221,25 @@ impl Tracker {
     /// quoting an IKE request is evidence that the peer cannot be reached.
     pub fn on_icmp(&mut self, frame: u64, ts: Timestamp, icmp: &IcmpError<'_>) {
         self.seen(frame, ts);
-        if icmp::is_unreachable(icmp) {
-            if let Some(q) = icmp::quoted_ike(icmp.quoted) {
-                self.icmp_evidence(frame, &q);
-            }
+        if let Some(q) = icmp::quoted_ike(icmp.quoted) {
+            self.icmp_evidence(frame, ts, icmp, &q);
         }
         self.maybe_sweep(ts);
+    }
+
+    /// An IKE datagram whose IP fragments never all arrived (the decoder gave up on it):
+    /// evidence for `ike-fragments-lost` on the negotiation between its addresses.
+    pub fn on_lost_ike_fragments(&mut self, lost: &IncompleteIke) {
+        let pair = peer_pair(lost.src, lost.dst);
+        let Some(key) = self.peers.get(&pair).copied() else {
+            return;
+        };
+        if let Some(sa) = self.ike.get_mut(&key) {
+            if sa.state == IkeState::Negotiating && sa.fragments_lost.is_none() {
+                debug!(spi_i = %report::spi64(sa.spi_i), frame = lost.first_frame, "IKE datagram lost IP fragments");
+                sa.fragments_lost = Some(lost.first_frame);
+            }
+        }
     }
 
     /// A frame that failed to decode.
@@ -267,7 +287,7 @@ impl Tracker {
 
     fn seen(&mut self, frame: u64, ts: Timestamp) {
         self.frames = self.frames.max(frame);
-        if self.last_ts.map_or(true, |t| ts > t) {
+        if self.last_ts.is_none_or(|t| ts > t) {
             self.last_ts = Some(ts);
         }
     }
@@ -507,7 +527,7 @@ impl Tracker {
         len: usize,
     ) {
         if let Some(sa) = self.esp.get_mut(&key) {
-            sa.observe(seq, len, ts.0, false);
+            sa.observe(seq, len, ts.0, frame, false);
             let after_delete = sa
                 .deleted_at()
                 .is_some_and(|d| ts.0 > d.saturating_add(DELETE_GRACE_NS));
@@ -530,7 +550,7 @@ impl Tracker {
         len: usize,
     ) {
         let mut sa = EspSa::new(addrs.src, addrs.ports, seq, ts.0, frame);
-        sa.observe(seq, len, ts.0, true);
+        sa.observe(seq, len, ts.0, frame, true);
         let (link, bad) = self.link_for(&key, addrs.src, ts);
         if let Some((ike, kind)) = link {
             sa.set_ike(ike, kind);
@@ -622,7 +642,13 @@ impl Tracker {
         self.apply(ike, frame, ts, fx);
     }
 
-    fn icmp_evidence(&mut self, frame: u64, q: &icmp::QuotedIke) {
+    fn icmp_evidence(
+        &mut self,
+        frame: u64,
+        ts: Timestamp,
+        icmp: &IcmpError<'_>,
+        q: &icmp::QuotedIke,
+    ) {
         let key = q.spi_i.map(|spi_i| IkeKey {
             version: q.version,
             spi_i,
@@ -630,11 +656,13 @@ impl Tracker {
         let key = key
             .filter(|k| self.ike.contains(k))
             .or_else(|| self.peers.get(&peer_pair(q.src, q.dst)).copied());
-        if let Some(sa) = key.and_then(|k| self.ike.get_mut(&k)) {
-            if sa.icmp.is_none() && sa.state == IkeState::Negotiating {
-                debug!(spi_i = %report::spi64(sa.spi_i), frame, "ICMP error quotes an IKE request");
-                sa.icmp = Some(frame);
-            }
+        let Some(sa) = key.and_then(|k| self.ike.get_mut(&k)) else {
+            return;
+        };
+        sa.note_icmp(icmp::report(frame, ts, icmp));
+        if icmp::is_unreachable(icmp) && sa.icmp.is_none() && sa.state == IkeState::Negotiating {
+            debug!(spi_i = %report::spi64(sa.spi_i), frame, "ICMP error quotes an IKE request");
+            sa.icmp = Some(frame);
         }
     }
 

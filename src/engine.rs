@@ -5,7 +5,7 @@ use crate::capture::{CaptureStats, Frame};
 use crate::diagnose;
 use crate::snapshot::Snapshot;
 use crate::track::{self, Tracker};
-use crate::wire::ike::{self, ParseContext};
+use crate::wire::ike::{self, vendor::DraftNatdMemory};
 use crate::wire::{Decoder, DecoderConfig, Packet, Reason};
 
 /// Settings of the whole engine.
@@ -26,6 +26,8 @@ pub struct Engine {
     tracker: Tracker,
     diagnose: diagnose::Config,
     decode_errors: [u64; Reason::ALL.len()],
+    natd: DraftNatdMemory,
+    last_ts: Option<crate::wire::Timestamp>,
 }
 
 impl Engine {
@@ -36,16 +38,24 @@ impl Engine {
             tracker: Tracker::new(config.tracker),
             diagnose: config.diagnose,
             decode_errors: [0; Reason::ALL.len()],
+            natd: DraftNatdMemory::default(),
+            last_ts: None,
         }
     }
 
     /// Feeds one frame.
     pub fn process(&mut self, frame: &Frame<'_>) {
         let (n, ts) = (frame.number, frame.ts);
-        match self.decoder.decode(frame.link, ts, frame.data) {
+        self.last_ts = Some(self.last_ts.map_or(ts, |t| t.max(ts)));
+        match self.decoder.decode_numbered(n, frame.link, ts, frame.data) {
             Ok(Packet::Ike(dgram)) => {
-                match ike::parse_message(dgram.message, ParseContext::default()) {
-                    Ok(msg) => self.tracker.on_ike(n, ts, &dgram, &msg),
+                // IKEv1 SAs that negotiated a NAT-T draft number NAT-D differently.
+                let ctx = self.natd.context(dgram.message);
+                match ike::parse_message(dgram.message, ctx) {
+                    Ok(msg) => {
+                        self.natd.observe(&msg);
+                        self.tracker.on_ike(n, ts, &dgram, &msg);
+                    }
                     Err(e) => {
                         self.decode_errors[e.reason as usize] += 1;
                         self.tracker.on_decode_error(n, ts, &e);
@@ -62,10 +72,28 @@ impl Engine {
                 self.tracker.on_decode_error(n, ts, &e);
             }
         }
+        for lost in self.decoder.take_expired_ike_fragments() {
+            self.tracker.on_lost_ike_fragments(&lost);
+        }
+    }
+
+    /// The input has ended: IKE datagrams still missing fragments count as lost, and
+    /// negotiations left waiting are judged (see [`Tracker::finish`]).
+    pub fn finish(&mut self) {
+        for lost in self.decoder.pending_ike_fragments() {
+            self.tracker.on_lost_ike_fragments(&lost);
+        }
+        if let Some(ts) = self.last_ts {
+            self.tracker.finish(ts);
+        }
     }
 
     /// Advances packet time without a frame (live capture's tick).
     pub fn tick(&mut self, ts: crate::wire::Timestamp) {
+        self.decoder.tick(ts);
+        for lost in self.decoder.take_expired_ike_fragments() {
+            self.tracker.on_lost_ike_fragments(&lost);
+        }
         self.tracker.tick(ts);
     }
 

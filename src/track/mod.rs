@@ -4,7 +4,9 @@
 //!
 //! Time is always the packet's capture timestamp, passed in; nothing here reads a clock.
 
+pub mod correlate;
 pub mod nat;
+pub mod natd;
 pub mod report;
 
 use std::net::IpAddr;

@@ -13,12 +13,14 @@
 //! [`report::Evictions`].
 
 mod build;
+pub mod correlate;
 mod esp;
 mod icmp;
 mod ike;
 mod ikev1;
 mod ikev2;
 pub mod nat;
+pub mod natd;
 mod proposal;
 pub mod report;
 mod table;

@@ -74,9 +74,28 @@ pub enum NatVerdict {
 /// One piece of NAT evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NatEvidence {
-    /// What showed it: `natd-source-mismatch`, `natd-destination-mismatch`, `natd-match`,
-    /// `port-float`, `udp-encapsulation`, `keepalive`, `nat-oa`, `checksum-mismatch`,
-    /// `ah-through-nat`, ...
+    /// What showed it; a stable string (the diagnosis matches on it):
+    ///
+    /// - `natd-destination-mismatch`: a destination NAT-D hash (IKEv2
+    ///   NAT_DETECTION_DESTINATION_IP, IKEv1's first NAT-D) does not match the receiver's
+    ///   address seen here. Strong: no peer fakes it.
+    /// - `natd-source-mismatch`: a source hash (IKEv2 NAT_DETECTION_SOURCE_IP, IKEv1's
+    ///   later NAT-D) does not match the sender's address. Weak: forced UDP encapsulation
+    ///   fakes it; the detail says whether the verdict used it.
+    /// - `natd-match`: hashes that match the addresses seen here.
+    /// - `natd-undecidable`: why the hashes cannot decide (all mismatch, contradictory, or
+    ///   none seen).
+    /// - `port-float`: IKE moved from UDP 500 to 4500.
+    /// - `port-rewrite`: a peer's source port or address changed in a way only a NAT
+    ///   explains (a float that did not land on port 4500, a changed 4500 source).
+    /// - `udp-encapsulation`: ESP inside UDP.
+    /// - `ike-on-4500`: IKE started directly on UDP 4500.
+    /// - `keepalive`: NAT-T keepalives; their sender believes it is behind NAT.
+    /// - `nat-oa`: an IKEv1 NAT-OA original address, and whether it is the one seen here.
+    /// - `checksum-mismatch`: an inner TCP/UDP checksum that fails with the outer
+    ///   addresses (addresses rewritten after it was computed); names the original address
+    ///   when a known one makes it verify.
+    /// - `ah-through-nat`: AH between peers whose addresses are rewritten (always broken).
     pub kind: String,
     /// One sentence saying what was compared and what came out.
     pub detail: String,

@@ -107,7 +107,10 @@ fn kerberos_only(p: &Policy, rule: &Rule, warn: &mut impl FnMut(usize, String)) 
 /// unset or IKE's own.
 fn covers_ike(f: &Filter) -> bool {
     let udp = f.protocol.matches(UDP);
-    let ike_port = |p: Option<u16>| p.map_or(true, |p| IKE_PORTS.contains(&p));
+    let ike_port = |p: Option<u16>| match p {
+        None => true,
+        Some(p) => IKE_PORTS.contains(&p),
+    };
     udp && ike_port(f.source_port) && ike_port(f.destination_port)
 }
 
@@ -120,7 +123,7 @@ fn matches_ike(p: &Policy, rule: &Rule, warn: &mut impl FnMut(usize, String)) {
     if let Some(f) = list.filters.iter().find(|f| covers_ike(f)) {
         let effect = match action.action {
             Action::Block => "blocked",
-            _ => "sent into its own negotiation (a loop)",
+            _ => "held until IPsec protects it, which needs IKE first (a loop)",
         };
         warn(
             f.line,

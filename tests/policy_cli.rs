@@ -162,7 +162,7 @@ fn diff_of_alice_and_bob_names_the_differences() {
     let out = stdout(&o);
     assert!(out.contains("- rule \"SIP with Eve\""), "{out}");
     assert!(
-        out.contains("+ filter list \"Abczz to Alice's PC\""),
+        out.contains("+ filter list \"Abczz with Alice's PC\""),
         "{out}"
     );
     let same = ipsecmon(&["policy", "diff", &example("bob.toml"), &example("bob.toml")]);

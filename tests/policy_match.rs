@@ -344,3 +344,18 @@ fn flows_parse_and_print_back() {
         assert!(bad.parse::<Flow>().is_err(), "{bad}");
     }
 }
+
+#[test]
+fn rules_between_two_hosts_label_their_security_associations() {
+    let p = policy();
+    let names = |a: &str, b: &str| -> Vec<String> {
+        p.rules_between(a.parse().unwrap(), b.parse().unwrap())
+            .into_iter()
+            .map(|i| p.rules[i].name.clone())
+            .collect()
+    };
+    assert_eq!(names("192.0.2.1", "192.0.2.2"), ["abczz", "lab"]);
+    assert_eq!(names("192.0.2.2", "192.0.2.1"), ["abczz", "lab"]);
+    assert_eq!(names("192.0.2.1", "203.0.113.9"), ["gre"]);
+    assert!(names("198.51.100.1", "198.51.100.2").is_empty());
+}

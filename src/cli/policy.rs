@@ -6,7 +6,9 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::{EXIT_FINDING, EXIT_OK, EXIT_USAGE};
-use crate::policy::{diff, explain, show, Flow, LoadOptions, Policy, PolicyError, SystemResolver};
+use crate::policy::{
+    diff, explain, peers, show, Flow, LoadOptions, Policy, PolicyError, SystemResolver,
+};
 
 /// Arguments of `ipsecmon policy`.
 #[derive(Debug, Args)]
@@ -46,7 +48,9 @@ pub enum PolicyCommand {
         json: bool,
     },
     /// What differs between two policies; without B, against each policy A names in
-    /// `other_policies`. Exit 1 when they differ.
+    /// `other_policies`. When the two are the two ends of a conversation (their `me`
+    /// addresses differ), also whether they agree about the traffic between them. Exit 1
+    /// when they differ.
     Diff {
         /// First policy.
         a: String,
@@ -166,6 +170,12 @@ fn diff_policies(a: &Policy, b: Option<String>, opts: LoadOptions<'_>) -> anyhow
         }
         for c in changes {
             println!("{c}");
+        }
+        if peers::are_peers(a, &pb) {
+            println!("as peers:");
+            for c in peers::compare(a, &pb) {
+                println!("{c}");
+            }
         }
     }
     Ok(code)

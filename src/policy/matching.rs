@@ -297,6 +297,32 @@ pub fn best<'p>(policy: &'p Policy, flow: &Flow) -> Option<Match<'p>> {
     candidates(policy, flow).into_iter().next()
 }
 
+/// See [`Policy::rules_between`].
+pub fn rules_between(policy: &Policy, a: IpAddr, b: IpAddr) -> Vec<usize> {
+    let covers = |f: &Filter, x: IpAddr, y: IpAddr| {
+        address_matches(policy, &f.source, x) && address_matches(policy, &f.destination, y)
+    };
+    let mut found: Vec<(Reverse<Specificity>, usize)> = Vec::new();
+    for (i, rule) in policy.rules.iter().enumerate() {
+        if !rule.enabled || policy.filter_action_of(rule).action != Action::Negotiate {
+            continue;
+        }
+        let tunnel = rule.tunnel_endpoint.is_some_and(|t| t == a || t == b);
+        let best = policy
+            .filter_list_of(rule)
+            .filters
+            .iter()
+            .filter(|f| tunnel || covers(f, a, b) || (f.mirrored && covers(f, b, a)))
+            .map(Specificity::of)
+            .max();
+        if let Some(s) = best {
+            found.push((Reverse(s), i));
+        }
+    }
+    found.sort();
+    found.into_iter().map(|(_, i)| i).collect()
+}
+
 /// One sentence per field saying why the (directed) filter matches the flow.
 pub fn reasons(m: &Match<'_>, flow: &Flow) -> Vec<String> {
     let f = m.directed_filter();

@@ -15,6 +15,7 @@ pub mod explain;
 pub mod file;
 pub mod matching;
 pub mod model;
+pub mod peers;
 pub mod resolve;
 pub mod show;
 pub mod validate;
@@ -145,6 +146,14 @@ impl Policy {
     /// Which rule governs a flow, if any (see [`matching`] for the order).
     pub fn match_flow(&self, flow: &Flow) -> Option<Match<'_>> {
         matching::best(self, flow)
+    }
+
+    /// The enabled rules that negotiate security for some traffic between `a` and `b` (in
+    /// either direction, any protocol or port), most specific first: the rules an IKE or
+    /// ESP SA between these two addresses may belong to. A tunnel rule counts when either
+    /// address is its tunnel endpoint.
+    pub fn rules_between(&self, a: IpAddr, b: IpAddr) -> Vec<usize> {
+        matching::rules_between(self, a, b)
     }
 
     /// Every enabled rule whose action negotiates security: each should have an SA up, so a

@@ -182,3 +182,22 @@ fn unknown_builtin_and_missing_file_exit_2() {
         assert_eq!(o.status.code(), Some(2), "{file}");
     }
 }
+
+#[test]
+fn check_json_lists_warnings_with_lines() {
+    let o = ipsecmon(&["policy", "check", "builtin:server", "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["schema"], 1);
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["rules"], 2);
+    assert!(v["warnings"].as_array().unwrap().len() >= 2);
+    let o = ipsecmon(&["policy", "check", "/nonexistent/policy.toml", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert!(v["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("cannot read"));
+}

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 
 use super::{EXIT_FINDING, EXIT_OK, EXIT_USAGE};
 use crate::policy::{
-    diff, explain, peers, show, Flow, LoadOptions, Policy, PolicyError, SystemResolver,
+    diff, explain, peers, show, validate, Flow, LoadOptions, Policy, PolicyError, SystemResolver,
 };
 
 /// Arguments of `ipsecmon policy`.
@@ -31,6 +31,9 @@ pub enum PolicyCommand {
     Check {
         /// Policy file.
         file: String,
+        /// One JSON document (`schema: 1`) with the errors and warnings and their lines.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the policy as the MMC tree showed it, mirrored filters made explicit.
     Show {
@@ -67,7 +70,7 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<u8> {
         me,
     };
     match args.command {
-        PolicyCommand::Check { file } => Ok(check(&file, opts)),
+        PolicyCommand::Check { file, json } => check(&file, opts, json),
         PolicyCommand::Show { file } => with_policy(&file, opts, |p| {
             print!("{}", show::render(p));
             Ok(EXIT_OK)
@@ -81,8 +84,14 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<u8> {
 }
 
 /// Prints every error and warning; exit 2 on errors.
-fn check(file: &str, opts: LoadOptions<'_>) -> u8 {
-    match Policy::load_with(file, opts) {
+fn check(file: &str, opts: LoadOptions<'_>, json: bool) -> anyhow::Result<u8> {
+    let result = Policy::load_with(file, opts);
+    if json {
+        let doc = validate::check_json(file, &result);
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(if result.is_ok() { EXIT_OK } else { EXIT_USAGE });
+    }
+    Ok(match result {
         Ok(p) => {
             for w in &p.warnings {
                 println!("{w}");
@@ -99,7 +108,7 @@ fn check(file: &str, opts: LoadOptions<'_>) -> u8 {
             print_load_error(&e);
             EXIT_USAGE
         }
-    }
+    })
 }
 
 fn print_load_error(e: &PolicyError) {

@@ -196,3 +196,38 @@ fn rule_changes(a: &RuleView<'_>, b: &RuleView<'_>) -> Vec<String> {
     push_if(&mut v, "enabled", ra.enabled, rb.enabled);
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{builtin, LoadOptions, StaticResolver};
+    use super::*;
+
+    fn load(name: &str) -> Policy {
+        let r = StaticResolver::default();
+        let opts = LoadOptions {
+            resolver: &r,
+            me: None,
+        };
+        builtin::policy(name, opts).unwrap()
+    }
+
+    #[test]
+    fn a_policy_equals_itself() {
+        let p = load("server");
+        assert!(diff(&p, &p).is_empty());
+    }
+
+    #[test]
+    fn server_and_secure_server_differ_in_their_first_rule() {
+        let got: Vec<String> = diff(&load("server"), &load("secure-server"))
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        let want = [
+            "~ policy name: \"Server (Request Security)\" -> \"Secure Server (Require Security)\"",
+            "- rule \"All IP Traffic / Request Security\"",
+            "+ rule \"All IP Traffic / Require Security\"",
+        ];
+        assert_eq!(got, want);
+    }
+}

@@ -36,7 +36,8 @@ pub struct Policy {
     pub warnings: Vec<super::Diagnostic>,
 }
 
-/// The addresses `me` stands for.
+/// The addresses `me` stands for. Taken once at load time: an address the host gains later
+/// is not `me` until the policy is loaded again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalAddresses {
     /// The addresses.
@@ -65,7 +66,8 @@ pub struct Rule {
     pub filter_action: usize,
     /// Authentication methods in order of preference (the rule's "Authentication Methods" tab).
     pub authentication: Vec<AuthMethod>,
-    /// The network types the rule applies to.
+    /// The network types the rule applies to. Matching ignores it: a flow does not say
+    /// which kind of connection carried it.
     pub connection_type: ConnectionType,
     /// The far end of a tunnel; `None` is transport mode ("This rule does not specify a
     /// tunnel").
@@ -151,7 +153,8 @@ pub enum Address {
     Ip(IpAddr),
     /// A specific IP subnet.
     Subnet(Subnet),
-    /// A specific DNS name, resolved when the policy was loaded.
+    /// A specific DNS name, resolved once when the policy was loaded (as the Windows 2000
+    /// wizard did); later changes in DNS are not seen until the policy is loaded again.
     Dns {
         /// The name as written.
         name: String,
@@ -626,12 +629,14 @@ impl ConnectionType {
 }
 
 impl Policy {
-    /// The filter list a rule uses.
+    /// The filter list a rule uses. Panics if the rule's index is out of range, which never
+    /// happens for a loaded policy.
     pub fn filter_list_of(&self, rule: &Rule) -> &FilterList {
         &self.filter_lists[rule.filter_list]
     }
 
-    /// The filter action a rule uses.
+    /// The filter action a rule uses. Panics if the rule's index is out of range, which
+    /// never happens for a loaded policy.
     pub fn filter_action_of(&self, rule: &Rule) -> &FilterAction {
         &self.filter_actions[rule.filter_action]
     }
@@ -639,5 +644,94 @@ impl Policy {
     /// Whether `ip` is one of the addresses `me` stands for.
     pub fn is_me(&self, ip: IpAddr) -> bool {
         self.me.addresses.contains(&ip)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets_contain_their_addresses_only() {
+        let v4 = Subnet {
+            network: "192.0.2.0".parse().unwrap(),
+            prefix: 24,
+        };
+        let v6 = Subnet {
+            network: "2001:db8::".parse().unwrap(),
+            prefix: 32,
+        };
+        let all = Subnet {
+            network: "0.0.0.0".parse().unwrap(),
+            prefix: 0,
+        };
+        let cases = [
+            (v4, "192.0.2.255", true),
+            (v4, "192.0.3.0", false),
+            (v4, "2001:db8::1", false),
+            (v6, "2001:db8:ffff::1", true),
+            (v6, "2001:db9::1", false),
+            (all, "203.0.113.1", true),
+        ];
+        for (net, ip, inside) in cases {
+            assert_eq!(net.contains(ip.parse().unwrap()), inside, "{net} {ip}");
+        }
+    }
+
+    #[test]
+    fn masks_cover_the_edges() {
+        assert_eq!(prefix_mask_u32(0), 0);
+        assert_eq!(prefix_mask_u32(24), 0xffff_ff00);
+        assert_eq!(prefix_mask_u32(32), u32::MAX);
+        assert_eq!(prefix_mask_u128(0), 0);
+        assert_eq!(prefix_mask_u128(128), u128::MAX);
+    }
+
+    #[test]
+    fn secrets_show_only_their_length() {
+        let inline = PresharedKey {
+            key_file: None,
+            secret: Secret::new("swordfish".into()),
+        };
+        let filed = PresharedKey {
+            key_file: Some("k.psk".into()),
+            secret: Secret::new("swordfish".into()),
+        };
+        for shown in [format!("{inline:?} {inline}"), format!("{filed:?} {filed}")] {
+            assert!(!shown.contains("swordfish"), "{shown}");
+        }
+        assert_eq!(inline.to_string(), "key = (hidden, 9 chars)");
+        assert_eq!(filed.to_string(), "key_file = k.psk");
+    }
+
+    #[test]
+    fn the_mirror_swaps_addresses_and_ports() {
+        let f = Filter {
+            source: Address::Me,
+            destination: Address::Ip("192.0.2.2".parse().unwrap()),
+            protocol: Protocol::Number(TCP),
+            source_port: None,
+            destination_port: Some(6667),
+            mirrored: true,
+            description: None,
+            line: 7,
+        };
+        assert_eq!(
+            f.mirror().summary(),
+            "192.0.2.2 -> me, tcp, port 6667 -> any"
+        );
+        assert_eq!(f.mirror().mirror(), f);
+    }
+
+    #[test]
+    fn named_security_methods() {
+        assert_eq!(
+            SecurityMethod::high().summary(),
+            "ESP 3des/sha1, 100000 KB / 900 s"
+        );
+        assert_eq!(
+            SecurityMethod::medium().summary(),
+            "AH sha1, 100000 KB / 900 s"
+        );
     }
 }

@@ -165,3 +165,37 @@ fn default_response_node(t: &mut Tree, dr: &DefaultResponse) {
     methods_node(t, &child_prefix(&prefix, false), &dr.security_methods);
     auth_node(t, &prefix, &dr.authentication);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{builtin, LoadOptions, StaticResolver};
+    use super::*;
+
+    #[test]
+    fn the_client_policy_shows_its_default_response_rule() {
+        let r = StaticResolver {
+            names: Vec::new(),
+            local: vec!["192.0.2.1".parse().unwrap()],
+        };
+        let opts = LoadOptions {
+            resolver: &r,
+            me: None,
+        };
+        let text = render(&builtin::policy("client", opts).unwrap());
+        let want = [
+            "IP Security Policy \"Client (Respond Only)\"  (builtin:client)",
+            "│  me = 192.0.2.1 (from this host)",
+            "└─ Default Response Rule: answer peers that request security",
+            "   ├─ Security Methods",
+            "   │  ├─ Security Method 1 (custom): ESP 3des/sha1, 100000 KB / 900 s",
+            "   └─ Authentication Methods",
+            "      └─ 1. kerberos",
+        ];
+        for line in want {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line:?} missing in\n{text}"
+            );
+        }
+    }
+}

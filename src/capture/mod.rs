@@ -1,10 +1,25 @@
 //! Opening packet sources: capture files (pcap, pcapng, gzip of either) and live
 //! interfaces through libpcap. Nothing here decodes above the link layer.
 
+mod buffer;
+mod file;
+#[cfg(test)]
+mod file_tests;
+mod live;
+mod paced;
+mod pcapng;
+mod privilege;
+pub mod writer;
+
 use std::fmt;
 use std::path::PathBuf;
 
 use crate::wire::{LinkType, Timestamp};
+
+pub use file::{open_file, FileSource, MAX_RECORD};
+pub use live::{open_live, LiveOptions, LiveSource};
+pub use paced::Paced;
+pub use privilege::{drop_privileges, PrivilegeError};
 
 /// Default BPF filter for live capture: IKE, NAT-T, ESP and AH over IPv4 and IPv6, plus
 /// ICMP errors (which quote them), and IPv4 fragments (large IKE messages).
@@ -107,5 +122,35 @@ pub trait FrameSource {
     /// Bytes consumed and total bytes, for a progress bar (files only).
     fn progress(&self) -> Option<(u64, u64)> {
         None
+    }
+}
+
+impl<S: FrameSource + ?Sized> FrameSource for Box<S> {
+    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+        (**self).next_frame()
+    }
+
+    fn stats(&self) -> CaptureStats {
+        (**self).stats()
+    }
+
+    fn is_live(&self) -> bool {
+        (**self).is_live()
+    }
+
+    fn progress(&self) -> Option<(u64, u64)> {
+        (**self).progress()
+    }
+}
+
+/// Opens a file or a live interface (with `filter`, or [`DEFAULT_FILTER`], and the default
+/// [`LiveOptions`]). `filter` is ignored for files: every frame of a file is read.
+pub fn open(
+    spec: &SourceSpec,
+    filter: Option<&str>,
+) -> Result<Box<dyn FrameSource + Send>, CaptureError> {
+    match spec {
+        SourceSpec::File(path) => Ok(Box::new(open_file(path)?)),
+        SourceSpec::Live(iface) => Ok(Box::new(open_live(iface, filter, &LiveOptions::default())?)),
     }
 }

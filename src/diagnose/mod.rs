@@ -4,7 +4,14 @@
 //! The diagnosis reads only a [`Report`](crate::track::report::Report): it never sees
 //! packets, so the same findings come out of a capture file, a live interface and the API.
 
+mod rules;
+pub mod text;
+
 use serde::{Deserialize, Serialize};
+
+use crate::track::report::Report;
+
+pub use rules::remedy;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -124,18 +131,57 @@ pub struct Finding {
 pub struct Config {
     /// Seconds of negotiation after which a pending SA is reported as stalled.
     pub stall_after_s: f64,
+    /// Seconds of one-way protected traffic before it counts as `esp-one-way`.
+    pub one_way_after_s: f64,
+    /// Seconds after IKE completes within which ESP or AH is expected.
+    pub esp_expected_within_s: f64,
+    /// Half-open negotiations that make a flood.
+    pub half_open_threshold: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             stall_after_s: 10.0,
+            one_way_after_s: 5.0,
+            esp_expected_within_s: 30.0,
+            half_open_threshold: 100,
         }
     }
 }
 
-/// Findings for a report, worst first.
-pub fn diagnose(report: &crate::track::report::Report, config: &Config) -> Vec<Finding> {
-    let _ = (report, config);
-    Vec::new()
+/// Findings for a report, worst first: errors before warnings before information, then
+/// the more certain first, then by the first frame of their evidence.
+pub fn diagnose(report: &Report, config: &Config) -> Vec<Finding> {
+    let mut out: Vec<Finding> = report
+        .ike_sas
+        .iter()
+        .flat_map(|sa| rules::for_ike_sa(sa, report, config))
+        .collect();
+    out.extend(rules::invalid_spi(report));
+    out.extend(rules::half_open_flood(report, config));
+    sort_worst_first(&mut out);
+    out
 }
+
+/// Sorts findings worst first (see [`diagnose`]).
+pub fn sort_worst_first(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.confidence.total_cmp(&a.confidence))
+            .then(first_frame(a).cmp(&first_frame(b)))
+    });
+}
+
+fn first_frame(f: &Finding) -> u64 {
+    f.evidence.iter().map(|e| e.frame).min().unwrap_or(u64::MAX)
+}
+
+/// `true` when any finding is an error (the `diagnose` command then exits with 1).
+pub fn has_errors(findings: &[Finding]) -> bool {
+    findings.iter().any(|f| f.severity == Severity::Error)
+}
+
+#[cfg(test)]
+mod tests;

@@ -130,6 +130,45 @@ pub struct ExchangeReport {
     pub retransmissions: u32,
     /// Notify types seen in the exchange (cleartext or decrypted).
     pub notifies: Vec<u16>,
+    /// `true` when the original initiator of the IKE SA sent the request.
+    #[serde(default)]
+    pub from_initiator: bool,
+    /// Each transmission of the request (the first and every retransmission), capped.
+    #[serde(default)]
+    pub transmissions: Vec<Transmission>,
+    /// Facts the tracker read from the exchange, in words (e.g. `responder wants DH group 19`).
+    #[serde(default)]
+    pub details: Vec<String>,
+}
+
+/// One transmission of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Transmission {
+    /// Frame number.
+    pub frame: u64,
+    /// Capture time, seconds.
+    pub ts: f64,
+    /// Bytes of the IKE message.
+    pub bytes: u32,
+}
+
+/// An ICMP error that quoted a packet of an IKE SA.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IcmpReport {
+    /// Frame number of the ICMP error.
+    pub frame: u64,
+    /// Capture time, seconds.
+    pub ts: f64,
+    /// Who sent the ICMP error.
+    pub from: String,
+    /// ICMP type.
+    pub icmp_type: u8,
+    /// ICMP code.
+    pub code: u8,
+    /// Next-hop MTU, when given.
+    pub mtu: Option<u32>,
+    /// What it means, in words (`port unreachable`, `fragmentation needed (MTU 1400)`).
+    pub what: String,
 }
 
 /// An IKE SA.
@@ -167,6 +206,15 @@ pub struct IkeSaReport {
     pub rekeyed_from: Option<String>,
     /// Frame of the last packet seen.
     pub last_frame: u64,
+    /// The proposals the initiator offered, as `esp:aes128-sha256-modp2048` style strings.
+    #[serde(default)]
+    pub offered: Vec<String>,
+    /// The proposal the responder chose, in the same notation.
+    #[serde(default)]
+    pub chosen: Option<String>,
+    /// ICMP errors that quoted this SA's packets.
+    #[serde(default)]
+    pub icmp: Vec<IcmpReport>,
     /// Capture time of the last packet.
     pub last_seen: f64,
 }
@@ -190,6 +238,12 @@ pub struct EspSaReport {
     pub first_seen: f64,
     /// Capture time of the last packet.
     pub last_seen: f64,
+    /// Frame of the first packet.
+    #[serde(default)]
+    pub first_frame: u64,
+    /// Frame of the last packet.
+    #[serde(default)]
+    pub last_frame: u64,
     /// Sequence numbers skipped (never seen).
     pub lost: u64,
     /// Sequence numbers seen twice.

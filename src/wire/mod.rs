@@ -14,6 +14,8 @@ pub mod ike;
 pub mod ip;
 pub mod link;
 pub mod reassembly;
+#[cfg(test)]
+mod testpkt;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -306,26 +308,115 @@ impl Default for DecoderConfig {
 }
 
 /// Decodes frames; owns the bounded IP reassembly state.
-#[derive(Debug, Default)]
+///
+/// Everything but fragments is decoded without allocating: the returned [`Packet`]
+/// borrows from the frame.
+#[derive(Debug)]
 pub struct Decoder {
     config: DecoderConfig,
+    reassembly: reassembly::Reassembler,
+    frames: u64,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new(DecoderConfig::default())
+    }
 }
 
 impl Decoder {
     /// A decoder with the given limits.
     pub fn new(config: DecoderConfig) -> Self {
-        Decoder { config }
+        Decoder {
+            config,
+            reassembly: reassembly::Reassembler::new(config.max_reassemblies, config.max_datagram),
+            frames: 0,
+        }
+    }
+
+    /// The limits this decoder was built with.
+    pub fn config(&self) -> DecoderConfig {
+        self.config
     }
 
     /// Decodes one frame. The returned packet borrows from `frame`, or from the decoder's
     /// reassembly buffer when the frame completed a fragmented datagram.
+    ///
+    /// Frames are numbered by counting calls (1-based), which matches the capture's
+    /// numbering when every frame is passed in; use [`Decoder::decode_numbered`] otherwise.
     pub fn decode<'a>(
         &'a mut self,
         link: LinkType,
         ts: Timestamp,
         frame: &'a [u8],
     ) -> Result<Packet<'a>, DecodeError> {
-        let _ = (link, ts, frame, self.config);
-        Ok(Packet::Other)
+        let number = self.frames.saturating_add(1);
+        self.decode_numbered(number, link, ts, frame)
+    }
+
+    /// [`Decoder::decode`] with the frame number given by the caller; the number is only
+    /// kept for fragments, to name the first fragment of a datagram that never completes.
+    pub fn decode_numbered<'a>(
+        &'a mut self,
+        number: u64,
+        link: LinkType,
+        ts: Timestamp,
+        frame: &'a [u8],
+    ) -> Result<Packet<'a>, DecodeError> {
+        self.frames = number;
+        self.reassembly.expire(ts);
+        let Some(l3) = link::strip(link, frame)? else {
+            return Ok(Packet::Other);
+        };
+        let hdr = ip::parse_header(l3.network, l3.bytes, l3.offset)?;
+        let Some(info) = hdr.fragment else {
+            return ip::classify_unfragmented(&hdr);
+        };
+        let frag = reassembly::Fragment {
+            key: reassembly::FragmentKey {
+                src: hdr.src,
+                dst: hdr.dst,
+                id: info.id,
+                protocol: hdr.protocol,
+            },
+            offset: info.offset,
+            more: info.more,
+            data: hdr.payload,
+            ts,
+            frame: number,
+        };
+        match self.reassembly.push(&frag) {
+            Ok(reassembly::Pushed::Stored) => Ok(Packet::Fragment),
+            Ok(reassembly::Pushed::Complete(datagram)) => {
+                ip::classify_reassembled(hdr.src, hdr.dst, hdr.protocol, datagram)
+            }
+            Err(reason) => Err(DecodeError::new(reason, hdr.payload_offset)),
+        }
+    }
+
+    /// Advances packet time without a frame (a live capture's tick), expiring incomplete
+    /// datagrams.
+    pub fn tick(&mut self, ts: Timestamp) {
+        self.reassembly.expire(ts);
+    }
+
+    /// Counters of IP fragment reassembly.
+    pub fn reassembly_stats(&self) -> reassembly::ReassemblyStats {
+        self.reassembly.stats()
+    }
+
+    /// IKE datagrams (UDP 500/4500) that expired or were evicted before all their
+    /// fragments arrived, since the last call; the input of the `ike-fragments-lost`
+    /// diagnosis.
+    pub fn take_expired_ike_fragments(&mut self) -> Vec<reassembly::IncompleteIke> {
+        self.reassembly.take_lost_ike()
+    }
+
+    /// IKE datagrams still waiting for fragments, for a report at the end of a capture.
+    pub fn pending_ike_fragments(&self) -> Vec<reassembly::IncompleteIke> {
+        self.reassembly.pending_ike().collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

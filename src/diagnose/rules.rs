@@ -1,0 +1,558 @@
+//! One function per cause. Each looks at one IKE SA (or at the report as a whole) and
+//! returns the finding for that cause, or nothing.
+
+use crate::track::report::{
+    EspSaReport, ExchangeReport, IkeSaReport, IkeState, NatVerdict, Report,
+};
+
+use super::{Code, Config, Evidence, Finding, Severity};
+
+/// Evidence kinds of the NAT report that prove a NAT sits on the path.
+const NAT_PROOF: [&str; 4] = [
+    "natd-destination-mismatch",
+    "natd-source-mismatch",
+    "port-rewrite",
+    "checksum-mismatch",
+];
+
+/// Evidence kinds that show NAT traversal (UDP encapsulation) is in use.
+const NAT_TRAVERSAL: [&str; 3] = ["udp-encapsulation", "port-float", "ike-on-4500"];
+
+/// A check of one cause for one IKE SA.
+type Check = fn(&IkeSaReport, &Report, &Config) -> Option<Finding>;
+
+/// Findings about one IKE SA, in no particular order.
+pub(super) fn for_ike_sa(sa: &IkeSaReport, report: &Report, config: &Config) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let checks: [Check; 8] = [
+        failure,
+        stalled_while_pending,
+        invalid_ke_recovered,
+        nat_breaks_ipsec,
+        esp_one_way,
+        esp_blocked,
+        rekey_collision,
+        expired_not_renewed,
+    ];
+    for check in checks {
+        out.extend(check(sa, report, config));
+    }
+    out
+}
+
+/// A finding's skeleton for an IKE SA.
+fn finding(code: Code, severity: Severity, sa: &IkeSaReport, summary: String) -> Finding {
+    Finding {
+        code,
+        severity,
+        ike_sa: Some(sa.spi_i.clone()),
+        summary,
+        evidence: Vec::new(),
+        remedy: remedy(code).to_string(),
+        confidence: 1.0,
+    }
+}
+
+/// The remedy for a code, in the words of the policy model.
+pub fn remedy(code: Code) -> &'static str {
+    match code {
+        Code::PeerUnreachable => "Check that the peer is switched on and has its IPsec policy assigned, and that every firewall and router on the path passes UDP 500 and UDP 4500 (and IP protocol 50 for ESP). An ICMP port unreachable means no IKE service listens on the peer.",
+        Code::NoProposalChosen => "Give the filter actions on both computers at least one security method in common: the same encryption, integrity and Diffie-Hellman group. If session key perfect forward secrecy is on at one end only, turn it on (or off) at both.",
+        Code::InvalidKe => "Put the Diffie-Hellman group the responder asks for first in the initiator's security methods, or allow the initiator's group at the responder.",
+        Code::AuthFailed => "Make the authentication methods of the two rules match: the same preshared key string on both computers (retype it; it is case-sensitive), certificates issued by an authority the other computer trusts, or Kerberos only when both computers are in the same domain.",
+        Code::TsUnacceptable => "Make the filter lists mirror each other: the filter on one computer must be the exact opposite of the other's (source and destination addresses swapped, and the ports swapped with them). Check for reversed addresses or ports, and that both filters are marked mirrored.",
+        Code::NatBreaksIpsec => "A NAT device rewrites addresses between the peers. Enable NAT traversal (UDP encapsulation on port 4500) on both computers, use ESP rather than AH (AH protects the addresses the NAT changes), or remove the NAT from the path.",
+        Code::EspOneWay => "Protected traffic flows in one direction only: check the packet filters and routes for IP protocol 50 (or UDP 4500 with NAT traversal) in the silent direction, and that the receiving computer's filter action negotiates for that traffic.",
+        Code::EspBlocked => "The key exchange completed but no protected packet followed: a firewall on the path probably passes UDP 500 but drops IP protocol 50 (ESP) or 51 (AH). Allow them, or enable NAT traversal so ESP travels in UDP 4500.",
+        Code::IkeFragmentsLost => "A large IKE message (usually certificates) was split into IP fragments and not all arrived. Let fragments through the firewall, lower the path MTU problem, enable IKE fragmentation (RFC 7383) on both peers, or use smaller certificates or preshared keys.",
+        Code::InvalidSpi => "Protected packets arrive for a security association the receiver no longer has, typically after a reboot or a lost delete. Restarting the negotiation on the sending side (or enabling dead peer detection) clears it.",
+        Code::NegotiationStalled => "The negotiation stopped half-way with no error on the wire. Compare the policies on both computers (filter lists, filter actions, authentication methods) and look at the peer's IKE log for the reason it went silent.",
+        Code::CleartextViolation => "Traffic that the assigned policy requires to be protected crossed the wire in the clear. Check that the policy is assigned on both computers and that 'Accept unsecured communication' and 'Allow unsecured communication with non IPSec-aware computer' are cleared in the filter action.",
+        Code::HalfOpenFlood => "Many negotiations were started and never completed from few sources: a scan or a flood. Rate-limit IKE from those sources, or enable IKEv2 cookies on the responder.",
+        Code::RekeyCollision => "Both peers started a rekey of the same security association at once. This resolves itself, but frequent collisions mean the lifetimes on both sides are equal: make the session key lifetimes differ slightly, or let one side rekey first.",
+        Code::ExpiredNotRenewed => "The security association reached its end and no replacement was negotiated. Check that the session key lifetimes (in seconds and kilobytes) agree, and that the peer is still reachable.",
+    }
+}
+
+fn ev(frame: u64, ts: f64, what: impl Into<String>) -> Evidence {
+    Evidence {
+        frame,
+        ts,
+        what: what.into(),
+    }
+}
+
+/// A failure the tracker recorded on the SA, with the evidence of its exchanges.
+fn failure(sa: &IkeSaReport, _report: &Report, _config: &Config) -> Option<Finding> {
+    let f = sa.failure.as_ref()?;
+    let code = code_from_str(&f.code)?;
+    let mut out = finding(code, Severity::Error, sa, failure_summary(sa, code));
+    out.evidence = exchange_evidence(sa);
+    if let Some(icmp) = sa.icmp.first() {
+        out.evidence.push(ev(
+            icmp.frame,
+            icmp.ts,
+            format!("{} from {}", icmp.what, icmp.from),
+        ));
+    }
+    out.confidence = if f.notify_type.is_some() {
+        1.0
+    } else {
+        inferred_confidence(code, sa)
+    };
+    out.evidence.sort_by_key(|e| e.frame);
+    Some(out)
+}
+
+/// How sure an inference without a notify is.
+fn inferred_confidence(code: Code, sa: &IkeSaReport) -> f64 {
+    match code {
+        Code::PeerUnreachable if !sa.icmp.is_empty() => 0.95,
+        Code::PeerUnreachable => 0.9,
+        Code::AuthFailed => 0.6,
+        Code::IkeFragmentsLost => 0.8,
+        _ => 0.5,
+    }
+}
+
+/// Parses a diagnosis code string back into a [`Code`].
+pub(super) fn code_from_str(s: &str) -> Option<Code> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+}
+
+fn failure_summary(sa: &IkeSaReport, code: Code) -> String {
+    let (i, r) = (&sa.initiator, &sa.responder);
+    match code {
+        Code::PeerUnreachable => unanswered_summary(sa),
+        Code::NoProposalChosen => {
+            let offered = if sa.offered.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", sa.offered.join(", "))
+            };
+            format!("{r} accepted none of the proposals {i} offered{offered}")
+        }
+        Code::InvalidKe => format!(
+            "{r} refused the Diffie-Hellman group {i} offered{}",
+            wanted_group(sa)
+        ),
+        Code::AuthFailed => format!("authentication between {i} and {r} failed"),
+        Code::TsUnacceptable => format!("{r} refused the traffic selectors (filters) {i} proposed"),
+        Code::IkeFragmentsLost => {
+            format!("fragments of a large IKE message between {i} and {r} were lost")
+        }
+        Code::InvalidSpi => format!("{r} reported an unknown SPI to {i}"),
+        _ => format!("negotiation between {i} and {r} stopped half-way"),
+    }
+}
+
+fn wanted_group(sa: &IkeSaReport) -> String {
+    sa.exchanges
+        .iter()
+        .flat_map(|x| x.details.iter())
+        .find(|d| d.contains("group"))
+        .map(|d| format!(" ({d})"))
+        .unwrap_or_default()
+}
+
+/// "IKE_SA_INIT sent 4 times over 7.0 s, no answer from 192.0.2.2:500".
+fn unanswered_summary(sa: &IkeSaReport) -> String {
+    let Some(x) = sa
+        .exchanges
+        .iter()
+        .rev()
+        .find(|x| x.response_frame.is_none())
+    else {
+        return format!("no answer from {}", sa.responder);
+    };
+    let sends = x.retransmissions + 1;
+    let span = x
+        .transmissions
+        .last()
+        .map(|t| t.ts - x.started)
+        .unwrap_or(0.0);
+    let tail = match sa.icmp.first() {
+        Some(icmp) => format!(", answered only by ICMP {} from {}", icmp.what, icmp.from),
+        None => format!(", no answer from {}", sa.responder),
+    };
+    format!("{} sent {sends} times over {span:.1} s{tail}", x.exchange)
+}
+
+/// Evidence lines for every exchange of the SA: requests, retransmissions, responses.
+fn exchange_evidence(sa: &IkeSaReport) -> Vec<Evidence> {
+    let mut out = Vec::new();
+    for x in &sa.exchanges {
+        out.push(ev(
+            x.request_frame,
+            x.started,
+            format!("{} request (message ID {})", x.exchange, x.message_id),
+        ));
+        for t in x.transmissions.iter().skip(1) {
+            out.push(ev(t.frame, t.ts, format!("{} retransmitted", x.exchange)));
+        }
+        if let (Some(frame), Some(rtt)) = (x.response_frame, x.rtt_s) {
+            out.push(ev(frame, x.started + rtt, response_what(x)));
+        }
+    }
+    out
+}
+
+fn response_what(x: &ExchangeReport) -> String {
+    let mut what = format!(
+        "{} response after {:.3} s",
+        x.exchange,
+        x.rtt_s.unwrap_or(0.0)
+    );
+    if !x.details.is_empty() {
+        what.push_str(": ");
+        what.push_str(&x.details.join("; "));
+    }
+    what
+}
+
+/// A negotiation still pending longer than the threshold (reported during the hang).
+fn stalled_while_pending(sa: &IkeSaReport, report: &Report, config: &Config) -> Option<Finding> {
+    if sa.state != IkeState::Negotiating {
+        return None;
+    }
+    let now = report.last_ts?;
+    let pending = now - sa.started;
+    if pending < config.stall_after_s {
+        return None;
+    }
+    let unanswered = sa
+        .exchanges
+        .last()
+        .is_some_and(|x| x.response_frame.is_none());
+    let (code, summary) = if unanswered {
+        let x = sa.exchanges.last()?;
+        (
+            Code::PeerUnreachable,
+            format!(
+                "negotiating for {pending:.0} s: no answer from {} ({} sent {} times)",
+                sa.responder,
+                x.exchange,
+                x.retransmissions + 1
+            ),
+        )
+    } else {
+        (
+            Code::NegotiationStalled,
+            format!(
+                "negotiating for {pending:.0} s between {} and {}",
+                sa.initiator, sa.responder
+            ),
+        )
+    };
+    let mut out = finding(code, Severity::Warning, sa, summary);
+    out.evidence = exchange_evidence(sa);
+    out.confidence = 0.7;
+    Some(out)
+}
+
+/// INVALID_KE_PAYLOAD answered by a retry that succeeded: an extra round trip, worth knowing.
+fn invalid_ke_recovered(sa: &IkeSaReport, _report: &Report, _config: &Config) -> Option<Finding> {
+    const INVALID_KE: u16 = 17;
+    if sa.failure.is_some() || sa.version != 2 {
+        return None;
+    }
+    let x = sa
+        .exchanges
+        .iter()
+        .find(|x| x.notifies.contains(&INVALID_KE))?;
+    let mut out = finding(
+        Code::InvalidKe,
+        Severity::Info,
+        sa,
+        format!(
+            "{} refused the first Diffie-Hellman group of {}{}; the retry cost one round trip",
+            sa.responder,
+            sa.initiator,
+            wanted_group(sa)
+        ),
+    );
+    out.evidence = vec![ev(
+        x.response_frame.unwrap_or(x.request_frame),
+        x.started + x.rtt_s.unwrap_or(0.0),
+        response_what(x),
+    )];
+    Some(out)
+}
+
+fn has_kind(sa: &IkeSaReport, kinds: &[&str]) -> bool {
+    sa.nat
+        .evidence
+        .iter()
+        .any(|e| kinds.contains(&e.kind.as_str()))
+}
+
+/// NAT on the path without traversal, or AH through NAT.
+fn nat_breaks_ipsec(sa: &IkeSaReport, report: &Report, _config: &Config) -> Option<Finding> {
+    let ah = has_kind(sa, &["ah-through-nat"]);
+    let checksum = has_kind(sa, &["checksum-mismatch"]);
+    let natted = !matches!(sa.nat.verdict, NatVerdict::None | NatVerdict::Undecidable)
+        && has_kind(sa, &NAT_PROOF);
+    let traversal = has_kind(sa, &NAT_TRAVERSAL) || child_sas_encapsulated(sa, report);
+    if !(ah || checksum || (natted && !traversal)) {
+        return None;
+    }
+    let what = if ah {
+        "AH crosses a NAT, which rewrites the addresses AH protects"
+    } else if checksum {
+        "inner checksums no longer match the rewritten outer addresses"
+    } else {
+        "a NAT sits on the path and NAT traversal is not in use"
+    };
+    let mut out = finding(
+        Code::NatBreaksIpsec,
+        Severity::Error,
+        sa,
+        format!("between {} and {}: {what}", sa.initiator, sa.responder),
+    );
+    out.evidence = sa
+        .nat
+        .evidence
+        .iter()
+        .filter_map(|e| {
+            e.frames
+                .first()
+                .map(|f| ev(*f, sa.started, e.detail.clone()))
+        })
+        .collect();
+    out.confidence = if ah || checksum { 1.0 } else { 0.9 };
+    Some(out)
+}
+
+fn child_sas_encapsulated(sa: &IkeSaReport, report: &Report) -> bool {
+    esp_of(sa, report).any(|e| e.encap == "udp")
+}
+
+fn esp_of<'a>(
+    sa: &'a IkeSaReport,
+    report: &'a Report,
+) -> impl Iterator<Item = &'a EspSaReport> + 'a {
+    report
+        .esp_sas
+        .iter()
+        .chain(report.ah_sas.iter())
+        .filter(move |e| e.ike_sa.as_deref() == Some(sa.spi_i.as_str()))
+}
+
+/// Established, protected traffic seen in one direction only.
+fn esp_one_way(sa: &IkeSaReport, report: &Report, config: &Config) -> Option<Finding> {
+    if sa.state != IkeState::Established {
+        return None;
+    }
+    let sas: Vec<&EspSaReport> = esp_of(sa, report).collect();
+    let busy = sas
+        .iter()
+        .find(|e| e.packets >= 3 && e.last_seen - e.first_seen >= config.one_way_after_s)?;
+    let reverse_seen = sas
+        .iter()
+        .any(|e| e.spi != busy.spi && e.src == busy.dst && e.packets > 0);
+    if reverse_seen {
+        return None;
+    }
+    let mut out = finding(
+        Code::EspOneWay,
+        Severity::Error,
+        sa,
+        format!(
+            "protected traffic flows from {} to {} only ({} packets on SPI {} over {:.1} s, none back)",
+            busy.src,
+            busy.dst,
+            busy.packets,
+            busy.spi,
+            busy.last_seen - busy.first_seen
+        ),
+    );
+    out.evidence = vec![
+        ev(
+            busy.first_frame,
+            busy.first_seen,
+            format!("first packet on SPI {}", busy.spi),
+        ),
+        ev(
+            busy.last_frame,
+            busy.last_seen,
+            format!("last packet on SPI {}, nothing in reply", busy.spi),
+        ),
+    ];
+    out.confidence = 0.9;
+    Some(out)
+}
+
+/// IKE completed, but no ESP or AH followed within the threshold.
+fn esp_blocked(sa: &IkeSaReport, report: &Report, config: &Config) -> Option<Finding> {
+    if sa.state != IkeState::Established || esp_of(sa, report).next().is_some() {
+        return None;
+    }
+    let up_at = sa.started + sa.established_after_s?;
+    let quiet = report.last_ts? - up_at;
+    if quiet < config.esp_expected_within_s {
+        return None;
+    }
+    let mut out = finding(
+        Code::EspBlocked,
+        Severity::Warning,
+        sa,
+        format!(
+            "IKE between {} and {} completed but no ESP or AH was seen in the {quiet:.0} s after",
+            sa.initiator, sa.responder
+        ),
+    );
+    out.evidence = exchange_evidence(sa);
+    out.confidence = 0.5;
+    Some(out)
+}
+
+/// Both peers requested a rekey at the same time (overlapping CREATE_CHILD_SA / Quick Mode
+/// requests in opposite directions).
+fn rekey_collision(sa: &IkeSaReport, _report: &Report, _config: &Config) -> Option<Finding> {
+    let rekeys: Vec<&ExchangeReport> = sa
+        .exchanges
+        .iter()
+        .filter(|x| x.exchange == "CREATE_CHILD_SA" || x.exchange == "Quick Mode")
+        .collect();
+    let pair = rekeys.windows(2).find(|w| {
+        let (a, b) = (w[0], w[1]);
+        let a_end = a.started + a.rtt_s.unwrap_or(f64::INFINITY);
+        a.from_initiator != b.from_initiator && b.started < a_end && b.message_id != a.message_id
+    })?;
+    let mut out = finding(
+        Code::RekeyCollision,
+        Severity::Info,
+        sa,
+        format!(
+            "{} and {} started a rekey at the same time",
+            sa.initiator, sa.responder
+        ),
+    );
+    out.evidence = vec![
+        ev(
+            pair[0].request_frame,
+            pair[0].started,
+            format!("{} from one peer", pair[0].exchange),
+        ),
+        ev(
+            pair[1].request_frame,
+            pair[1].started,
+            format!("{} from the other peer", pair[1].exchange),
+        ),
+    ];
+    out.confidence = 0.8;
+    Some(out)
+}
+
+/// Expired without a successor between the same peers.
+fn expired_not_renewed(sa: &IkeSaReport, report: &Report, _config: &Config) -> Option<Finding> {
+    if sa.state != IkeState::Expired {
+        return None;
+    }
+    let renewed = report.ike_sas.iter().any(|o| {
+        o.rekeyed_from.as_deref() == Some(sa.spi_i.as_str())
+            || (o.started > sa.started && same_peers(o, sa) && o.state == IkeState::Established)
+    });
+    if renewed {
+        return None;
+    }
+    let mut out = finding(
+        Code::ExpiredNotRenewed,
+        Severity::Warning,
+        sa,
+        format!(
+            "the SA between {} and {} went idle and was not renewed",
+            sa.initiator, sa.responder
+        ),
+    );
+    out.evidence = vec![ev(sa.last_frame, sa.last_seen, "last packet of the SA")];
+    out.confidence = 0.7;
+    Some(out)
+}
+
+fn host(endpoint: &str) -> &str {
+    match endpoint.rsplit_once(':') {
+        Some((h, _)) if !endpoint.starts_with('[') || h.ends_with(']') => h,
+        _ => endpoint,
+    }
+}
+
+fn same_peers(a: &IkeSaReport, b: &IkeSaReport) -> bool {
+    let (ai, ar) = (host(&a.initiator), host(&a.responder));
+    let (bi, br) = (host(&b.initiator), host(&b.responder));
+    (ai == bi && ar == br) || (ai == br && ar == bi)
+}
+
+/// ESP for SPIs no SA owns (the report-wide counter).
+pub(super) fn invalid_spi(report: &Report) -> Option<Finding> {
+    if report.stats.bad_spi_packets == 0 {
+        return None;
+    }
+    let orphans: Vec<&EspSaReport> = report
+        .esp_sas
+        .iter()
+        .filter(|e| e.ike_sa.is_none())
+        .collect();
+    let evidence: Vec<Evidence> = orphans
+        .iter()
+        .take(5)
+        .map(|e| {
+            let what = format!(
+                "SPI {} from {} to {}: {} packets",
+                e.spi, e.src, e.dst, e.packets
+            );
+            ev(e.first_frame, e.first_seen, what)
+        })
+        .collect();
+    Some(Finding {
+        code: Code::InvalidSpi,
+        severity: Severity::Warning,
+        ike_sa: None,
+        summary: format!(
+            "{} protected packets arrived for SPIs no negotiated SA owns",
+            report.stats.bad_spi_packets
+        ),
+        evidence,
+        remedy: remedy(Code::InvalidSpi).to_string(),
+        confidence: 0.7,
+    })
+}
+
+/// Many negotiations left half-open (no responder SPI ever seen).
+pub(super) fn half_open_flood(report: &Report, config: &Config) -> Option<Finding> {
+    let half_open: Vec<&IkeSaReport> = report
+        .ike_sas
+        .iter()
+        .filter(|s| s.spi_r.bytes().all(|b| b == b'0') && s.state != IkeState::Established)
+        .collect();
+    if half_open.len() < config.half_open_threshold {
+        return None;
+    }
+    let mut sources: Vec<&str> = half_open.iter().map(|s| host(&s.initiator)).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    let evidence = half_open
+        .iter()
+        .take(5)
+        .map(|s| {
+            ev(
+                s.first_frame,
+                s.started,
+                format!("half-open negotiation from {}", s.initiator),
+            )
+        })
+        .collect();
+    Some(Finding {
+        code: Code::HalfOpenFlood,
+        severity: Severity::Warning,
+        ike_sa: None,
+        summary: format!(
+            "{} negotiations from {} source(s) were never answered or completed",
+            half_open.len(),
+            sources.len()
+        ),
+        evidence,
+        remedy: remedy(Code::HalfOpenFlood).to_string(),
+        confidence: 0.8,
+    })
+}

@@ -1,0 +1,257 @@
+//! The collector over hand-built snapshots: values, monotonic totals across a rekey,
+//! the label cap, configured-but-down series.
+
+use crate::capture::CaptureStats;
+use crate::snapshot::Snapshot;
+use crate::track::report::*;
+
+use super::metrics::{Metrics, MetricsConfig};
+
+fn ike(spi: &str, state: IkeState) -> IkeSaReport {
+    IkeSaReport {
+        version: 2,
+        spi_i: spi.into(),
+        spi_r: "fedcba9876543210".into(),
+        initiator: "192.0.2.1:500".into(),
+        responder: "192.0.2.2:500".into(),
+        state,
+        first_frame: 1,
+        started: 100.0,
+        established_after_s: Some(0.04),
+        retransmissions: 1,
+        failure: None,
+        nat: NatReport::default(),
+        child_sas: Vec::new(),
+        exchanges: Vec::new(),
+        rekeyed_from: None,
+        last_frame: 4,
+        last_seen: 100.04,
+        offered: Vec::new(),
+        chosen: None,
+        icmp: Vec::new(),
+    }
+}
+
+fn esp(spi: &str, ike_sa: &str, src: &str, dst: &str, packets: u64) -> EspSaReport {
+    EspSaReport {
+        spi: spi.into(),
+        src: src.into(),
+        dst: dst.into(),
+        encap: "none".into(),
+        packets,
+        bytes: packets * 100,
+        first_seen: 100.1,
+        last_seen: 150.0,
+        first_frame: 5,
+        last_frame: 50,
+        lost: 0,
+        replayed: 0,
+        reordered: 0,
+        ike_sa: Some(ike_sa.into()),
+        ike_sa_link: Some("inferred".into()),
+        peer_spi: None,
+    }
+}
+
+fn snap(ike_sas: Vec<IkeSaReport>, esp_sas: Vec<EspSaReport>) -> Snapshot {
+    Snapshot {
+        schema: 1,
+        source: "test".into(),
+        report: Report {
+            ike_sas,
+            esp_sas,
+            frames: 60,
+            last_ts: Some(150.0),
+            ..Report::default()
+        },
+        findings: Vec::new(),
+        capture: CaptureStats::default(),
+        decode_errors: Vec::new(),
+    }
+}
+
+/// The value of the one sample whose line starts with `prefix`.
+fn value(text: &str, prefix: &str) -> f64 {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no sample {prefix} in\n{text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+const FWD: &str = r#"ipsecmon_tunnel_packets_total{direction="192.0.2.1->192.0.2.2",rule="",tunnel="192.0.2.1<->192.0.2.2"}"#;
+
+#[test]
+fn totals_stay_monotonic_across_a_rekey() {
+    let mut m = Metrics::new(MetricsConfig::default());
+    m.update(&snap(
+        vec![ike("1111111111111111", IkeState::Established)],
+        vec![esp(
+            "c0000001",
+            "1111111111111111",
+            "192.0.2.1",
+            "192.0.2.2",
+            10,
+        )],
+    ));
+    assert_eq!(value(&m.render(), FWD), 10.0);
+    // Rekey: the old SA is gone from the report, a new SPI carries on from zero.
+    let mut new = ike("2222222222222222", IkeState::Established);
+    new.rekeyed_from = Some("1111111111111111".into());
+    m.update(&snap(
+        vec![ike("1111111111111111", IkeState::Deleted), new],
+        vec![esp(
+            "c0000002",
+            "2222222222222222",
+            "192.0.2.1",
+            "192.0.2.2",
+            4,
+        )],
+    ));
+    let text = m.render();
+    assert_eq!(value(&text, FWD), 14.0);
+    assert_eq!(
+        value(
+            &text,
+            r#"ipsecmon_tunnel_state{rule="",state="established",tunnel="192.0.2.1<->192.0.2.2"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"ipsecmon_tunnel_state{rule="",state="down",tunnel="192.0.2.1<->192.0.2.2"}"#
+        ),
+        0.0
+    );
+}
+
+#[test]
+fn failures_and_latency_count_once() {
+    let mut failed = ike("3333333333333333", IkeState::Failed);
+    failed.established_after_s = None;
+    failed.failure = Some(Failure {
+        code: "auth-failed".into(),
+        notify_type: Some(24),
+        frame: 3,
+    });
+    let s = snap(
+        vec![ike("1111111111111111", IkeState::Established), failed],
+        vec![],
+    );
+    let mut m = Metrics::new(MetricsConfig::default());
+    m.update(&s);
+    m.update(&s);
+    let text = m.render();
+    assert_eq!(
+        value(
+            &text,
+            r#"ipsecmon_negotiation_failures_total{code="auth-failed"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"ipsecmon_negotiation_failures_total{code="no-proposal-chosen"}"#
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(&text, "ipsecmon_ike_establishment_seconds_count"),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"ipsecmon_ike_establishment_seconds_bucket{le="0.05"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"ipsecmon_ike_establishment_seconds_bucket{le="0.025"}"#
+        ),
+        0.0
+    );
+    assert_eq!(value(&text, "ipsecmon_ike_retransmissions_total"), 2.0);
+    assert_eq!(value(&text, "ipsecmon_frames_total"), 60.0);
+}
+
+#[test]
+fn label_cap_aggregates_into_other() {
+    let config = MetricsConfig {
+        max_tunnels: 2,
+        ..MetricsConfig::default()
+    };
+    let mut m = Metrics::new(config);
+    let mut sas = Vec::new();
+    for i in 0..5 {
+        let mut sa = ike(&format!("{i:016x}"), IkeState::Established);
+        sa.responder = format!("198.51.100.{}:500", i + 1);
+        sas.push(sa);
+    }
+    m.update(&snap(sas, vec![]));
+    let text = m.render();
+    assert_eq!(value(&text, "ipsecmon_tunnels_aggregated"), 3.0);
+    let labelled = text
+        .lines()
+        .filter(|l| l.starts_with("ipsecmon_tunnel_state{") && l.contains("state=\"established\""))
+        .count();
+    assert_eq!(labelled, 2);
+}
+
+#[test]
+fn configured_tunnels_read_down_before_any_packet() {
+    let config = MetricsConfig {
+        expected: vec![("192.0.2.1<->192.0.2.2".into(), "Abczz to Bob's PC".into())],
+        ..MetricsConfig::default()
+    };
+    let m = Metrics::new(config);
+    let text = m.render();
+    assert_eq!(
+        value(
+            &text,
+            r#"ipsecmon_tunnel_state{rule="Abczz to Bob's PC",state="down",tunnel="192.0.2.1<->192.0.2.2"}"#
+        ),
+        1.0
+    );
+}
+
+#[test]
+fn ipsecmon_statistics_block_is_exported() {
+    let mut s = snap(vec![], vec![]);
+    s.report.stats = Stats {
+        active_associations: 2,
+        confidential_bytes_sent: 1000,
+        bad_spi_packets: 7,
+        main_modes: 3,
+        ..Stats::default()
+    };
+    let mut m = Metrics::new(MetricsConfig::default());
+    m.update(&s);
+    let text = m.render();
+    assert_eq!(
+        value(&text, r#"ipsecmon_ipsec_associations{kind="active"}"#),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"ipsecmon_protected_bytes_total{direction="sent",protection="confidential"}"#
+        ),
+        1000.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"ipsecmon_ipsec_events_total{event="bad_spi_packets"}"#
+        ),
+        7.0
+    );
+    assert_eq!(
+        value(&text, r#"ipsecmon_ipsec_events_total{event="main_modes"}"#),
+        3.0
+    );
+}

@@ -11,7 +11,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::capture::{CaptureStats, FrameSource};
+use crate::capture::{CaptureError, CaptureStats, Frame, FrameSource, Paced};
 use crate::engine::{Engine, EngineConfig};
 use crate::snapshot::Snapshot;
 use crate::track::report::Report;
@@ -270,6 +270,29 @@ fn wall_clock() -> Timestamp {
     Timestamp::from_parts(d.as_secs() as i64, d.subsec_nanos())
 }
 
+/// A paced file replay as the runner reads it: a frame not yet due is a pause (like a live
+/// read timeout, but without wall-clock ticks), and the end of the file is the end.
+#[derive(Debug)]
+pub struct Replay<S>(pub Paced<S>);
+
+impl<S: FrameSource> FrameSource for Replay<S> {
+    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+        self.0.next_frame()
+    }
+
+    fn stats(&self) -> CaptureStats {
+        self.0.stats()
+    }
+
+    fn is_live(&self) -> bool {
+        !self.0.is_finished()
+    }
+
+    fn progress(&self) -> Option<(u64, u64)> {
+        self.0.progress()
+    }
+}
+
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 
 /// `true` once SIGINT or SIGTERM arrived (after [`stop_on_signals`]).
@@ -297,7 +320,6 @@ pub fn stop_on_signals() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::{CaptureError, Frame};
     use crate::wire::LinkType;
     use std::path::PathBuf;
 
@@ -400,6 +422,20 @@ mod tests {
         let last = runner.join();
         assert_eq!(last.status, Status::Stopped);
         assert_eq!(last.snapshot.report.frames, 2);
+    }
+
+    #[test]
+    fn a_paced_replay_ends_at_the_end_of_the_file() {
+        let paced = Replay(Paced::new(
+            fake(3, false, false),
+            1000.0,
+            Duration::from_millis(5),
+        ));
+        let mut cfg = config();
+        cfg.wall_clock_ticks = false;
+        let last = Runner::start(Box::new(paced), cfg).join();
+        assert_eq!(last.status, Status::Finished);
+        assert_eq!(last.snapshot.report.frames, 3);
     }
 
     #[test]

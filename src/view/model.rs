@@ -249,7 +249,7 @@ impl IkeCtx<'_> {
         let inbound = find_spi(self.snap, child.spi_in.as_deref(), used);
         let outbound = find_spi(self.snap, child.spi_out.as_deref(), used);
         let encap = inbound.or(outbound).map(|s| s.encap.as_str());
-        let mut row = self.base_row(security_of(&child.protocol, encap));
+        let mut row = self.base_row(self.security(&child.protocol, encap));
         row.spi_in = child.spi_in.clone();
         row.spi_out = child.spi_out.clone();
         row.inbound = direction(inbound);
@@ -282,13 +282,22 @@ impl IkeCtx<'_> {
             let pair = pair_of(self.snap, sa, used);
             used[i] = true;
             let (inb, outb) = orient(sa, pair, local);
-            let mut row = self.base_row(security_of(proto, Some(&sa.encap)));
+            let mut row = self.base_row(self.security(proto, Some(&sa.encap)));
             fill_pair(&mut row, inb, outb);
             row.since = sa.first_seen;
             row.state = self.child_state_plain(&row);
             rows.push(row);
         }
         rows
+    }
+
+    /// Protocol and encapsulation, then the chosen transforms when the report has them.
+    fn security(&self, protocol: &str, encap: Option<&str>) -> String {
+        let base = security_of(protocol, encap);
+        match self.ike.chosen.as_deref() {
+            Some(c) => format!("{base} {}", c.split_once(':').map_or(c, |(_, t)| t)),
+            None => base,
+        }
     }
 
     fn bare_row(&self) -> SaRow {
@@ -705,6 +714,8 @@ pub(crate) mod tests {
             bytes,
             first_seen: 1_700_000_001.0,
             last_seen: 1_700_000_011.0,
+            first_frame: 3,
+            last_frame: 40,
             lost: 0,
             replayed: 0,
             reordered: 0,
@@ -738,9 +749,15 @@ pub(crate) mod tests {
                 rtt_s: Some(0.0123),
                 retransmissions: 0,
                 notifies: vec![16388, 16389],
+                from_initiator: true,
+                transmissions: Vec::new(),
+                details: vec!["responder chose aes128-sha256-modp2048".into()],
             }],
             rekeyed_from: None,
             last_frame: 2,
+            offered: vec!["ike:aes128-sha256-modp2048".into()],
+            chosen: None,
+            icmp: Vec::new(),
             last_seen: 1_700_000_000.5,
         }
     }
@@ -756,6 +773,7 @@ pub(crate) mod tests {
         );
         up.spi_r = "5555666677778888".into();
         up.established_after_s = Some(0.052);
+        up.chosen = Some("esp:aes128-sha256".into());
         up.child_sas.push(ChildSaReport {
             spi_in: Some("c0000001".into()),
             spi_out: Some("c0000002".into()),
@@ -842,7 +860,7 @@ pub(crate) mod tests {
         assert_eq!(up.inbound.bytes, 4200);
         assert_eq!(up.outbound.bytes, 8400);
         assert_eq!(up.state, RowState::Established);
-        assert_eq!(up.security, "ESP");
+        assert_eq!(up.security, "ESP aes128-sha256");
         assert_eq!(rows[1].state, RowState::Negotiating);
         assert_eq!(rows[1].note.as_deref(), Some("peer-unreachable?"));
         assert_eq!(rows[2].state, RowState::EspOnly);

@@ -166,6 +166,9 @@ pub fn render(snap: &Snapshot, opts: RowOptions) -> String {
     for row in &rows {
         let _ = writeln!(out, "{}", table_line(&cols, |c| c.cell(row, now)));
     }
+    if rows.is_empty() {
+        let _ = writeln!(out, "(none seen yet)");
+    }
     let _ = writeln!(out);
     render_stats(&mut out, &snap.report.stats);
     let _ = writeln!(out);
@@ -232,20 +235,20 @@ mod tests {
             "",
             "Security associations (3)",
             concat!(
-                "Local        Remote       Sec   SPI in   SPI out  State         Age Bytes in",
-                " Bytes out Pkts in Pkts out   Rate  Last Note"
+                "Local        Remote       Sec               SPI in   SPI out  State   ",
+                "      Age Bytes in Bytes out Pkts in Pkts out   Rate  Last Note"
             ),
             concat!(
-                "10.0.0.1:500 10.0.0.2:500 ESP   c0000001 c0000002 established   11s     4.1K",
-                "      8.2K      42       84 1.2K/s 1.00s"
+                "10.0.0.1:500 10.0.0.2:500 ESP aes128-sha256 c0000001 c0000002 establis",
+                "hed   11s     4.1K      8.2K      42       84 1.2K/s 1.00s"
             ),
             concat!(
-                "10.0.0.1:500 10.0.9.9:500 IKEv2 -        -        negotiating 7.00s        0",
-                "         0       0        0      -     - peer-unreachable?"
+                "10.0.0.1:500 10.0.9.9:500 IKEv2             -        -        negotiat",
+                "ing 7.00s        0         0       0        0      -     - peer-unreachable?"
             ),
             concat!(
-                "10.0.5.5     10.0.0.1     ESP   -        deadbeef esp-only      11s        0",
-                "       300       0        3  30B/s 1.00s"
+                "10.0.5.5     10.0.0.1     ESP               -        deadbeef esp-only",
+                "      11s        0       300       0        3  30B/s 1.00s"
             ),
             "",
         ];

@@ -440,11 +440,16 @@ fn ike_detail(out: &mut Vec<Line<'static>>, snap: &Snapshot, ike: &IkeSaReport, 
         ));
     }
     out.push(heading("IKE history", theme));
-    out.extend(
-        ike.exchanges
-            .iter()
-            .map(|x| Line::raw(exchange_line(x, ike.started))),
-    );
+    for x in &ike.exchanges {
+        out.push(Line::raw(exchange_line(x, ike.started)));
+        out.extend(x.details.iter().map(|d| Line::raw(format!("      {d}"))));
+    }
+    out.extend(ike.icmp.iter().map(|i| {
+        Line::raw(format!(
+            "  ICMP from {} at frame {}: {}",
+            i.from, i.frame, i.what
+        ))
+    }));
     out.push(heading(&format!("NAT: {}", nat_word(ike)), theme));
     out.extend(ike.nat.evidence.iter().map(|e| {
         Line::raw(format!(
@@ -513,21 +518,25 @@ fn nat_word(ike: &IkeSaReport) -> &'static str {
     }
 }
 
-/// The algorithms line. The report names protocols and encapsulation, not the negotiated
-/// transforms, so the cipher and integrity shown are only what the child SAs record.
+/// The algorithms: the proposal the responder chose, else what the initiator offered.
 fn algorithms_line(ike: &IkeSaReport) -> String {
     let protos: Vec<String> = ike
         .child_sas
         .iter()
         .map(|c| format!("{} ({})", c.protocol.to_ascii_uppercase(), c.source))
         .collect();
-    if protos.is_empty() {
-        "no child SA negotiated yet".into()
+    let children = if protos.is_empty() {
+        "no child SA known".to_string()
     } else {
-        format!(
-            "child SAs: {}; transforms not recorded in the report",
-            protos.join(", ")
-        )
+        format!("child SAs {}", protos.join(", "))
+    };
+    match (&ike.chosen, ike.offered.is_empty()) {
+        (Some(c), _) => format!("  chosen {c}; {children}"),
+        (None, false) => format!(
+            "  offered {} (none chosen yet); {children}",
+            ike.offered.join(" ")
+        ),
+        (None, true) => format!("  not seen in cleartext; {children}"),
     }
 }
 
@@ -717,6 +726,8 @@ mod tests {
         assert!(all.contains("frames 1->none"));
         assert!(all.contains("retransmitted 3"));
         assert!(all.contains("NAT: undecidable"));
+        assert!(all.contains("offered ike:aes128-sha256-modp2048 (none chosen yet)"));
+        assert!(all.contains("responder chose aes128-sha256-modp2048"));
         assert!(all.contains("remedy: Check that 10.0.9.9 is up"));
     }
 

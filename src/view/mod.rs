@@ -23,23 +23,13 @@ use crossterm::ExecutableCommand;
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
-use crate::runner::{Published, Shared, Status};
+use crate::runner::{Published, Shared};
 use crate::snapshot::Snapshot;
 
 use tui::{Action, ViewState};
 
 /// How often the view looks for keys and new snapshots.
 const POLL: Duration = Duration::from_millis(100);
-
-/// A line for the capture loop's status, `None` while it runs.
-pub fn status_line(status: &Status) -> Option<String> {
-    match status {
-        Status::Running => None,
-        Status::Finished => Some("end of capture".into()),
-        Status::Stopped => Some("capture stopped".into()),
-        Status::Failed(e) => Some(format!("capture failed: {e}")),
-    }
-}
 
 /// Runs the full-screen view until the user quits; `stop` is called then, so the capture
 /// loop can end. The terminal is restored on every exit path, panics included.
@@ -82,7 +72,7 @@ fn event_loop(term: &mut Term, shared: &Shared, state: &mut ViewState) -> io::Re
                 dirty = true;
             }
         }
-        state.status = status_line(&shown.status);
+        state.status = shown.status.clone();
         if dirty {
             let snap: Arc<Snapshot> = Arc::clone(&shown.snapshot);
             term.draw(|f| tui::draw(f, &snap, state))?;

@@ -118,17 +118,14 @@ pub fn title(snap: &Snapshot) -> String {
         .last_ts
         .map(|t| format!("{} UTC", model::utc(t)))
         .unwrap_or_else(|| "no packets yet".into());
-    format!(
-        "ipsecmon - {} - {} frames - {}",
-        snap.source, r.frames, time
-    )
+    format!("ipsecmon - {} frames - {time} - {}", r.frames, snap.source)
 }
 
 /// The capture line: libpcap's counters and the decoder's errors.
 pub fn capture_line(snap: &Snapshot) -> String {
     let c = &snap.capture;
     let mut s = format!(
-        "Capture: {} received, {} dropped, {} dropped by interface",
+        "Capture: {} received, {} dropped, {} by interface",
         c.received, c.dropped, c.if_dropped
     );
     let errs: Vec<String> = snap
@@ -138,7 +135,7 @@ pub fn capture_line(snap: &Snapshot) -> String {
         .map(|(r, n)| format!("{r} {n}"))
         .collect();
     let total: u64 = snap.decode_errors.iter().map(|(_, n)| n).sum();
-    let _ = write!(s, "; decode errors: {total}");
+    let _ = write!(s, "; decode errors {total}");
     if !errs.is_empty() {
         let _ = write!(s, " ({})", errs.join(", "));
     }
@@ -231,7 +228,7 @@ mod tests {
     fn once_text_is_exact() {
         let text = render(&sample(), RowOptions::default());
         let expected = [
-            "ipsecmon - sample.pcap - 42 frames - 2023-11-14 22:13:32.000 UTC",
+            "ipsecmon - 42 frames - 2023-11-14 22:13:32.000 UTC - sample.pcap",
             "",
             "Security associations (3)",
             concat!(
@@ -283,8 +280,7 @@ Key deletions                           0"
         );
         assert_eq!(
             lines[22],
-            "Capture: 42 received, 0 dropped, 0 dropped by interface; \
-decode errors: 1 (truncated 1)"
+            "Capture: 42 received, 0 dropped, 0 by interface; decode errors 1 (truncated 1)"
         );
     }
 

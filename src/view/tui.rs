@@ -6,11 +6,11 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, TableState, Wrap};
 use ratatui::Frame;
 
+use crate::runner::Status;
 use crate::snapshot::Snapshot;
 use crate::track::report::IkeSaReport;
 
@@ -52,8 +52,8 @@ pub struct ViewState {
     pub theme: Theme,
     /// Refresh interval, seconds (shown in the title).
     pub refresh: f64,
-    /// A line about the capture loop (finished, failed, stopped), when not running.
-    pub status: Option<String>,
+    /// The capture loop's status (shown in the title; a failure also on the capture line).
+    pub status: Status,
 }
 
 impl ViewState {
@@ -71,7 +71,7 @@ impl ViewState {
             rows,
             theme,
             refresh,
-            status: None,
+            status: Status::Running,
         }
     }
 
@@ -197,11 +197,24 @@ pub fn draw(f: &mut Frame<'_>, snap: &Snapshot, state: &mut ViewState) {
 }
 
 fn draw_title(f: &mut Frame<'_>, area: Rect, snap: &Snapshot, state: &ViewState) {
-    let mut s = text::title(snap);
-    s.push_str(&format!(" - refresh {}s", state.refresh));
+    let mut s = "ipsecmon".to_string();
     if state.paused {
         s.push_str(" - PAUSED");
     }
+    match &state.status {
+        Status::Running => {}
+        Status::Finished => s.push_str(" - end of capture"),
+        Status::Stopped => s.push_str(" - capture stopped"),
+        Status::Failed(_) => s.push_str(" - CAPTURE FAILED"),
+    }
+    // The rest of the plain title, after its leading "ipsecmon".
+    let title = text::title(snap);
+    s.push_str(title.strip_prefix("ipsecmon").unwrap_or(&title));
+    s = s.replacen(
+        " frames - ",
+        &format!(" frames - refresh {}s - ", state.refresh),
+        1,
+    );
     f.render_widget(Paragraph::new(s).style(state.theme.title()), area);
 }
 
@@ -343,11 +356,11 @@ fn draw_capture(f: &mut Frame<'_>, area: Rect, snap: &Snapshot, st: &ViewState) 
     let c = &snap.capture;
     let errors: u64 = snap.decode_errors.iter().map(|(_, n)| n).sum();
     let incomplete = c.dropped + c.if_dropped + errors > 0;
-    let mut s = text::capture_line(snap);
-    if let Some(status) = &st.status {
-        s = format!("{status} | {s}");
-    }
-    f.render_widget(Paragraph::new(s).style(st.theme.alarm(incomplete)), area);
+    let (s, alarm) = match &st.status {
+        Status::Failed(e) => (format!("capture failed: {e}"), true),
+        _ => (text::capture_line(snap), incomplete),
+    };
+    f.render_widget(Paragraph::new(s).style(st.theme.alarm(alarm)), area);
 }
 
 fn draw_keys(f: &mut Frame<'_>, area: Rect, st: &ViewState) {
@@ -575,26 +588,15 @@ fn esp_detail(out: &mut Vec<Line<'static>>, snap: &Snapshot, row: &SaRow, theme:
 const HELP: &[(&str, &str)] = &[
     (
         "q, Esc",
-        "quit (Esc first closes the detail pane or clears the filter)",
+        "quit (Esc first closes the detail or clears the filter)",
     ),
-    (
-        "space, p",
-        "pause: freeze the shown snapshot (capture goes on)",
-    ),
-    (
-        "s / S, arrows",
-        "sort by the next / previous column; past the last: capture order",
-    ),
-    ("1-9", "sort by that column (again: reverse)"),
+    ("space, p", "pause the shown snapshot (capture goes on)"),
+    ("s, S", "sort by the next / previous column"),
+    ("1-9", "sort by column 1-9 (again: reverse)"),
     ("r", "reverse the sort"),
-    (
-        "/",
-        "filter by address, SPI, rule or state; Enter keeps, Esc clears",
-    ),
-    (
-        "Up/Down, Enter",
-        "select an SA; Enter opens its detail pane",
-    ),
+    ("/", "filter by address, SPI or state (Enter, Esc)"),
+    ("Up, Down", "select an SA"),
+    ("Enter", "open the selected SA's detail pane"),
     ("?", "this help (any key closes it)"),
 ];
 
@@ -611,14 +613,14 @@ fn draw_help(f: &mut Frame<'_>, area: Rect, st: &ViewState) {
         .iter()
         .map(|(k, v)| {
             Line::from(vec![
-                Span::styled(format!("{k:<15}"), st.theme.header()),
+                Span::styled(format!("{k:<10}"), st.theme.header()),
                 Span::raw(*v),
             ])
         })
         .collect();
-    lines.push(Line::styled(
-        "States: established, negotiating, rekeying, idle, failed, esp-only (no IKE seen)",
-        Style::new(),
+    lines.push(Line::raw(""));
+    lines.push(Line::raw(
+        "States: established negotiating rekeying idle failed esp-only",
     ));
     f.render_widget(Clear, pane);
     f.render_widget(
@@ -664,7 +666,7 @@ mod tests {
     fn small_terminal_shows_every_section() {
         let lines = screen(80, 24, &mut state());
         let all = lines.join("\n");
-        assert!(lines[0].starts_with("ipsecmon - sample.pcap - 42 frames"));
+        assert!(lines[0].starts_with("ipsecmon - 42 frames - refresh 1s - 2023-11-14"));
         assert!(lines[1].contains("Security associations (3)"));
         assert!(lines[2].contains("Remote") && lines[2].contains("SPI in"));
         assert!(lines[3].contains("c0000001") && lines[3].contains("established"));

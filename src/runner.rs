@@ -11,7 +11,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::capture::{CaptureError, CaptureStats, Frame, FrameSource, Paced};
+use crate::capture::{
+    self, CaptureError, CaptureStats, Frame, FrameSource, LiveOptions, Paced, SourceSpec,
+};
 use crate::engine::{Engine, EngineConfig};
 use crate::snapshot::Snapshot;
 use crate::track::report::Report;
@@ -268,6 +270,44 @@ fn wall_clock() -> Timestamp {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     Timestamp::from_parts(d.as_secs() as i64, d.subsec_nanos())
+}
+
+/// Longest wait of a paced replay per read, so stop requests and refreshes stay prompt.
+const REPLAY_TICK: Duration = Duration::from_millis(100);
+
+/// An opened source, ready for [`Runner::start`].
+pub struct Opened {
+    /// The frames.
+    pub source: Box<dyn FrameSource + Send>,
+    /// `true` for a live interface: set [`RunnerConfig::wall_clock_ticks`] from it.
+    pub live: bool,
+}
+
+/// Opens a live interface (with `filter`, or the default BPF filter) or a capture file
+/// replayed at `speed` times its recorded pace (0: as fast as possible). Drop privileges
+/// after this and before [`Runner::start`].
+pub fn open(spec: &SourceSpec, filter: Option<&str>, speed: f64) -> Result<Opened, CaptureError> {
+    match spec {
+        SourceSpec::Live(iface) => {
+            let src = capture::open_live(iface, filter, &LiveOptions::default())?;
+            Ok(Opened {
+                source: Box::new(src),
+                live: true,
+            })
+        }
+        SourceSpec::File(path) => {
+            let file = capture::open_file(path)?;
+            let source: Box<dyn FrameSource + Send> = if speed > 0.0 {
+                Box::new(Replay(Paced::new(file, speed, REPLAY_TICK)))
+            } else {
+                Box::new(file)
+            };
+            Ok(Opened {
+                source,
+                live: false,
+            })
+        }
+    }
 }
 
 /// A paced file replay as the runner reads it: a frame not yet due is a pause (like a live

@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context};
 use clap::Args;
 
-use crate::capture::{self, FrameSource, LiveOptions, Paced, SourceSpec};
+use crate::capture::{self, FrameSource, SourceSpec};
 use crate::engine::EngineConfig;
-use crate::runner::{self, Replay, Runner, RunnerConfig, Status};
+use crate::runner::{self, Runner, RunnerConfig, Status};
 use crate::view::model::RowOptions;
 use crate::view::style::Theme;
 use crate::view::tui::ViewState;
@@ -20,9 +20,6 @@ use super::{EngineArgs, LiveArgs, EXIT_OK, EXIT_USAGE};
 /// The capture shown when neither `-i` nor `-r` is given: recorded from the lab pair and
 /// committed with the sources, found through the path of the source tree at build time.
 pub const DEMO_CAPTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo/demo.pcap");
-
-/// Longest wait of a paced replay per read, so keys and refreshes stay prompt.
-const REPLAY_TICK: Duration = Duration::from_millis(100);
 
 /// Options of the live view.
 #[derive(Debug, Clone, Args, Default)]
@@ -139,28 +136,14 @@ fn source_spec(args: &ViewArgs) -> anyhow::Result<SourceSpec> {
 
 /// Opens the source; `true` when it is a live interface.
 fn open(spec: &SourceSpec, args: &ViewArgs) -> anyhow::Result<(Box<dyn FrameSource + Send>, bool)> {
-    match spec {
-        SourceSpec::Live(iface) => {
-            let filter = args.live.filter.as_deref();
-            let src = capture::open_live(iface, filter, &LiveOptions::default())
-                .map_err(|e| anyhow!("{e}"))?;
-            Ok((Box::new(src), true))
-        }
-        SourceSpec::File(path) => {
-            // The error already names the file and the cause; its chain would repeat it.
-            let file = capture::open_file(path).map_err(|e| anyhow!("{e}"))?;
-            let speed = args
-                .speed
-                .unwrap_or(if args.once || args.json { 0.0 } else { 1.0 });
-            if speed == 0.0 {
-                return Ok((Box::new(file), false));
-            }
-            Ok((
-                Box::new(Replay(Paced::new(file, speed, REPLAY_TICK))),
-                false,
-            ))
-        }
-    }
+    let speed = args
+        .speed
+        .unwrap_or(if args.once || args.json { 0.0 } else { 1.0 });
+    // The error names the file or interface, the cause and the fix; its chain would repeat
+    // the cause.
+    let opened =
+        runner::open(spec, args.live.filter.as_deref(), speed).map_err(|e| anyhow!("{e}"))?;
+    Ok((opened.source, opened.live))
 }
 
 fn runner_config(args: &ViewArgs, spec: &SourceSpec, live: bool) -> RunnerConfig {

@@ -65,6 +65,9 @@ fn event_loop(term: &mut Term, shared: &Shared, state: &mut ViewState) -> io::Re
     let mut shown: Published = shared.latest();
     let mut dirty = true;
     loop {
+        if crate::runner::signalled() {
+            return Ok(());
+        }
         if !state.paused {
             let latest = shared.latest();
             if latest.seq != shown.seq {

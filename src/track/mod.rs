@@ -3,16 +3,36 @@
 //! ESP/AH SA tables, counters, sequence gaps and replays, rekeys, NAT evidence and timing.
 //!
 //! Time is always the packet's capture timestamp, passed in; nothing here reads a clock.
+//! Timers (stalled negotiations, idle expiry) are checked by a sweep that runs every few
+//! seconds of packet time, on [`Tracker::tick`], and finally on [`Tracker::finish`].
+//!
+//! IKE SAs are keyed by version and initiator SPI, never by addresses: IKE moves from
+//! port 500 to 4500 and NAT rewrites ports mid-negotiation. ESP and AH SAs are keyed by
+//! destination, SPI and protocol. Every table is bounded (see [`Config`]); when one is
+//! full the least recently active entry is evicted and counted in
+//! [`report::Evictions`].
 
+mod build;
+mod esp;
+mod icmp;
+mod ike;
+mod ikev1;
+mod ikev2;
 pub mod nat;
 pub mod report;
+mod table;
 
 use std::net::IpAddr;
+
+use tracing::debug;
 
 use crate::wire::ike::IkeMessage;
 use crate::wire::{Addrs, AhPacket, DecodeError, EspPacket, IcmpError, IkeDatagram, Timestamp};
 
-use report::Report;
+use esp::{EspKey, EspSa, LinkKind};
+use ike::{Counters, Effect, IkeKey, IkeSa, MsgCtx};
+use report::{Evictions, IkeState, Report};
+use table::Table;
 
 /// Limits and thresholds of the tracker.
 #[derive(Debug, Clone)]
@@ -41,19 +61,64 @@ impl Default for Config {
     }
 }
 
+/// ESP arriving this long after a Delete named its SPI counts as a bad-SPI packet;
+/// earlier ones were in flight when the Delete was sent.
+const DELETE_GRACE_NS: i64 = 1_000_000_000;
+
+/// The unordered pair of addresses of two IKE peers.
+type PeerPair = (IpAddr, IpAddr);
+
+fn peer_pair(a: IpAddr, b: IpAddr) -> PeerPair {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
 /// The tracker: every table, fed one decoded packet at a time.
 #[derive(Debug)]
 pub struct Tracker {
     config: Config,
-    report: Report,
+    hasher: ahash::RandomState,
+    ike: Table<IkeKey, IkeSa>,
+    /// Initiator SPIs of retries that restarted with a new SPI, pointing at the SA.
+    aliases: Table<IkeKey, IkeKey>,
+    /// The IKE SA that most recently negotiated between two addresses.
+    peers: Table<PeerPair, IkeKey>,
+    esp: Table<EspKey, EspSa>,
+    /// ESP/AH SPIs named by a cleartext or decrypted SA payload.
+    announced: Table<(u32, bool), (IkeKey, LinkKind)>,
+    /// ESP/AH SPIs named by a Delete, with its time.
+    deleted_spis: Table<(u32, bool), i64>,
+    counters: Counters,
+    evictions: Evictions,
+    frames: u64,
+    decode_errors: u64,
+    last_ts: Option<Timestamp>,
+    next_sweep: i64,
 }
 
 impl Tracker {
     /// An empty tracker.
     pub fn new(config: Config) -> Self {
+        let ike_cap = config.max_ike_sas;
+        let esp_cap = config.max_esp_sas;
         Tracker {
             config,
-            report: Report::default(),
+            hasher: ahash::RandomState::new(),
+            ike: Table::new(ike_cap),
+            aliases: Table::new(ike_cap),
+            peers: Table::new(ike_cap),
+            esp: Table::new(esp_cap),
+            announced: Table::new(esp_cap),
+            deleted_spis: Table::new(esp_cap.min(65_536)),
+            counters: Counters::default(),
+            evictions: Evictions::default(),
+            frames: 0,
+            decode_errors: 0,
+            last_ts: None,
+            next_sweep: i64::MIN,
         }
     }
 
@@ -62,60 +127,569 @@ impl Tracker {
         &self.config
     }
 
-    /// An IKE message (`msg` decoded from `dgram.message`).
+    /// An IKE message (`msg` decoded from `dgram.message`). Payloads that decryption
+    /// recovered are marked [`decrypted`](crate::wire::ike::Payload::decrypted) and count
+    /// like cleartext ones.
     pub fn on_ike(&mut self, frame: u64, ts: Timestamp, dgram: &IkeDatagram<'_>, msg: &IkeMessage) {
-        let _ = (dgram, msg);
         self.seen(frame, ts);
+        let version = msg.version();
+        if version != 1 && version != 2 {
+            return;
+        }
+        let hash = self.hasher.hash_one(dgram.message);
+        let Some(key) = self.locate_ike(frame, ts, dgram, msg) else {
+            return;
+        };
+        let Some(sa) = self.ike.get_mut(&key) else {
+            return;
+        };
+        let (src, sport) = (dgram.addrs.src, dgram.addrs.ports.map(|p| p.0));
+        let from_initiator = match version {
+            2 => msg.header.is_initiator(),
+            _ => sa.sent_by_initiator(src, sport),
+        };
+        let ctx = MsgCtx {
+            frame,
+            ts,
+            hash,
+            len: dgram.message.len(),
+            addrs: dgram.addrs,
+            msg,
+            from_initiator,
+        };
+        sa.nat
+            .on_message(frame, &dgram.addrs, dgram.encap, from_initiator, msg);
+        let children = sa.children.len();
+        let mut fx = Vec::new();
+        match version {
+            2 => ikev2::on_message(sa, &ctx, &mut self.counters, &mut fx),
+            _ => ikev1::on_message(sa, &ctx, &mut self.counters, &mut fx),
+        }
+        if sa.children.len() != children {
+            let pair = peer_pair(sa.initiator.0, sa.responder.0);
+            self.peers.insert(pair, key);
+        }
+        self.apply(key, frame, ts, fx);
+        self.deadline(key);
+        self.maybe_sweep(ts);
     }
 
-    /// An ESP packet.
+    /// An ESP packet: one table lookup and a counter update unless the SPI is new.
     pub fn on_esp(&mut self, frame: u64, ts: Timestamp, esp: &EspPacket<'_>) {
-        let _ = esp;
         self.seen(frame, ts);
+        let key = EspKey {
+            dst: esp.addrs.dst,
+            spi: esp.spi,
+            ah: false,
+        };
+        self.on_ipsec(frame, ts, key, &esp.addrs, esp.seq, esp.payload.len());
     }
 
     /// An AH packet.
     pub fn on_ah(&mut self, frame: u64, ts: Timestamp, ah: &AhPacket<'_>) {
-        let _ = ah;
         self.seen(frame, ts);
+        let key = EspKey {
+            dst: ah.addrs.dst,
+            spi: ah.spi,
+            ah: true,
+        };
+        let len = ah.payload.len() + ah.icv.len();
+        self.on_ipsec(frame, ts, key, &ah.addrs, ah.seq, len);
     }
 
-    /// A NAT-T keepalive.
+    /// A NAT-T keepalive: evidence for the NAT detection of the IKE SA between its peers.
     pub fn on_keepalive(&mut self, frame: u64, ts: Timestamp, addrs: &Addrs) {
-        let _ = addrs;
         self.seen(frame, ts);
+        let pair = peer_pair(addrs.src, addrs.dst);
+        if let Some(key) = self.peers.get(&pair).copied() {
+            if let Some(sa) = self.ike.get_mut(&key) {
+                let from_initiator = sa.sent_by_initiator(addrs.src, addrs.ports.map(|p| p.0));
+                sa.nat.on_keepalive(frame, from_initiator);
+            }
+        }
+        self.maybe_sweep(ts);
     }
 
-    /// An ICMP error quoting an IPsec-related packet.
+    /// An ICMP error quoting an IPsec-related packet. A destination-unreachable error
+    /// quoting an IKE request is evidence that the peer cannot be reached.
     pub fn on_icmp(&mut self, frame: u64, ts: Timestamp, icmp: &IcmpError<'_>) {
-        let _ = icmp;
         self.seen(frame, ts);
+        if icmp::is_unreachable(icmp) {
+            if let Some(q) = icmp::quoted_ike(icmp.quoted) {
+                self.icmp_evidence(frame, &q);
+            }
+        }
+        self.maybe_sweep(ts);
     }
 
     /// A frame that failed to decode.
     pub fn on_decode_error(&mut self, frame: u64, ts: Timestamp, err: &DecodeError) {
         let _ = err;
         self.seen(frame, ts);
-        self.report.decode_errors += 1;
+        self.decode_errors += 1;
+        self.maybe_sweep(ts);
     }
 
     /// A frame that is not IPsec-related.
     pub fn on_other(&mut self, frame: u64, ts: Timestamp) {
         self.seen(frame, ts);
+        self.maybe_sweep(ts);
+    }
+
+    /// Decryption failures reported by the decrypt layer: `authenticated` is `false`
+    /// when the ICV did not verify, `true` when the ICV passed but the payload did not
+    /// decrypt to anything sensible.
+    pub fn on_decrypt_failure(&mut self, authenticated: bool) {
+        if authenticated {
+            self.counters.not_decrypted += 1;
+        } else {
+            self.counters.not_authenticated += 1;
+        }
     }
 
     /// Advances packet time without a packet (live capture's periodic tick).
     pub fn tick(&mut self, ts: Timestamp) {
-        let _ = ts;
+        self.maybe_sweep(ts);
+    }
+
+    /// The input ended at `ts`: negotiations left waiting are judged now (a request
+    /// retransmitted and never answered fails even if the stall threshold has not
+    /// passed), so a capture that stops mid-negotiation still reports its outcome.
+    pub fn finish(&mut self, ts: Timestamp) {
+        let end = self.last_ts.map_or(ts, |t| t.max(ts));
+        self.sweep(end, true);
     }
 
     /// The current state as a report.
     pub fn report(&self) -> Report {
-        self.report.clone()
+        build::report(self)
     }
 
     fn seen(&mut self, frame: u64, ts: Timestamp) {
-        self.report.frames = self.report.frames.max(frame);
-        self.report.last_ts = Some(ts.as_secs_f64());
+        self.frames = self.frames.max(frame);
+        if self.last_ts.map_or(true, |t| ts > t) {
+            self.last_ts = Some(ts);
+        }
+    }
+
+    /// Finds (or creates) the IKE SA a message belongs to.
+    fn locate_ike(
+        &mut self,
+        frame: u64,
+        ts: Timestamp,
+        dgram: &IkeDatagram<'_>,
+        msg: &IkeMessage,
+    ) -> Option<IkeKey> {
+        let h = &msg.header;
+        let key = IkeKey {
+            version: h.major,
+            spi_i: h.spi_i,
+        };
+        if self.ike.contains(&key) {
+            return Some(key);
+        }
+        if let Some(&k) = self.aliases.get(&key) {
+            if self.ike.contains(&k) {
+                return Some(k);
+            }
+        }
+        let ctx = MsgCtx {
+            frame,
+            ts,
+            hash: 0,
+            len: dgram.message.len(),
+            addrs: dgram.addrs,
+            msg,
+            from_initiator: true,
+        };
+        if h.major == 2 {
+            self.new_v2(key, &ctx)
+        } else {
+            self.new_v1(key, &ctx)
+        }
+    }
+
+    fn new_v2(&mut self, key: IkeKey, ctx: &MsgCtx<'_>) -> Option<IkeKey> {
+        let h = &ctx.msg.header;
+        let opening = h.exchange_type == 34 && !h.is_response() && h.spi_r == 0;
+        if opening {
+            if let Some(k) = self.retry_of(ctx) {
+                self.aliases.insert(key, k);
+                if let Some(sa) = self.ike.get_mut(&k) {
+                    sa.spi_i = h.spi_i;
+                }
+                return Some(k);
+            }
+            self.counters.main_modes += 1;
+            return self.insert_ike(IkeSa::new(key, ctx, true));
+        }
+        if h.spi_r != 0 && h.exchange_type != 34 {
+            if let Some(old) = self.rekey_candidate(ctx) {
+                return self.ike_rekeyed_unseen(old, key, ctx);
+            }
+            let mut sa = IkeSa::new(key, ctx, h.is_initiator());
+            sa.mid_life = true;
+            sa.set_state(IkeState::Established, ctx.frame, "negotiation not captured");
+            return self.insert_ike(sa);
+        }
+        self.insert_ike(IkeSa::new(key, ctx, h.is_initiator()))
+    }
+
+    fn new_v1(&mut self, key: IkeKey, ctx: &MsgCtx<'_>) -> Option<IkeKey> {
+        let h = &ctx.msg.header;
+        let phase1 = matches!(h.exchange_type, 1..=4);
+        let mut sa = IkeSa::new(key, ctx, true);
+        if h.spi_r == 0 && phase1 {
+            self.counters.main_modes += 1;
+        } else if !phase1 {
+            // The capture began after phase 1: the sender is taken as the initiator.
+            sa.mid_life = true;
+            sa.set_state(IkeState::Established, ctx.frame, "negotiation not captured");
+        }
+        self.insert_ike(sa)
+    }
+
+    /// An SA between the same peers that asked for a new IKE_SA_INIT (COOKIE or
+    /// INVALID_KE_PAYLOAD) within the stall threshold: an implementation that restarts
+    /// with a new initiator SPI continues the same negotiation (RFC 7296 §2.6, §1.3).
+    fn retry_of(&self, ctx: &MsgCtx<'_>) -> Option<IkeKey> {
+        let k = *self.peers.get(&peer_pair(ctx.addrs.src, ctx.addrs.dst))?;
+        let sa = self.ike.get(&k)?;
+        let recent = ctx.ts.0.saturating_sub(sa.last_seen.0) < self.config.stall_after_ns;
+        (sa.key.version == 2 && sa.awaiting_retry && recent && sa.initiator.0 == ctx.addrs.src)
+            .then_some(k)
+    }
+
+    /// A live IKEv2 SA between the same peers, which a new SPI pair seen without
+    /// IKE_SA_INIT replaces (an IKE SA rekey inside an encrypted CREATE_CHILD_SA).
+    fn rekey_candidate(&self, ctx: &MsgCtx<'_>) -> Option<IkeKey> {
+        let k = *self.peers.get(&peer_pair(ctx.addrs.src, ctx.addrs.dst))?;
+        let sa = self.ike.get(&k)?;
+        (sa.key.version == 2 && sa.state == IkeState::Established).then_some(k)
+    }
+
+    fn insert_ike(&mut self, sa: IkeSa) -> Option<IkeKey> {
+        let key = sa.key;
+        let pair = peer_pair(sa.initiator.0, sa.responder.0);
+        debug!(spi_i = %report::spi64(sa.spi_i), version = key.version, frame = sa.first_frame, "new IKE SA");
+        if self.ike.insert(key, sa).is_some() {
+            self.evictions.ike_sas += 1;
+        }
+        self.peers.insert(pair, key);
+        Some(key)
+    }
+
+    /// The old SA was rekeyed by an exchange we could not read; `key` is the new one.
+    fn ike_rekeyed_unseen(&mut self, old: IkeKey, key: IkeKey, ctx: &MsgCtx<'_>) -> Option<IkeKey> {
+        let h = &ctx.msg.header;
+        let old_sa = self.ike.get_mut(&old)?;
+        // The last CREATE_CHILD_SA was this rekey, not a child: undo the child it added.
+        let bogus = old_sa.children.last().is_some_and(|c| {
+            c.source == LinkKind::Inferred && c.spi_in.is_none() && c.spi_out.is_none()
+        });
+        if bogus {
+            old_sa.children.pop();
+            old_sa.open_slots = old_sa.open_slots.map(|s| s.saturating_sub(1));
+            self.counters.key_additions = self.counters.key_additions.saturating_sub(1);
+        }
+        let same_roles = h.is_initiator() == (ctx.addrs.src == old_sa.initiator.0);
+        let new = old_sa.successor(key, h.spi_i, h.spi_r, !same_roles, ctx.frame, ctx.ts);
+        old_sa.retire(key, ctx.frame);
+        self.counters.rekeys += 1;
+        self.insert_ike(new)
+    }
+
+    /// Applies what a message did outside its own SA.
+    fn apply(&mut self, key: IkeKey, frame: u64, ts: Timestamp, fx: Vec<Effect>) {
+        for effect in fx {
+            match effect {
+                Effect::Announce {
+                    spi,
+                    ah,
+                    towards_initiator,
+                    kind,
+                } => self.announce(key, spi, ah, towards_initiator, kind),
+                Effect::DeletedSpis { ah, spis } => self.deleted(key, ah, &spis, ts),
+                Effect::IkeDeleted => self.ike_deleted(key, frame, ts),
+                Effect::RekeyIke {
+                    spi_i,
+                    spi_r,
+                    by_initiator,
+                } => self.ike_rekeyed(key, spi_i, spi_r, !by_initiator, frame, ts),
+            }
+        }
+    }
+
+    fn announce(
+        &mut self,
+        key: IkeKey,
+        spi: u32,
+        ah: bool,
+        towards_initiator: bool,
+        kind: LinkKind,
+    ) {
+        self.announced.insert((spi, ah), (key, kind));
+        let Some(sa) = self.ike.get(&key) else {
+            return;
+        };
+        let dst = if towards_initiator {
+            sa.initiator.0
+        } else {
+            sa.responder.0
+        };
+        if let Some(e) = self.esp.get_mut(&EspKey { dst, spi, ah }) {
+            e.set_ike(key, kind);
+            e.bad = false;
+        }
+    }
+
+    fn deleted(&mut self, key: IkeKey, ah: bool, spis: &[u32], ts: Timestamp) {
+        let Some(sa) = self.ike.get(&key) else {
+            return;
+        };
+        let dsts = [sa.initiator.0, sa.responder.0];
+        for &spi in spis {
+            self.deleted_spis.insert((spi, ah), ts.0);
+            for dst in dsts {
+                if let Some(e) = self.esp.get_mut(&EspKey { dst, spi, ah }) {
+                    e.deleted_at = ts.0;
+                }
+            }
+        }
+    }
+
+    fn ike_deleted(&mut self, key: IkeKey, frame: u64, ts: Timestamp) {
+        let Some(sa) = self.ike.get_mut(&key) else {
+            return;
+        };
+        sa.set_state(IkeState::Deleted, frame, "Delete of the IKE SA");
+        let mut spis: Vec<(u32, bool)> = Vec::new();
+        for c in sa.children.iter_mut().filter(|c| !c.deleted) {
+            c.deleted = true;
+            self.counters.key_deletions += 1;
+            spis.extend(
+                c.spi_in
+                    .into_iter()
+                    .chain(c.spi_out)
+                    .map(|s| (s, c.protocol == 2)),
+            );
+        }
+        for (spi, ah) in spis {
+            self.deleted(key, ah, &[spi], ts);
+        }
+    }
+
+    fn ike_rekeyed(
+        &mut self,
+        old: IkeKey,
+        spi_i: u64,
+        spi_r: u64,
+        swap: bool,
+        frame: u64,
+        ts: Timestamp,
+    ) {
+        let key = IkeKey { version: 2, spi_i };
+        let Some(old_sa) = self.ike.get_mut(&old) else {
+            return;
+        };
+        let new = old_sa.successor(key, spi_i, spi_r, swap, frame, ts);
+        old_sa.retire(key, frame);
+        self.insert_ike(new);
+    }
+
+    fn on_ipsec(
+        &mut self,
+        frame: u64,
+        ts: Timestamp,
+        key: EspKey,
+        addrs: &Addrs,
+        seq: u32,
+        len: usize,
+    ) {
+        if let Some(sa) = self.esp.get_mut(&key) {
+            sa.observe(seq, len, ts.0, false);
+            let after_delete = sa
+                .deleted_at()
+                .is_some_and(|d| ts.0 > d.saturating_add(DELETE_GRACE_NS));
+            if sa.bad || after_delete {
+                self.counters.bad_spi_packets += 1;
+            }
+        } else {
+            self.new_ipsec(frame, ts, key, addrs, seq, len);
+        }
+        self.maybe_sweep(ts);
+    }
+
+    fn new_ipsec(
+        &mut self,
+        frame: u64,
+        ts: Timestamp,
+        key: EspKey,
+        addrs: &Addrs,
+        seq: u32,
+        len: usize,
+    ) {
+        let mut sa = EspSa::new(addrs.src, addrs.ports, seq, ts.0, frame);
+        sa.observe(seq, len, ts.0, true);
+        let (link, bad) = self.link_for(&key, addrs.src, ts);
+        if let Some((ike, kind)) = link {
+            sa.set_ike(ike, kind);
+            self.linked(ike, &key, addrs, frame, ts, kind);
+        }
+        sa.bad = bad;
+        if bad {
+            self.counters.bad_spi_packets += 1;
+        }
+        if self.esp.insert(key, sa).is_some() {
+            self.evictions.esp_sas += 1;
+        }
+    }
+
+    /// The IKE SA a new ESP/AH SPI belongs to, and whether its packets are bad-SPI
+    /// packets (a Deleted SPI, or peers whose only IKE SA was deleted).
+    fn link_for(
+        &self,
+        key: &EspKey,
+        src: IpAddr,
+        ts: Timestamp,
+    ) -> (Option<(IkeKey, LinkKind)>, bool) {
+        if let Some(&(ike, kind)) = self.announced.get(&(key.spi, key.ah)) {
+            if self.ike.contains(&ike) {
+                return (Some((ike, kind)), false);
+            }
+        }
+        if let Some(&t) = self.deleted_spis.get(&(key.spi, key.ah)) {
+            if ts.0 > t.saturating_add(DELETE_GRACE_NS) {
+                return (None, true);
+            }
+        }
+        let Some(ike) = self.peers.get(&peer_pair(src, key.dst)).copied() else {
+            return (None, false);
+        };
+        let Some(ike) = self.current(ike) else {
+            return (None, false);
+        };
+        match self.ike.get(&ike).map(|s| s.state) {
+            Some(IkeState::Negotiating | IkeState::Established) => {
+                (Some((ike, LinkKind::Inferred)), false)
+            }
+            Some(IkeState::Deleted) => (None, true),
+            _ => (None, false),
+        }
+    }
+
+    /// Follows IKE SA rekeys to the SA that holds `key`'s children now.
+    fn current(&self, mut key: IkeKey) -> Option<IkeKey> {
+        for _ in 0..16 {
+            let sa = self.ike.get(&key)?;
+            match sa.replaced_by {
+                Some(next) if self.ike.contains(&next) => key = next,
+                _ => return Some(key),
+            }
+        }
+        Some(key)
+    }
+
+    /// A new ESP/AH SA was tied to IKE SA `ike`: its SPI fills a child negotiated there.
+    fn linked(
+        &mut self,
+        ike: IkeKey,
+        key: &EspKey,
+        addrs: &Addrs,
+        frame: u64,
+        ts: Timestamp,
+        kind: LinkKind,
+    ) {
+        let Some(sa) = self.ike.get_mut(&ike) else {
+            return;
+        };
+        let encap = if addrs.ports.is_some() {
+            crate::wire::Encap::Udp
+        } else {
+            crate::wire::Encap::None
+        };
+        sa.nat.on_child_packet(frame, encap, key.ah);
+        sa.esp_linked += 1;
+        let mut fx = Vec::new();
+        if sa.key.version == 2 {
+            ikev2::confirm_up(sa, &mut self.counters, &mut fx);
+        }
+        if kind == LinkKind::Inferred {
+            let towards_initiator = sa.towards_initiator(key.dst);
+            let rekey = sa.fill_inferred(key.spi, key.ah, towards_initiator, ts);
+            self.counters.rekeys += u64::from(rekey);
+        }
+        self.apply(ike, frame, ts, fx);
+    }
+
+    fn icmp_evidence(&mut self, frame: u64, q: &icmp::QuotedIke) {
+        let key = q.spi_i.map(|spi_i| IkeKey {
+            version: q.version,
+            spi_i,
+        });
+        let key = key
+            .filter(|k| self.ike.contains(k))
+            .or_else(|| self.peers.get(&peer_pair(q.src, q.dst)).copied());
+        if let Some(sa) = key.and_then(|k| self.ike.get_mut(&k)) {
+            if sa.icmp.is_none() && sa.state == IkeState::Negotiating {
+                debug!(spi_i = %report::spi64(sa.spi_i), frame, "ICMP error quotes an IKE request");
+                sa.icmp = Some(frame);
+            }
+        }
+    }
+
+    fn maybe_sweep(&mut self, ts: Timestamp) {
+        if ts.0 >= self.next_sweep {
+            self.sweep(ts, false);
+        }
+    }
+
+    /// A negotiation's stall deadline: the sweep must run by then.
+    fn deadline(&mut self, key: IkeKey) {
+        if let Some(sa) = self
+            .ike
+            .get(&key)
+            .filter(|sa| sa.state == IkeState::Negotiating)
+        {
+            let at = sa.last_seen.0.saturating_add(self.config.stall_after_ns);
+            self.next_sweep = self.next_sweep.min(at);
+        }
+    }
+
+    /// Applies the timers at `now`: stalled negotiations fail, idle SAs expire. The next
+    /// sweep is due at the earliest negotiation deadline, and at least every sixteenth
+    /// of the idle expiry for the expiry of ESP SAs.
+    fn sweep(&mut self, now: Timestamp, at_end: bool) {
+        let stall = self.config.stall_after_ns;
+        let idle = self.config.idle_expiry_ns;
+        let mut next = now.0.saturating_add((idle / 16).max(1_000_000));
+        let mut idle_ike = std::collections::HashSet::new();
+        for (key, sa) in self.ike.iter_mut() {
+            sa.evaluate(now, stall, at_end);
+            if sa.alive() && now.0.saturating_sub(sa.last_seen.0) >= idle {
+                idle_ike.insert(*key);
+            }
+            if sa.state == IkeState::Negotiating {
+                next = next.min(sa.last_seen.0.saturating_add(stall));
+            }
+        }
+        self.next_sweep = next.max(now.0.saturating_add(1_000_000));
+        for (_, e) in self.esp.iter_mut() {
+            if now.0.saturating_sub(e.last_seen) >= idle {
+                e.expired = true;
+            } else if let Some(k) = e.ike() {
+                // Child traffic keeps an IKE SA alive even when IKE itself is quiet.
+                idle_ike.remove(&k);
+            }
+        }
+        for key in idle_ike {
+            if let Some(sa) = self.ike.get_mut(&key) {
+                let frame = sa.last_frame;
+                sa.set_state(IkeState::Expired, frame, "idle past expiry");
+            }
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

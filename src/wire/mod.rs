@@ -12,8 +12,10 @@
 pub mod esp;
 pub mod ike;
 pub mod ip;
+pub mod json;
 pub mod link;
 pub mod reassembly;
+pub mod summary;
 #[cfg(test)]
 mod testpkt;
 

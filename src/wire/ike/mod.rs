@@ -8,7 +8,13 @@
 
 use std::net::IpAddr;
 
-use super::DecodeError;
+pub mod ikev1;
+pub mod ikev2;
+pub mod payload;
+pub mod registry;
+pub mod vendor;
+
+use super::{DecodeError, Reason};
 
 /// The fixed 28-byte ISAKMP / IKEv2 header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,9 +319,108 @@ pub struct ParseContext {
     pub draft_natd: bool,
 }
 
+/// Length of the fixed ISAKMP / IKEv2 header.
+pub const HEADER_LEN: usize = 28;
+
+/// Most payloads walked in one message.
+pub const MAX_PAYLOADS: usize = 64;
+
 /// Decodes an IKE message: `Err` when even the fixed header is unusable, otherwise the
 /// message with as much of the payload chain as could be walked.
+///
+/// The header must announce a length of at least 28 bytes that fits in `bytes`, and a
+/// major version of 1 or 2; bytes after the announced length are ignored. An IKEv1
+/// message with the E flag yields its header and no payloads. In IKEv2 the chain ends at
+/// an SK or SKF payload, whose contents are encrypted.
 pub fn parse_message(bytes: &[u8], ctx: ParseContext) -> Result<IkeMessage, DecodeError> {
-    let _ = (bytes, ctx);
-    Err(DecodeError::new(super::Reason::Truncated, 0))
+    let header = parse_header(bytes)?;
+    let mut msg = IkeMessage {
+        header,
+        payloads: Vec::new(),
+        error: None,
+    };
+    if !header.is_encrypted_v1() {
+        let end = usize::try_from(header.length).unwrap_or(usize::MAX);
+        walk_chain(&mut msg, &bytes[..end], ctx);
+    }
+    Ok(msg)
 }
+
+/// Reads and checks the fixed header (RFC 2408 §3.1, RFC 7296 §3.1).
+pub fn parse_header(bytes: &[u8]) -> Result<IkeHeader, DecodeError> {
+    let header = peek_header(bytes).ok_or(DecodeError::new(Reason::Truncated, bytes.len()))?;
+    if !matches!(header.major, 1 | 2) {
+        return Err(DecodeError::new(Reason::BadIkeVersion, 17));
+    }
+    let len = usize::try_from(header.length).unwrap_or(usize::MAX);
+    if len < HEADER_LEN || len > bytes.len() {
+        return Err(DecodeError::new(Reason::BadIkeLength, 24));
+    }
+    Ok(header)
+}
+
+/// Reads the 28 header bytes without checking them: for a header quoted (and cut short)
+/// in an ICMP error, or to look up per-SA context before parsing. `None` when fewer than
+/// 28 bytes are present.
+pub fn peek_header(bytes: &[u8]) -> Option<IkeHeader> {
+    let h = bytes.get(..HEADER_LEN)?;
+    let be32 = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+    let be64 = |i: usize| (u64::from(be32(i)) << 32) | u64::from(be32(i + 4));
+    Some(IkeHeader {
+        spi_i: be64(0),
+        spi_r: be64(8),
+        next_payload: h[16],
+        major: h[17] >> 4,
+        minor: h[17] & 0x0f,
+        exchange_type: h[18],
+        flags: h[19],
+        message_id: be32(20),
+        length: be32(24),
+    })
+}
+
+/// Walks the generic payload headers (RFC 2408 §3.2, RFC 7296 §3.2) from the header's
+/// next-payload field, decoding each body; stops at the first corruption and records it.
+fn walk_chain(msg: &mut IkeMessage, bytes: &[u8], ctx: ParseContext) {
+    let major = msg.header.major;
+    let mut next = msg.header.next_payload;
+    let mut off = HEADER_LEN;
+    while next != 0 {
+        if msg.payloads.len() == MAX_PAYLOADS {
+            msg.error = Some(DecodeError::new(Reason::TooManyItems, off));
+            return;
+        }
+        let Some(generic) = bytes.get(off..off + 4) else {
+            msg.error = Some(DecodeError::new(Reason::Truncated, off));
+            return;
+        };
+        let len = usize::from(u16::from_be_bytes([generic[2], generic[3]]));
+        if len < 4 || off + len > bytes.len() {
+            msg.error = Some(DecodeError::new(Reason::BadPayloadLength, off + 2));
+            return;
+        }
+        let mut cur = payload::Cursor::new(&bytes[off + 4..off + len], off + 4);
+        let decoded = match major {
+            1 => ikev1::body(next, &mut cur, ctx),
+            _ => ikev2::body(next, generic[0], &mut cur),
+        };
+        let body = decoded.unwrap_or_else(|e| {
+            msg.error = Some(e);
+            PayloadBody::Opaque { data_len: len - 4 }
+        });
+        msg.payloads.push(Payload {
+            payload_type: next,
+            critical: major == 2 && generic[1] & 0x80 != 0,
+            body,
+            decrypted: false,
+        });
+        if msg.error.is_some() || (major == 2 && ikev2::ends_chain(next)) {
+            return;
+        }
+        next = generic[0];
+        off += len;
+    }
+}
+
+#[cfg(test)]
+mod tests;

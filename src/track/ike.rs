@@ -1,0 +1,960 @@
+//! What both IKE versions share: the IKE SA record, its exchanges (request/response pairs
+//! matched by message ID, retransmissions recognised by a hash of the message bytes),
+//! its child SAs, the one function through which every state change goes, and the
+//! stall rules that turn a silent negotiation into a failure.
+
+use std::net::IpAddr;
+
+use tracing::debug;
+
+use crate::wire::ike::{IkeMessage, PayloadBody};
+use crate::wire::{Addrs, Timestamp};
+
+use super::esp::LinkKind;
+use super::nat::NatObservations;
+use super::report::{spi32, spi64, ChildSaReport, ExchangeReport, Failure, IkeSaReport, IkeState};
+
+/// The identity of an IKE SA in the tracker: version and initiator SPI (IKEv1 initiator
+/// cookie). The responder SPI is not part of it because the first message carries zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct IkeKey {
+    /// 1 or 2.
+    pub version: u8,
+    /// Initiator SPI as first seen.
+    pub spi_i: u64,
+}
+
+/// Most exchanges kept per IKE SA: the first ones (the negotiation) and the latest ones.
+const MAX_EXCHANGES: usize = 64;
+/// Exchanges at the start that are never dropped.
+const KEEP_FIRST_EXCHANGES: usize = 8;
+/// Most child SAs kept per IKE SA.
+const MAX_CHILDREN: usize = 64;
+/// Most distinct message hashes kept per exchange and direction.
+const MAX_HASHES: usize = 8;
+/// Most notify types kept per exchange.
+const MAX_NOTIFIES: usize = 16;
+
+/// One decoded IKE message with what the tracker derives from its datagram.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MsgCtx<'a> {
+    /// Frame number.
+    pub frame: u64,
+    /// Capture time.
+    pub ts: Timestamp,
+    /// Hash of the message bytes (retransmissions are byte-identical).
+    pub hash: u64,
+    /// Bytes of the IKE message.
+    pub len: usize,
+    /// Outer addresses.
+    pub addrs: Addrs,
+    /// The decoded message.
+    pub msg: &'a IkeMessage,
+    /// Sent by the original initiator of the IKE SA.
+    pub from_initiator: bool,
+}
+
+impl MsgCtx<'_> {
+    /// Notify types carried in the clear or in decrypted payloads.
+    pub(crate) fn notifies(&self) -> impl Iterator<Item = u16> + '_ {
+        self.msg.notify_types()
+    }
+
+    /// `true` when the message holds decrypted payloads (its content is known).
+    pub(crate) fn has_decrypted(&self) -> bool {
+        self.msg.payloads.iter().any(|p| p.decrypted)
+    }
+
+    /// The SK payload's data length when the message is encrypted and not fragmented.
+    pub(crate) fn sk_len(&self) -> Option<usize> {
+        self.msg.payloads.iter().find_map(|p| match p.body {
+            PayloadBody::Encrypted { data_len, .. } => Some(data_len),
+            _ => None,
+        })
+    }
+
+    /// The fragment number and total when this is an IKEv2 fragment (RFC 7383).
+    pub(crate) fn fragment(&self) -> Option<(u16, u16)> {
+        self.msg.payloads.iter().find_map(|p| match p.body {
+            PayloadBody::EncryptedFragment { number, total, .. } => Some((number, total)),
+            _ => None,
+        })
+    }
+}
+
+/// A small set of message hashes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hashes(Vec<u64>);
+
+impl Hashes {
+    /// `true` when `h` was seen.
+    pub(crate) fn contains(&self, h: u64) -> bool {
+        self.0.contains(&h)
+    }
+    /// Adds `h` (dropping the oldest beyond the bound).
+    pub(crate) fn add(&mut self, h: u64) {
+        if self.0.len() >= MAX_HASHES {
+            self.0.remove(0);
+        }
+        self.0.push(h);
+    }
+}
+
+/// One exchange: a request and its response, or a one-way message (IKEv1 Informational).
+#[derive(Debug, Clone)]
+pub(crate) struct Exchange {
+    /// Exchange type number.
+    pub kind: u8,
+    /// Message ID.
+    pub message_id: u32,
+    /// The requester is the IKE SA's original initiator.
+    pub by_initiator: bool,
+    /// Frame of the first request.
+    pub request_frame: u64,
+    /// Frame of the latest copy of the request.
+    pub last_request_frame: u64,
+    /// Capture time of the first request.
+    pub started: Timestamp,
+    /// Distinct requests and responses seen (fragments and IKEv1's third message count).
+    pub req_hashes: Hashes,
+    /// Distinct responses.
+    pub resp_hashes: Hashes,
+    /// Distinct request messages (IKEv1 Quick Mode: 2 means QM3 arrived).
+    pub req_msgs: u8,
+    /// Distinct response messages.
+    pub resp_msgs: u8,
+    /// Frame and time of the first response.
+    pub response: Option<(u64, Timestamp)>,
+    /// Retransmitted messages.
+    pub retransmissions: u32,
+    /// Notify types seen (cleartext or decrypted).
+    pub notifies: Vec<u16>,
+    /// Largest request seen, in bytes.
+    pub request_len: usize,
+    /// `true` when no request was seen (the capture began after it).
+    pub orphan: bool,
+    /// Child SPI the request proposed: SPI, protocol, learned by decryption.
+    pub req_offer: Option<(u32, u8, bool)>,
+    /// Child SPI the response accepted.
+    pub resp_offer: Option<(u32, u8, bool)>,
+    /// New IKE SPIs proposed by request and response (IKEv2 IKE SA rekey).
+    pub ike_offer: (Option<u64>, Option<u64>),
+    /// SPI named by a REKEY_SA notify (IKEv2 child rekey, RFC 7296 §1.3.3).
+    pub rekey_spi: Option<u32>,
+}
+
+impl Exchange {
+    /// A new exchange from its first request.
+    pub(crate) fn request(ctx: &MsgCtx<'_>, by_initiator: bool) -> Self {
+        let mut ex = Exchange {
+            kind: ctx.msg.header.exchange_type,
+            message_id: ctx.msg.header.message_id,
+            by_initiator,
+            request_frame: ctx.frame,
+            last_request_frame: ctx.frame,
+            started: ctx.ts,
+            req_hashes: Hashes::default(),
+            resp_hashes: Hashes::default(),
+            req_msgs: 1,
+            resp_msgs: 0,
+            response: None,
+            retransmissions: 0,
+            notifies: Vec::new(),
+            request_len: ctx.len,
+            orphan: false,
+            req_offer: proposed_child_spi(ctx.msg),
+            resp_offer: None,
+            ike_offer: (proposed_ike_spi(ctx.msg), None),
+            rekey_spi: rekey_notify_spi(ctx.msg),
+        };
+        ex.req_hashes.add(ctx.hash);
+        ex.note(ctx);
+        ex
+    }
+
+    /// A new exchange known only from its response.
+    pub(crate) fn orphan_response(ctx: &MsgCtx<'_>, by_initiator: bool) -> Self {
+        let mut ex = Exchange::request(ctx, by_initiator);
+        ex.req_hashes = Hashes::default();
+        ex.resp_hashes.add(ctx.hash);
+        ex.req_msgs = 0;
+        ex.resp_msgs = 1;
+        ex.request_len = 0;
+        ex.response = Some((ctx.frame, ctx.ts));
+        ex.orphan = true;
+        ex.resp_offer = ex.req_offer.take();
+        ex.ike_offer = (None, ex.ike_offer.0);
+        ex
+    }
+
+    /// Records the notify types of a message of this exchange.
+    pub(crate) fn note(&mut self, ctx: &MsgCtx<'_>) {
+        for n in ctx.notifies() {
+            if self.notifies.len() < MAX_NOTIFIES && !self.notifies.contains(&n) {
+                self.notifies.push(n);
+            }
+        }
+    }
+
+    /// Records a response; returns `true` for the first one.
+    pub(crate) fn respond(&mut self, ctx: &MsgCtx<'_>) -> bool {
+        self.resp_hashes.add(ctx.hash);
+        self.resp_msgs = self.resp_msgs.saturating_add(1);
+        self.note(ctx);
+        if self.response.is_some() {
+            return false;
+        }
+        self.response = Some((ctx.frame, ctx.ts));
+        self.resp_offer = proposed_child_spi(ctx.msg);
+        self.ike_offer.1 = proposed_ike_spi(ctx.msg);
+        true
+    }
+
+    /// `true` when `hash` repeats a message of this exchange.
+    pub(crate) fn is_repeat(&self, hash: u64) -> bool {
+        self.req_hashes.contains(hash) || self.resp_hashes.contains(hash)
+    }
+
+    fn to_report(&self) -> ExchangeReport {
+        let rtt = match (self.response, self.orphan) {
+            (Some((_, ts)), false) => Some(ts.secs_since(self.started)),
+            _ => None,
+        };
+        ExchangeReport {
+            exchange: exchange_name(self.message_version(), self.kind).to_string(),
+            message_id: self.message_id,
+            request_frame: self.request_frame,
+            response_frame: self.response.map(|(f, _)| f),
+            started: self.started.as_secs_f64(),
+            rtt_s: rtt,
+            retransmissions: self.retransmissions,
+            notifies: self.notifies.clone(),
+        }
+    }
+
+    fn message_version(&self) -> u8 {
+        if self.kind >= 34 && self.kind <= 45 {
+            2
+        } else {
+            1
+        }
+    }
+}
+
+/// A child SA as negotiated (IKEv2 CHILD_SA, IKEv1 phase-2 SA).
+#[derive(Debug, Clone)]
+pub(crate) struct Child {
+    /// SPI of the direction towards the initiator.
+    pub spi_in: Option<u32>,
+    /// SPI of the direction towards the responder.
+    pub spi_out: Option<u32>,
+    /// 3 ESP, 2 AH.
+    pub protocol: u8,
+    /// When it became usable.
+    pub established_at: Timestamp,
+    /// The inbound SPI of the child it replaced.
+    pub rekeyed_from: Option<u32>,
+    /// How the SPIs were learned.
+    pub source: LinkKind,
+    /// A Delete named it.
+    pub deleted: bool,
+}
+
+impl Child {
+    fn to_report(&self) -> ChildSaReport {
+        ChildSaReport {
+            spi_in: self.spi_in.map(spi32),
+            spi_out: self.spi_out.map(spi32),
+            protocol: if self.protocol == 2 { "ah" } else { "esp" }.to_string(),
+            established_at: Some(self.established_at.as_secs_f64()),
+            rekeyed_from: self.rekeyed_from.map(spi32),
+            source: self.source.as_str().to_string(),
+        }
+    }
+}
+
+/// IKEv1 phase-1 progress.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct V1Progress {
+    /// Distinct phase-1 messages from the initiator.
+    pub init_msgs: u8,
+    /// Distinct phase-1 messages from the responder.
+    pub resp_msgs: u8,
+    /// Aggressive Mode (3 messages) rather than Main Mode (6).
+    pub aggressive: bool,
+    /// Frame at which phase 1 completed.
+    pub done: Option<u64>,
+    /// The responder sent Informationals after MM5 instead of MM6 (it could not read
+    /// MM5: the classic preshared-key mismatch).
+    pub info_after_mm5: Option<u64>,
+}
+
+/// An IKE SA and everything learned about it.
+#[derive(Debug, Clone)]
+pub(crate) struct IkeSa {
+    /// Table key.
+    pub key: IkeKey,
+    /// Current initiator SPI (differs from the key after a retry with a new SPI).
+    pub spi_i: u64,
+    /// Responder SPI, zero until known.
+    pub spi_r: u64,
+    /// Initiator address and port as first seen.
+    pub initiator: (IpAddr, u16),
+    /// Responder address and port as first seen.
+    pub responder: (IpAddr, u16),
+    /// Latest ports of the initiator and responder (they float to 4500, NAT rewrites).
+    pub ports_now: (u16, u16),
+    /// Lifecycle state.
+    pub state: IkeState,
+    /// Frame of the first message.
+    pub first_frame: u64,
+    /// Capture time of the first message.
+    pub started: Timestamp,
+    /// Frame and time of the message that made the first child SA usable.
+    pub established: Option<(u64, Timestamp)>,
+    /// Why it failed.
+    pub failure: Option<Failure>,
+    /// A failure that a retry may still undo (INVALID_KE_PAYLOAD, an IKEv1 error notify).
+    pub pending_failure: Option<Failure>,
+    /// Retransmitted messages.
+    pub retransmissions: u32,
+    /// NAT evidence.
+    pub nat: NatObservations,
+    /// Child SAs.
+    pub children: Vec<Child>,
+    /// Exchanges, bounded.
+    pub exchanges: Vec<Exchange>,
+    /// The IKE SA this one replaced.
+    pub rekeyed_from: Option<u64>,
+    /// The IKE SA that replaced this one.
+    pub replaced_by: Option<IkeKey>,
+    /// Frame of the last message.
+    pub last_frame: u64,
+    /// Time of the last message.
+    pub last_seen: Timestamp,
+    /// First ICMP error quoting one of its requests.
+    pub icmp: Option<u64>,
+    /// An IKE_AUTH response too short to hold IDr and AUTH (RFC 7296 §1.2): the frame.
+    pub auth_suspect: Option<u64>,
+    /// A COOKIE or INVALID_KE_PAYLOAD answer asks for a new IKE_SA_INIT.
+    pub awaiting_retry: bool,
+    /// Retried IKE_SA_INIT requests.
+    pub init_retries: u32,
+    /// Child negotiations whose SPIs have not shown up on the wire, per direction
+    /// (towards the initiator, towards the responder).
+    pub open_slots: [u16; 2],
+    /// ESP/AH SAs linked to it so far.
+    pub esp_linked: u32,
+    /// An exchange after IKE_AUTH happened (EAP rounds are over).
+    pub post_auth: bool,
+    /// Negotiation not seen (the capture began during its life).
+    pub mid_life: bool,
+    /// IKEv1 phase-1 progress.
+    pub v1: V1Progress,
+    /// `established_after_s` of the SA this one replaced by a rekey.
+    pub inherited_after: Option<f64>,
+}
+
+impl IkeSa {
+    /// A new SA from its first message.
+    pub(crate) fn new(key: IkeKey, ctx: &MsgCtx<'_>, initiator_is_src: bool) -> Self {
+        let a = &ctx.addrs;
+        let (sport, dport) = a.ports.unwrap_or((0, 0));
+        let (initiator, responder) = if initiator_is_src {
+            ((a.src, sport), (a.dst, dport))
+        } else {
+            ((a.dst, dport), (a.src, sport))
+        };
+        IkeSa {
+            key,
+            spi_i: ctx.msg.header.spi_i,
+            spi_r: ctx.msg.header.spi_r,
+            initiator,
+            responder,
+            ports_now: (initiator.1, responder.1),
+            state: IkeState::Negotiating,
+            first_frame: ctx.frame,
+            started: ctx.ts,
+            established: None,
+            failure: None,
+            pending_failure: None,
+            retransmissions: 0,
+            nat: NatObservations::default(),
+            children: Vec::new(),
+            exchanges: Vec::new(),
+            rekeyed_from: None,
+            replaced_by: None,
+            last_frame: ctx.frame,
+            last_seen: ctx.ts,
+            icmp: None,
+            auth_suspect: None,
+            awaiting_retry: false,
+            init_retries: 0,
+            open_slots: [0, 0],
+            esp_linked: 0,
+            post_auth: false,
+            mid_life: false,
+            v1: V1Progress::default(),
+            inherited_after: None,
+        }
+    }
+
+    /// The SA that replaces this one after an IKE SA rekey (RFC 7296 §2.18): it takes
+    /// over the child SAs and NAT evidence and is usable at once. `swap` when the rekey
+    /// was requested by the old SA's responder, who becomes the new initiator.
+    pub(crate) fn successor(
+        &self,
+        key: IkeKey,
+        spi_i: u64,
+        spi_r: u64,
+        swap: bool,
+        frame: u64,
+        ts: Timestamp,
+    ) -> IkeSa {
+        let mut new = self.clone();
+        new.key = key;
+        new.spi_i = spi_i;
+        new.spi_r = spi_r;
+        if swap {
+            std::mem::swap(&mut new.initiator, &mut new.responder);
+            new.ports_now = (new.ports_now.1, new.ports_now.0);
+            new.open_slots = [new.open_slots[1], new.open_slots[0]];
+            for c in &mut new.children {
+                std::mem::swap(&mut c.spi_in, &mut c.spi_out);
+            }
+        }
+        new.children.retain(|c| !c.deleted);
+        new.first_frame = frame;
+        new.started = ts;
+        new.established = Some((frame, ts));
+        new.inherited_after = self.established_after();
+        new.failure = None;
+        new.pending_failure = None;
+        new.retransmissions = 0;
+        new.exchanges.clear();
+        new.rekeyed_from = Some(self.spi_i);
+        new.replaced_by = None;
+        new.last_frame = frame;
+        new.last_seen = ts;
+        new.icmp = None;
+        new.auth_suspect = None;
+        new.awaiting_retry = false;
+        new.init_retries = 0;
+        new.esp_linked = 0;
+        new.post_auth = true;
+        new.mid_life = false;
+        new.state = IkeState::Established;
+        debug!(spi_i = %spi64(spi_i), rekeyed_from = %spi64(self.spi_i), frame, "IKE SA rekeyed");
+        new
+    }
+
+    /// This SA was replaced by `by` (an IKE SA rekey): its children moved there.
+    pub(crate) fn retire(&mut self, by: IkeKey, frame: u64) {
+        self.replaced_by = Some(by);
+        self.children.clear();
+        self.open_slots = [0, 0];
+        self.set_state(IkeState::Deleted, frame, "replaced by an IKE SA rekey");
+    }
+
+    /// Seconds from the first request to the first usable child SA.
+    pub(crate) fn established_after(&self) -> Option<f64> {
+        if self.rekeyed_from.is_some() {
+            return self.inherited_after;
+        }
+        self.established
+            .filter(|_| !self.mid_life)
+            .map(|(_, ts)| ts.secs_since(self.started))
+    }
+
+    /// `true` when a packet to `dst` travels towards the initiator.
+    pub(crate) fn towards_initiator(&self, dst: IpAddr) -> bool {
+        dst == self.initiator.0 && dst != self.responder.0
+    }
+
+    /// Puts an ESP/AH SPI learned from the wire alone into the oldest child SA that
+    /// still lacks one for that direction (or a new child when none does). Returns
+    /// `true` when the child looks like the rekey of an older one: an older child of
+    /// the same protocol already has an SPI in that direction.
+    pub(crate) fn fill_inferred(
+        &mut self,
+        spi: u32,
+        ah: bool,
+        towards_initiator: bool,
+        ts: Timestamp,
+    ) -> bool {
+        let protocol = if ah { 2 } else { 3 };
+        let slot = usize::from(!towards_initiator);
+        let dir = |c: &Child| {
+            if towards_initiator {
+                c.spi_in
+            } else {
+                c.spi_out
+            }
+        };
+        let open = self.children.iter().position(|c| {
+            !c.deleted
+                && c.source == LinkKind::Inferred
+                && c.protocol == protocol
+                && dir(c).is_none()
+        });
+        let idx = match open {
+            Some(i) => {
+                self.open_slots[slot] = self.open_slots[slot].saturating_sub(1);
+                i
+            }
+            None => {
+                self.push_child(Child {
+                    spi_in: None,
+                    spi_out: None,
+                    protocol,
+                    established_at: ts,
+                    rekeyed_from: None,
+                    source: LinkKind::Inferred,
+                    deleted: false,
+                });
+                self.children.len() - 1
+            }
+        };
+        let older = self.children[..idx]
+            .iter()
+            .rev()
+            .find(|c| !c.deleted && c.protocol == protocol && dir(c).is_some())
+            .map(|c| c.spi_in.or(c.spi_out));
+        let child = &mut self.children[idx];
+        if towards_initiator {
+            child.spi_in = Some(spi);
+        } else {
+            child.spi_out = Some(spi);
+        }
+        match older.flatten() {
+            Some(old) if child.rekeyed_from.is_none() => {
+                child.rekeyed_from = Some(old);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The one place a state changes; logs the change once.
+    pub(crate) fn set_state(&mut self, state: IkeState, frame: u64, why: &str) {
+        if self.state == state {
+            return;
+        }
+        debug!(
+            spi_i = %spi64(self.spi_i),
+            from = self.state.as_str(),
+            to = state.as_str(),
+            frame,
+            why,
+            "IKE SA state change"
+        );
+        self.state = state;
+    }
+
+    /// Marks the SA failed.
+    pub(crate) fn fail(&mut self, code: &str, notify_type: Option<u16>, frame: u64) {
+        self.failure = Some(Failure {
+            code: code.to_string(),
+            notify_type,
+            frame,
+        });
+        self.pending_failure = None;
+        self.set_state(IkeState::Failed, frame, code);
+    }
+
+    /// New progress after an error: the error was not final after all.
+    pub(crate) fn progress(&mut self, frame: u64) {
+        self.pending_failure = None;
+        if self.state == IkeState::Failed {
+            self.failure = None;
+            let next = if self.established.is_some() {
+                IkeState::Established
+            } else {
+                IkeState::Negotiating
+            };
+            self.set_state(next, frame, "negotiation continued after an error");
+        }
+    }
+
+    /// The first child SA became usable at `frame`.
+    pub(crate) fn establish(&mut self, frame: u64, ts: Timestamp) {
+        if self.established.is_none() {
+            self.established = Some((frame, ts));
+        }
+        self.failure = None;
+        self.pending_failure = None;
+        self.auth_suspect = None;
+        if matches!(self.state, IkeState::Negotiating | IkeState::Failed) {
+            self.set_state(IkeState::Established, frame, "first child SA usable");
+        }
+    }
+
+    /// Records that a message arrived.
+    pub(crate) fn touch(&mut self, ctx: &MsgCtx<'_>) {
+        self.last_frame = self.last_frame.max(ctx.frame);
+        self.last_seen = self.last_seen.max(ctx.ts);
+        if let Some((s, d)) = ctx.addrs.ports {
+            self.ports_now = if ctx.from_initiator { (s, d) } else { (d, s) };
+        }
+    }
+
+    /// The latest exchange with this message ID and requester.
+    pub(crate) fn find_exchange(
+        &self,
+        kind: Option<u8>,
+        msgid: u32,
+        by_init: bool,
+    ) -> Option<usize> {
+        self.exchanges.iter().rposition(|e| {
+            e.message_id == msgid && e.by_initiator == by_init && kind.map_or(true, |k| e.kind == k)
+        })
+    }
+
+    /// Appends an exchange, dropping one from the middle of the history when full.
+    pub(crate) fn push_exchange(&mut self, ex: Exchange) -> usize {
+        if self.exchanges.len() >= MAX_EXCHANGES {
+            self.exchanges.remove(KEEP_FIRST_EXCHANGES);
+        }
+        self.exchanges.push(ex);
+        self.exchanges.len() - 1
+    }
+
+    /// Counts a retransmission on exchange `i`.
+    pub(crate) fn retransmitted(&mut self, i: usize, ctx: &MsgCtx<'_>, is_request: bool) {
+        self.retransmissions += 1;
+        if let Some(ex) = self.exchanges.get_mut(i) {
+            ex.retransmissions += 1;
+            if is_request {
+                ex.last_request_frame = ctx.frame;
+            }
+        }
+    }
+
+    /// Adds a child SA, keeping the list bounded (deleted ones go first).
+    pub(crate) fn push_child(&mut self, child: Child) {
+        if self.children.len() >= MAX_CHILDREN {
+            let victim = self.children.iter().position(|c| c.deleted).unwrap_or(0);
+            self.children.remove(victim);
+        }
+        self.children.push(child);
+    }
+
+    /// The request at the end of the history that got no answer, if any.
+    pub(crate) fn unanswered(&self) -> Option<&Exchange> {
+        let last = self.exchanges.last()?;
+        (last.response.is_none() && !is_one_way(self.key.version, last.kind)).then_some(last)
+    }
+
+    /// `true` while the SA may still carry traffic.
+    pub(crate) fn alive(&self) -> bool {
+        matches!(self.state, IkeState::Negotiating | IkeState::Established)
+    }
+
+    /// Applies the stall rules at `now`: `at_end` when the input has ended.
+    pub(crate) fn evaluate(&mut self, now: Timestamp, stall_ns: i64, at_end: bool) {
+        if self.state != IkeState::Negotiating || self.mid_life {
+            return;
+        }
+        let idle = now.0.saturating_sub(self.last_seen.0) >= stall_ns;
+        if let Some(frame) = self.auth_suspect.filter(|_| idle || at_end) {
+            return self.fail("auth-failed", None, frame);
+        }
+        if let Some(f) = self.pending_failure.clone().filter(|_| idle || at_end) {
+            return self.fail(&f.code, f.notify_type, f.frame);
+        }
+        if let Some(frame) = self.v1.info_after_mm5.filter(|_| idle || at_end) {
+            return self.fail("auth-failed", None, frame);
+        }
+        if let Some((retx, frame, len)) = self
+            .unanswered()
+            .map(|e| (e.retransmissions, e.last_request_frame, e.request_len))
+        {
+            if let Some(icmp) = self.icmp {
+                return self.fail("peer-unreachable", None, icmp);
+            }
+            if idle || (at_end && retx > 0) {
+                let code = self.unanswered_code(len);
+                return self.fail(code, None, frame);
+            }
+            return;
+        }
+        if idle {
+            let frame = self.last_frame;
+            self.fail("negotiation-stalled", None, frame);
+        }
+    }
+
+    /// A peer that answered smaller messages but not a request too large for one
+    /// Ethernet frame most likely lost the request's IP fragments on the way.
+    fn unanswered_code(&self, request_len: usize) -> &'static str {
+        const LARGEST_UNFRAGMENTED: usize = 1500 - 20 - 8 - 4;
+        let answered_before = self.exchanges.iter().any(|e| e.response.is_some());
+        if answered_before && request_len > LARGEST_UNFRAGMENTED {
+            "ike-fragments-lost"
+        } else {
+            "peer-unreachable"
+        }
+    }
+
+    /// Direction of a packet between the peers: `true` when `src` is the initiator.
+    pub(crate) fn sent_by_initiator(&self, src: IpAddr, sport: Option<u16>) -> bool {
+        let (i, r) = (self.initiator.0, self.responder.0);
+        if src == i && src != r {
+            return true;
+        }
+        if src == r && src != i {
+            return false;
+        }
+        sport.map_or(true, |p| p == self.ports_now.0)
+    }
+
+    /// The report form.
+    pub(crate) fn to_report(&self) -> IkeSaReport {
+        IkeSaReport {
+            version: self.key.version,
+            spi_i: spi64(self.spi_i),
+            spi_r: spi64(self.spi_r),
+            initiator: endpoint(self.initiator),
+            responder: endpoint(self.responder),
+            state: self.state,
+            first_frame: self.first_frame,
+            started: self.started.as_secs_f64(),
+            established_after_s: self.established_after(),
+            retransmissions: self.retransmissions,
+            failure: self.failure.clone(),
+            nat: self.nat.verdict(),
+            child_sas: self.children.iter().map(Child::to_report).collect(),
+            exchanges: self.exchanges.iter().map(Exchange::to_report).collect(),
+            rekeyed_from: self.rekeyed_from.map(spi64),
+            last_frame: self.last_frame,
+            last_seen: self.last_seen.as_secs_f64(),
+        }
+    }
+}
+
+/// `ip:port`, IPv6 in brackets.
+pub(crate) fn endpoint((ip, port): (IpAddr, u16)) -> String {
+    match ip {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
+/// Exchanges that get no answer by design (IKEv1 Informational, RFC 2408 §4.8).
+fn is_one_way(version: u8, kind: u8) -> bool {
+    version == 1 && kind == 5
+}
+
+/// The name of an exchange type.
+pub(crate) fn exchange_name(version: u8, kind: u8) -> &'static str {
+    match (version, kind) {
+        (2, 34) => "IKE_SA_INIT",
+        (2, 35) => "IKE_AUTH",
+        (2, 36) => "CREATE_CHILD_SA",
+        (2, 37) => "INFORMATIONAL",
+        (2, 38) => "IKE_SESSION_RESUME",
+        (2, 43) => "IKE_INTERMEDIATE",
+        (1, 1) => "Base",
+        (1, 2) => "Main Mode",
+        (1, 3) => "Authentication Only",
+        (1, 4) => "Aggressive Mode",
+        (1, 5) => "Informational",
+        (1, 6) => "Transaction",
+        (1, 32) => "Quick Mode",
+        (1, 33) => "New Group Mode",
+        _ => "unknown",
+    }
+}
+
+/// The diagnosis code for an IKEv2 error notify (RFC 7296 §3.10.1), `None` for types
+/// that do not end a negotiation.
+pub(crate) fn v2_failure_code(notify: u16) -> Option<&'static str> {
+    Some(match notify {
+        14 => "no-proposal-chosen",
+        17 => "invalid-ke",
+        24 => "auth-failed",
+        11 => "invalid-spi",
+        34 | 38 | 39 => "ts-unacceptable",
+        1 | 4 | 5 | 7 | 9 | 36 | 37 => "negotiation-stalled",
+        _ => return None,
+    })
+}
+
+/// The diagnosis code for an IKEv1 error notify (RFC 2408 §3.14.1).
+pub(crate) fn v1_failure_code(notify: u16) -> Option<&'static str> {
+    Some(match notify {
+        12..=15 => "no-proposal-chosen",
+        18 => "ts-unacceptable",
+        17 | 19..=25 => "auth-failed",
+        11 => "invalid-spi",
+        1..=10 | 16 | 29 | 30 => "negotiation-stalled",
+        _ => return None,
+    })
+}
+
+/// The ESP/AH SPIs a decrypted or cleartext SA payload proposes (the first proposal
+/// with a 4-byte SPI), with its protocol and whether it came out of decryption.
+pub(crate) fn proposed_child_spi(msg: &IkeMessage) -> Option<(u32, u8, bool)> {
+    msg.payloads.iter().find_map(|p| match &p.body {
+        PayloadBody::Sa { proposals, .. } => proposals
+            .iter()
+            .find(|pr| matches!(pr.protocol_id, 2 | 3) && pr.spi_size == 4)
+            .map(|pr| (pr.spi as u32, pr.protocol_id, p.decrypted)),
+        _ => None,
+    })
+}
+
+/// The new IKE SPI an SA payload proposes (IKEv2 IKE SA rekey, protocol 1, 8-byte SPI).
+pub(crate) fn proposed_ike_spi(msg: &IkeMessage) -> Option<u64> {
+    msg.payloads.iter().find_map(|p| match &p.body {
+        PayloadBody::Sa { proposals, .. } => proposals
+            .iter()
+            .find(|pr| pr.protocol_id == 1 && pr.spi_size == 8)
+            .map(|pr| pr.spi),
+        _ => None,
+    })
+}
+
+/// The SPI a REKEY_SA notify (16393) names.
+pub(crate) fn rekey_notify_spi(msg: &IkeMessage) -> Option<u32> {
+    msg.payloads.iter().find_map(|p| match &p.body {
+        PayloadBody::Notify(n) if n.notify_type == 16393 => n.spi.map(|s| s as u32),
+        _ => None,
+    })
+}
+
+/// Work a message causes outside its own IKE SA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Effect {
+    /// An ESP/AH SPI learned exactly: ESP SAs with it belong to this IKE SA.
+    Announce {
+        /// The SPI.
+        spi: u32,
+        /// AH rather than ESP.
+        ah: bool,
+        /// The direction towards the initiator (its inbound SPI).
+        towards_initiator: bool,
+        /// How it was learned.
+        kind: LinkKind,
+    },
+    /// A Delete named these ESP/AH SPIs.
+    DeletedSpis {
+        /// AH rather than ESP.
+        ah: bool,
+        /// The SPIs.
+        spis: Vec<u32>,
+    },
+    /// A Delete named the IKE SA itself.
+    IkeDeleted,
+    /// A decrypted CREATE_CHILD_SA replaced the IKE SA (RFC 7296 §2.18).
+    RekeyIke {
+        /// New initiator SPI (the requester's).
+        spi_i: u64,
+        /// New responder SPI.
+        spi_r: u64,
+        /// The request came from the old SA's initiator.
+        by_initiator: bool,
+    },
+}
+
+/// Cumulative counters of the statistics block that cannot be recomputed from the tables.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Counters {
+    /// Phase-1 negotiations started.
+    pub main_modes: u64,
+    /// Phase-2 negotiations started.
+    pub quick_modes: u64,
+    /// Child SAs added.
+    pub key_additions: u64,
+    /// Child SAs deleted.
+    pub key_deletions: u64,
+    /// Rekeys, child and IKE.
+    pub rekeys: u64,
+    /// Packets for SPIs no SA owns any more.
+    pub bad_spi_packets: u64,
+    /// Packets a key failed to decrypt.
+    pub not_decrypted: u64,
+    /// Packets whose ICV failed.
+    pub not_authenticated: u64,
+}
+
+/// A child SA came up: records it on the SA and announces or awaits its SPIs.
+pub(crate) fn add_child(
+    sa: &mut IkeSa,
+    ex: usize,
+    ts: Timestamp,
+    counters: &mut Counters,
+    fx: &mut Vec<Effect>,
+) {
+    let Some(e) = sa.exchanges.get(ex) else {
+        return;
+    };
+    let (requester, responder) = (e.req_offer, e.resp_offer);
+    let rekeyed_from = e.rekey_spi;
+    // Each side proposes its own inbound SPI (RFC 7296 §3.3.1, RFC 2408 §3.5).
+    let (to_init, to_resp) = if e.by_initiator {
+        (requester, responder)
+    } else {
+        (responder, requester)
+    };
+    let protocol = to_init.or(to_resp).map_or(3, |(_, p, _)| p);
+    let source = match (to_init, to_resp) {
+        (Some((_, _, true)), _) | (_, Some((_, _, true))) => LinkKind::Decrypted,
+        (Some(_), _) | (_, Some(_)) => LinkKind::Proposal,
+        _ => LinkKind::Inferred,
+    };
+    for (slot, offer, towards_initiator) in [(0, to_init, true), (1, to_resp, false)] {
+        match offer {
+            Some((spi, p, _)) => fx.push(Effect::Announce {
+                spi,
+                ah: p == 2,
+                towards_initiator,
+                kind: source,
+            }),
+            None => sa.open_slots[slot] = sa.open_slots[slot].saturating_add(1),
+        }
+    }
+    counters.key_additions += 1;
+    counters.rekeys += u64::from(rekeyed_from.is_some());
+    debug!(spi_i = %spi64(sa.spi_i), source = source.as_str(), "child SA added");
+    sa.push_child(Child {
+        spi_in: to_init.map(|o| o.0),
+        spi_out: to_resp.map(|o| o.0),
+        protocol,
+        established_at: ts,
+        rekeyed_from,
+        source,
+        deleted: false,
+    });
+}
+
+/// Delete payloads of a message (cleartext or decrypted): marks children and reports
+/// what the tracker must update.
+pub(crate) fn apply_deletes(
+    sa: &mut IkeSa,
+    msg: &IkeMessage,
+    counters: &mut Counters,
+    fx: &mut Vec<Effect>,
+) {
+    for p in &msg.payloads {
+        let PayloadBody::Delete(d) = &p.body else {
+            continue;
+        };
+        if d.protocol_id == 1 {
+            fx.push(Effect::IkeDeleted);
+            continue;
+        }
+        let spis: Vec<u32> = d.spis.iter().map(|&s| s as u32).collect();
+        for c in sa.children.iter_mut().filter(|c| !c.deleted) {
+            let named = |s: Option<u32>| s.is_some_and(|s| spis.contains(&s));
+            if named(c.spi_in) || named(c.spi_out) {
+                c.deleted = true;
+                counters.key_deletions += 1;
+            }
+        }
+        fx.push(Effect::DeletedSpis {
+            ah: d.protocol_id == 2,
+            spis,
+        });
+    }
+}

@@ -1,0 +1,919 @@
+//! Tracker state machines driven with constructed messages and a simulated clock.
+
+use std::net::IpAddr;
+
+use super::report::{IkeSaReport, IkeState, Report};
+use super::{Config, Tracker};
+use crate::wire::ike::{Delete, IkeHeader, IkeMessage, Notify, Payload, PayloadBody, Proposal};
+use crate::wire::{Addrs, AhPacket, Encap, EspPacket, IcmpError, IkeDatagram, Timestamp};
+
+const I: &str = "192.0.2.1";
+const R: &str = "192.0.2.2";
+const SPI_I: u64 = 0x1111_2222_3333_4444;
+const SPI_R: u64 = 0x5555_6666_7777_8888;
+
+/// IKEv2 flags: I (0x08) and R (0x20).
+const FROM_I: u8 = 0x08;
+const RESP: u8 = 0x20;
+
+/// A simulated capture: frames numbered from 1, time in milliseconds from zero.
+struct Sim {
+    t: Tracker,
+    frame: u64,
+}
+
+fn ts(ms: i64) -> Timestamp {
+    Timestamp(1_700_000_000_000_000_000 + ms * 1_000_000)
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn addrs(src: &str, dst: &str, ports: Option<(u16, u16)>) -> Addrs {
+    Addrs {
+        src: ip(src),
+        dst: ip(dst),
+        ports,
+    }
+}
+
+impl Sim {
+    fn new() -> Self {
+        Sim::with(Config::default())
+    }
+
+    fn with(config: Config) -> Self {
+        Sim {
+            t: Tracker::new(config),
+            frame: 0,
+        }
+    }
+
+    fn next(&mut self) -> u64 {
+        self.frame += 1;
+        self.frame
+    }
+
+    /// An IKE message; `bytes` stands for the datagram (equal bytes = retransmission).
+    fn ike(&mut self, ms: i64, src: &str, dst: &str, msg: IkeMessage, bytes: &str) -> u64 {
+        let f = self.next();
+        let dgram = IkeDatagram {
+            addrs: addrs(src, dst, Some((500, 500))),
+            encap: Encap::None,
+            message: bytes.as_bytes(),
+        };
+        self.t.on_ike(f, ts(ms), &dgram, &msg);
+        f
+    }
+
+    fn esp(&mut self, ms: i64, src: &str, dst: &str, spi: u32, seq: u32) -> u64 {
+        let f = self.next();
+        let payload = [0u8; 100];
+        let esp = EspPacket {
+            addrs: addrs(src, dst, None),
+            encap: Encap::None,
+            spi,
+            seq,
+            payload: &payload,
+        };
+        self.t.on_esp(f, ts(ms), &esp);
+        f
+    }
+
+    fn other(&mut self, ms: i64) {
+        let f = self.next();
+        self.t.on_other(f, ts(ms));
+    }
+
+    fn finish(&mut self, ms: i64) -> Report {
+        self.t.finish(ts(ms));
+        self.t.report()
+    }
+}
+
+fn msg(
+    version: u8,
+    spi_i: u64,
+    spi_r: u64,
+    exch: u8,
+    msgid: u32,
+    flags: u8,
+    payloads: Vec<Payload>,
+) -> IkeMessage {
+    IkeMessage {
+        header: IkeHeader {
+            spi_i,
+            spi_r,
+            next_payload: 0,
+            major: version,
+            minor: 0,
+            exchange_type: exch,
+            flags,
+            message_id: msgid,
+            length: 0,
+        },
+        payloads,
+        error: None,
+    }
+}
+
+fn v2(spi_r: u64, exch: u8, msgid: u32, flags: u8, payloads: Vec<Payload>) -> IkeMessage {
+    msg(2, SPI_I, spi_r, exch, msgid, flags, payloads)
+}
+
+fn v1(spi_r: u64, exch: u8, msgid: u32, payloads: Vec<Payload>) -> IkeMessage {
+    msg(1, SPI_I, spi_r, exch, msgid, 0, payloads)
+}
+
+fn payload(body: PayloadBody, decrypted: bool) -> Payload {
+    Payload {
+        payload_type: 0,
+        critical: false,
+        body,
+        decrypted,
+    }
+}
+
+fn notify(t: u16) -> Payload {
+    notify_spi(t, None, false)
+}
+
+fn notify_spi(t: u16, spi: Option<u64>, decrypted: bool) -> Payload {
+    payload(
+        PayloadBody::Notify(Notify {
+            doi: None,
+            protocol_id: 0,
+            spi,
+            notify_type: t,
+            data: Vec::new(),
+        }),
+        decrypted,
+    )
+}
+
+fn sk(len: usize) -> Payload {
+    payload(
+        PayloadBody::Encrypted {
+            first_payload: 0,
+            data_len: len,
+        },
+        false,
+    )
+}
+
+fn sa_spi(protocol_id: u8, spi: u64, spi_size: u8) -> Payload {
+    payload(
+        PayloadBody::Sa {
+            doi: None,
+            situation: None,
+            proposals: vec![Proposal {
+                number: 1,
+                protocol_id,
+                spi,
+                spi_size,
+                transforms: Vec::new(),
+            }],
+        },
+        true,
+    )
+}
+
+fn delete(protocol_id: u8, spis: Vec<u64>) -> Payload {
+    payload(
+        PayloadBody::Delete(Delete {
+            doi: None,
+            protocol_id,
+            spis,
+        }),
+        true,
+    )
+}
+
+fn only(r: &Report) -> &IkeSaReport {
+    assert_eq!(r.ike_sas.len(), 1, "{:#?}", r.ike_sas);
+    &r.ike_sas[0]
+}
+
+fn close(a: Option<f64>, b: f64) -> bool {
+    a.is_some_and(|a| (a - b).abs() < 1e-6)
+}
+
+/// IKE_SA_INIT and IKE_AUTH of a successful IKEv2 negotiation starting at `t0` ms.
+fn v2_up(s: &mut Sim, t0: i64) {
+    s.ike(t0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(t0 + 10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    s.ike(
+        t0 + 20,
+        I,
+        R,
+        v2(SPI_R, 35, 1, FROM_I, vec![sk(300)]),
+        "auth-req",
+    );
+    s.ike(
+        t0 + 40,
+        R,
+        I,
+        v2(SPI_R, 35, 1, RESP, vec![sk(208)]),
+        "auth-resp",
+    );
+}
+
+#[test]
+fn ikev2_happy_path_is_established_and_timed() {
+    let mut s = Sim::new();
+    v2_up(&mut s, 0);
+    s.esp(50, I, R, 0xaaaa, 1);
+    s.esp(51, R, I, 0xbbbb, 1);
+    let r = s.finish(60);
+    let sa = only(&r);
+    assert_eq!(sa.state, IkeState::Established);
+    assert!(close(sa.established_after_s, 0.040));
+    assert_eq!(sa.spi_r, "5555666677778888");
+    assert_eq!(sa.initiator, "192.0.2.1:500");
+    assert_eq!(sa.exchanges.len(), 2);
+    assert!(close(sa.exchanges[0].rtt_s, 0.010));
+    assert!(close(sa.exchanges[1].rtt_s, 0.020));
+    assert_eq!(sa.child_sas.len(), 1);
+    let child = &sa.child_sas[0];
+    assert_eq!(child.spi_out.as_deref(), Some("0000aaaa"));
+    assert_eq!(child.spi_in.as_deref(), Some("0000bbbb"));
+    assert_eq!(child.source, "inferred");
+    assert_eq!(r.esp_sas.len(), 2);
+    assert_eq!(r.esp_sas[0].ike_sa.as_deref(), Some("1111222233334444"));
+    assert_eq!(r.esp_sas[0].ike_sa_link.as_deref(), Some("inferred"));
+    assert_eq!(r.esp_sas[0].peer_spi.as_deref(), Some("0000bbbb"));
+    let st = r.stats;
+    assert_eq!((st.main_modes, st.quick_modes, st.key_additions), (1, 1, 1));
+    assert_eq!((st.active_associations, st.soft_associations), (1, 0));
+    assert_eq!(
+        (st.confidential_bytes_sent, st.confidential_bytes_received),
+        (100, 100)
+    );
+}
+
+#[test]
+fn cookie_retry_is_one_negotiation_and_counts_in_the_timing() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(5, R, I, v2(0, 34, 0, RESP, vec![notify(16390)]), "cookie");
+    s.ike(
+        10,
+        I,
+        R,
+        v2(0, 34, 0, FROM_I, vec![notify(16390)]),
+        "init-req-cookie",
+    );
+    s.ike(20, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    s.ike(
+        30,
+        I,
+        R,
+        v2(SPI_R, 35, 1, FROM_I, vec![sk(300)]),
+        "auth-req",
+    );
+    s.ike(50, R, I, v2(SPI_R, 35, 1, RESP, vec![sk(208)]), "auth-resp");
+    let r = s.finish(60);
+    let sa = only(&r);
+    assert_eq!(sa.state, IkeState::Established);
+    assert!(close(sa.established_after_s, 0.050));
+    assert_eq!(sa.retransmissions, 0);
+    assert_eq!(sa.exchanges.len(), 3);
+    assert_eq!(sa.exchanges[0].notifies, vec![16390]);
+    assert_eq!(r.stats.main_modes, 1);
+}
+
+#[test]
+fn invalid_ke_retry_with_a_new_spi_is_linked() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(5, R, I, v2(0, 34, 0, RESP, vec![notify(17)]), "invalid-ke");
+    let retry = msg(2, 0x9999, 0, 34, 0, FROM_I, vec![]);
+    s.ike(10, I, R, retry, "init-req-2");
+    s.ike(
+        20,
+        R,
+        I,
+        msg(2, 0x9999, SPI_R, 34, 0, RESP, vec![]),
+        "init-resp",
+    );
+    s.ike(
+        30,
+        I,
+        R,
+        msg(2, 0x9999, SPI_R, 35, 1, FROM_I, vec![sk(300)]),
+        "auth-req",
+    );
+    s.ike(
+        45,
+        R,
+        I,
+        msg(2, 0x9999, SPI_R, 35, 1, RESP, vec![sk(208)]),
+        "auth-resp",
+    );
+    let r = s.finish(60);
+    let sa = only(&r);
+    assert_eq!(sa.state, IkeState::Established);
+    assert_eq!(sa.spi_i, "0000000000009999");
+    assert!(close(sa.established_after_s, 0.045));
+    assert_eq!(sa.failure, None);
+}
+
+#[test]
+fn invalid_ke_without_retry_fails_with_invalid_ke() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    let f = s.ike(5, R, I, v2(0, 34, 0, RESP, vec![notify(17)]), "invalid-ke");
+    assert_eq!(s.t.report().ike_sas[0].state, IkeState::Negotiating);
+    let r = s.finish(100);
+    let failure = only(&r).failure.clone().unwrap();
+    assert_eq!(
+        (failure.code.as_str(), failure.notify_type, failure.frame),
+        ("invalid-ke", Some(17), f)
+    );
+}
+
+#[test]
+fn no_proposal_chosen_fails_at_once() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    let f = s.ike(3, R, I, v2(0, 34, 0, RESP, vec![notify(14)]), "npc");
+    let r = s.t.report();
+    let sa = only(&r);
+    assert_eq!(sa.state, IkeState::Failed);
+    let failure = sa.failure.clone().unwrap();
+    assert_eq!(
+        (failure.code.as_str(), failure.notify_type, failure.frame),
+        ("no-proposal-chosen", Some(14), f)
+    );
+    assert_eq!(sa.established_after_s, None);
+}
+
+#[test]
+fn retransmissions_are_counted_and_an_unanswered_request_fails_at_end() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(1000, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    let last = s.ike(3000, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    let r = s.t.report();
+    assert_eq!(only(&r).state, IkeState::Negotiating);
+    assert_eq!(only(&r).retransmissions, 2);
+    assert_eq!(only(&r).exchanges.len(), 1);
+    let r = s.finish(3100);
+    let sa = only(&r);
+    assert_eq!(sa.state, IkeState::Failed);
+    let failure = sa.failure.clone().unwrap();
+    assert_eq!(
+        (failure.code.as_str(), failure.frame),
+        ("peer-unreachable", last)
+    );
+}
+
+#[test]
+fn an_unanswered_request_fails_once_packet_time_passes_the_threshold() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.other(9_000);
+    assert_eq!(s.t.report().ike_sas[0].state, IkeState::Negotiating);
+    s.other(10_500);
+    let r = s.t.report();
+    assert_eq!(
+        r.ike_sas[0].failure.as_ref().unwrap().code,
+        "peer-unreachable"
+    );
+}
+
+#[test]
+fn a_half_finished_negotiation_stalls() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    let r = s.finish(500);
+    assert_eq!(only(&r).state, IkeState::Negotiating);
+    s.other(20_000);
+    let r = s.t.report();
+    assert_eq!(
+        only(&r).failure.as_ref().unwrap().code,
+        "negotiation-stalled"
+    );
+}
+
+#[test]
+fn a_large_unanswered_request_after_answers_means_lost_fragments() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    let big = "x".repeat(3468);
+    s.ike(20, I, R, v2(SPI_R, 35, 1, FROM_I, vec![sk(3400)]), &big);
+    s.ike(1020, I, R, v2(SPI_R, 35, 1, FROM_I, vec![sk(3400)]), &big);
+    let r = s.finish(1100);
+    assert_eq!(
+        only(&r).failure.as_ref().unwrap().code,
+        "ike-fragments-lost"
+    );
+}
+
+#[test]
+fn a_short_auth_response_followed_by_silence_is_an_auth_failure() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    s.ike(
+        20,
+        I,
+        R,
+        v2(SPI_R, 35, 1, FROM_I, vec![sk(300)]),
+        "auth-req",
+    );
+    let f = s.ike(30, R, I, v2(SPI_R, 35, 1, RESP, vec![sk(48)]), "auth-resp");
+    let r = s.finish(40);
+    let sa = only(&r);
+    assert_eq!(sa.state, IkeState::Failed);
+    let failure = sa.failure.clone().unwrap();
+    assert_eq!(
+        (failure.code.as_str(), failure.notify_type, failure.frame),
+        ("auth-failed", None, f)
+    );
+    assert_eq!(r.stats.authentication_failures, 1);
+}
+
+#[test]
+fn esp_after_a_short_auth_response_proves_success() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    s.ike(
+        20,
+        I,
+        R,
+        v2(SPI_R, 35, 1, FROM_I, vec![sk(300)]),
+        "auth-req",
+    );
+    s.ike(30, R, I, v2(SPI_R, 35, 1, RESP, vec![sk(48)]), "auth-resp");
+    s.esp(35, I, R, 0xaaaa, 1);
+    let r = s.finish(40);
+    let sa = only(&r);
+    assert_eq!(sa.state, IkeState::Established);
+    assert!(close(sa.established_after_s, 0.030));
+    assert_eq!(sa.child_sas[0].spi_out.as_deref(), Some("0000aaaa"));
+}
+
+#[test]
+fn decrypted_authentication_failed_is_exact() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    s.ike(
+        20,
+        I,
+        R,
+        v2(SPI_R, 35, 1, FROM_I, vec![sk(300)]),
+        "auth-req",
+    );
+    let mut resp = v2(SPI_R, 35, 1, RESP, vec![sk(48)]);
+    resp.payloads.push(notify_spi(24, None, true));
+    s.ike(30, R, I, resp, "auth-resp");
+    let r = s.t.report();
+    let failure = only(&r).failure.clone().unwrap();
+    assert_eq!(
+        (failure.code.as_str(), failure.notify_type),
+        ("auth-failed", Some(24))
+    );
+}
+
+#[test]
+fn decrypted_child_spis_link_esp_exactly_and_name_rekeys() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    s.ike(
+        20,
+        I,
+        R,
+        v2(SPI_R, 35, 1, FROM_I, vec![sk(300), sa_spi(3, 0xc1, 4)]),
+        "auth-req",
+    );
+    s.ike(
+        30,
+        R,
+        I,
+        v2(SPI_R, 35, 1, RESP, vec![sk(208), sa_spi(3, 0xd1, 4)]),
+        "auth-resp",
+    );
+    s.esp(40, R, I, 0xc1, 1);
+    s.esp(41, I, R, 0xd1, 1);
+    let rekey_req = vec![
+        sk(300),
+        sa_spi(3, 0xc2, 4),
+        notify_spi(16393, Some(0xc1), true),
+    ];
+    s.ike(50, I, R, v2(SPI_R, 36, 2, FROM_I, rekey_req), "ccsa-req");
+    s.ike(
+        60,
+        R,
+        I,
+        v2(SPI_R, 36, 2, RESP, vec![sk(200), sa_spi(3, 0xd2, 4)]),
+        "ccsa-resp",
+    );
+    s.ike(
+        70,
+        I,
+        R,
+        v2(SPI_R, 37, 3, FROM_I, vec![sk(40), delete(3, vec![0xc1])]),
+        "del-req",
+    );
+    s.ike(
+        80,
+        R,
+        I,
+        v2(SPI_R, 37, 3, RESP, vec![sk(40), delete(3, vec![0xd1])]),
+        "del-resp",
+    );
+    s.esp(3000, R, I, 0xc1, 2);
+    let r = s.finish(3100);
+    let sa = only(&r);
+    assert_eq!(sa.child_sas.len(), 2);
+    assert_eq!(sa.child_sas[0].spi_in.as_deref(), Some("000000c1"));
+    assert_eq!(sa.child_sas[0].source, "decrypted");
+    assert_eq!(sa.child_sas[1].rekeyed_from.as_deref(), Some("000000c1"));
+    assert_eq!(r.esp_sas[0].ike_sa_link.as_deref(), Some("decrypted"));
+    assert_eq!(r.esp_sas[0].peer_spi.as_deref(), Some("000000d1"));
+    assert_eq!(
+        (r.stats.rekeys, r.stats.key_additions, r.stats.key_deletions),
+        (1, 2, 1)
+    );
+    assert_eq!(r.stats.bad_spi_packets, 1);
+    assert_eq!(r.stats.active_associations, 1);
+}
+
+#[test]
+fn an_ike_sa_rekey_seen_only_as_a_new_spi_pair_inherits_the_history() {
+    let mut s = Sim::new();
+    v2_up(&mut s, 0);
+    s.ike(
+        50,
+        I,
+        R,
+        v2(SPI_R, 36, 2, FROM_I, vec![sk(400)]),
+        "ccsa-req",
+    );
+    s.ike(60, R, I, v2(SPI_R, 36, 2, RESP, vec![sk(400)]), "ccsa-resp");
+    let new = msg(2, 0xabc, 0xdef, 37, 0, FROM_I, vec![sk(40)]);
+    s.ike(70, I, R, new, "info-new");
+    let r = s.finish(80);
+    assert_eq!(r.ike_sas.len(), 2);
+    let (old, new) = (&r.ike_sas[0], &r.ike_sas[1]);
+    assert_eq!(old.state, IkeState::Deleted);
+    assert_eq!(new.state, IkeState::Established);
+    assert_eq!(new.rekeyed_from.as_deref(), Some("1111222233334444"));
+    assert!(close(new.established_after_s, 0.040));
+    assert_eq!(
+        new.child_sas.len(),
+        1,
+        "the CREATE_CHILD_SA was the rekey, not a child"
+    );
+    assert_eq!(r.stats.rekeys, 1);
+}
+
+#[test]
+fn a_decrypted_delete_ends_the_ike_sa() {
+    let mut s = Sim::new();
+    v2_up(&mut s, 0);
+    s.ike(
+        100,
+        I,
+        R,
+        v2(SPI_R, 37, 2, FROM_I, vec![sk(40), delete(1, vec![])]),
+        "del",
+    );
+    s.ike(110, R, I, v2(SPI_R, 37, 2, RESP, vec![sk(40)]), "del-resp");
+    let r = s.finish(200);
+    assert_eq!(only(&r).state, IkeState::Deleted);
+    assert_eq!(r.stats.key_deletions, 1);
+    assert_eq!(r.stats.active_associations, 0);
+}
+
+#[test]
+fn responder_initiated_requests_are_matched_by_their_own_message_ids() {
+    let mut s = Sim::new();
+    v2_up(&mut s, 0);
+    // The responder's first request uses its own message ID 0.
+    s.ike(100, R, I, v2(SPI_R, 37, 0, 0, vec![sk(40)]), "r-info");
+    s.ike(
+        105,
+        I,
+        R,
+        v2(SPI_R, 37, 0, FROM_I | RESP, vec![sk(40)]),
+        "r-info-resp",
+    );
+    let r = s.finish(200);
+    let ex = &only(&r).exchanges[2];
+    assert_eq!(ex.exchange, "INFORMATIONAL");
+    assert!(close(ex.rtt_s, 0.005));
+}
+
+#[test]
+fn icmp_unreachable_quoting_a_request_means_peer_unreachable() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    let mut quoted = vec![
+        0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
+    ];
+    quoted.extend_from_slice(&[1, 0xf4, 1, 0xf4, 0, 0, 0, 0]);
+    quoted.extend_from_slice(&SPI_I.to_be_bytes());
+    let icmp = IcmpError {
+        addrs: addrs(R, I, None),
+        v6: false,
+        icmp_type: 3,
+        code: 3,
+        mtu: None,
+        quoted: &quoted,
+    };
+    s.t.on_icmp(2, ts(1), &icmp);
+    let r = s.finish(100);
+    let failure = only(&r).failure.clone().unwrap();
+    assert_eq!(
+        (failure.code.as_str(), failure.frame),
+        ("peer-unreachable", 2)
+    );
+}
+
+#[test]
+fn a_negotiation_seen_mid_life_is_established_without_timing() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(SPI_R, 37, 7, FROM_I, vec![sk(40)]), "info");
+    let r = s.finish(10);
+    let sa = only(&r);
+    assert_eq!(sa.state, IkeState::Established);
+    assert_eq!(sa.established_after_s, None);
+    assert_eq!(r.stats.main_modes, 0);
+}
+
+/// Main Mode (6 messages, MM2 resent once) then Quick Mode.
+fn v1_main_and_quick(s: &mut Sim) {
+    s.ike(0, I, R, v1(0, 2, 0, vec![]), "mm1");
+    s.ike(10, R, I, v1(SPI_R, 2, 0, vec![]), "mm2");
+    s.ike(1010, R, I, v1(SPI_R, 2, 0, vec![]), "mm2");
+    s.ike(1020, I, R, v1(SPI_R, 2, 0, vec![]), "mm3");
+    s.ike(1030, R, I, v1(SPI_R, 2, 0, vec![]), "mm4");
+    s.ike(1040, I, R, v1(SPI_R, 2, 0, vec![]), "mm5");
+    s.ike(1050, R, I, v1(SPI_R, 2, 0, vec![]), "mm6");
+    s.ike(1060, I, R, v1(SPI_R, 32, 0x77, vec![]), "qm1");
+    s.ike(1070, R, I, v1(SPI_R, 32, 0x77, vec![]), "qm2");
+    s.ike(1080, I, R, v1(SPI_R, 32, 0x77, vec![]), "qm3");
+}
+
+#[test]
+fn ikev1_main_and_quick_mode() {
+    let mut s = Sim::new();
+    v1_main_and_quick(&mut s);
+    s.esp(1090, I, R, 0x1234, 1);
+    let r = s.finish(1100);
+    let sa = only(&r);
+    assert_eq!(sa.version, 1);
+    assert_eq!(sa.state, IkeState::Established);
+    assert!(close(sa.established_after_s, 1.080));
+    assert_eq!(sa.retransmissions, 1);
+    assert_eq!(sa.exchanges.len(), 4);
+    assert_eq!(sa.exchanges[0].retransmissions, 1);
+    assert_eq!(sa.exchanges[3].exchange, "Quick Mode");
+    assert!(close(sa.exchanges[3].rtt_s, 0.010));
+    assert_eq!(sa.child_sas.len(), 1);
+    assert_eq!(r.esp_sas[0].ike_sa.as_deref(), Some("1111222233334444"));
+    assert_eq!((r.stats.main_modes, r.stats.quick_modes), (1, 1));
+}
+
+#[test]
+fn ikev1_quick_mode_retransmission_is_not_a_new_exchange() {
+    let mut s = Sim::new();
+    v1_main_and_quick(&mut s);
+    s.ike(1090, R, I, v1(SPI_R, 32, 0x77, vec![]), "qm2");
+    let r = s.finish(1100);
+    let sa = only(&r);
+    assert_eq!(sa.exchanges.len(), 4);
+    assert_eq!(sa.retransmissions, 2);
+    assert_eq!(sa.child_sas.len(), 1);
+}
+
+#[test]
+fn ikev1_aggressive_mode() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v1(0, 4, 0, vec![]), "am1");
+    s.ike(100, R, I, v1(SPI_R, 4, 0, vec![]), "am2");
+    s.ike(107, I, R, v1(SPI_R, 4, 0, vec![]), "am3");
+    s.ike(110, I, R, v1(SPI_R, 32, 5, vec![]), "qm1");
+    s.ike(115, R, I, v1(SPI_R, 32, 5, vec![]), "qm2");
+    s.ike(119, I, R, v1(SPI_R, 32, 5, vec![]), "qm3");
+    let r = s.finish(200);
+    let sa = only(&r);
+    assert_eq!(sa.state, IkeState::Established);
+    assert!(close(sa.established_after_s, 0.119));
+    assert_eq!(sa.exchanges.len(), 2);
+}
+
+#[test]
+fn ikev1_error_notify_is_undone_by_later_progress() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v1(0, 2, 0, vec![]), "mm1");
+    s.ike(10, R, I, v1(SPI_R, 2, 0, vec![]), "mm2");
+    s.ike(20, I, R, v1(0, 5, 0, vec![notify(14)]), "info-npc");
+    assert_eq!(s.t.report().ike_sas[0].state, IkeState::Failed);
+    s.ike(30, I, R, v1(SPI_R, 2, 0, vec![]), "mm3");
+    let r = s.t.report();
+    assert_eq!(only(&r).state, IkeState::Negotiating);
+    assert_eq!(only(&r).failure, None);
+}
+
+#[test]
+fn ikev1_no_proposal_chosen_answering_mm1_fails() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v1(0, 2, 0, vec![]), "mm1");
+    s.ike(10, R, I, v1(0, 5, 0, vec![notify(14)]), "npc");
+    let r = s.finish(100);
+    assert_eq!(
+        only(&r).failure.as_ref().unwrap().code,
+        "no-proposal-chosen"
+    );
+}
+
+#[test]
+fn ikev1_informational_after_mm5_means_the_keys_differ() {
+    let mut s = Sim::new();
+    for (t, from_i, tag) in [
+        (0, true, "mm1"),
+        (5, false, "mm2"),
+        (10, true, "mm3"),
+        (15, false, "mm4"),
+        (20, true, "mm5"),
+    ] {
+        let (a, b) = if from_i { (I, R) } else { (R, I) };
+        s.ike(
+            t,
+            a,
+            b,
+            v1(if t == 0 { 0 } else { SPI_R }, 2, 0, vec![]),
+            tag,
+        );
+    }
+    s.ike(25, R, I, v1(SPI_R, 5, 0x42, vec![]), "info-enc");
+    let r = s.finish(5000);
+    assert_eq!(only(&r).failure.as_ref().unwrap().code, "auth-failed");
+}
+
+#[test]
+fn ikev1_dpd_is_an_exchange_with_a_round_trip() {
+    let mut s = Sim::new();
+    v1_main_and_quick(&mut s);
+    s.ike(5000, I, R, v1(SPI_R, 5, 0x100, vec![notify(36136)]), "dpd");
+    s.ike(
+        5004,
+        R,
+        I,
+        v1(SPI_R, 5, 0x200, vec![notify(36137)]),
+        "dpd-ack",
+    );
+    let r = s.finish(5100);
+    let ex = only(&r).exchanges.last().unwrap();
+    assert_eq!(ex.exchange, "Informational");
+    assert!(close(ex.rtt_s, 0.004));
+}
+
+#[test]
+fn esp_without_negotiation_is_a_soft_association() {
+    let mut s = Sim::new();
+    for seq in [1, 2, 4, 3, 3] {
+        s.esp(seq as i64, "10.0.0.1", "10.0.0.2", 0x48dac2e4, seq);
+    }
+    s.esp(10, "10.0.0.2", "10.0.0.1", 0xfb5128a6, 1);
+    let r = s.finish(100);
+    assert_eq!(r.esp_sas.len(), 2);
+    let e = &r.esp_sas[0];
+    assert_eq!((e.packets, e.lost, e.reordered, e.replayed), (5, 0, 1, 1));
+    assert_eq!(e.ike_sa, None);
+    assert_eq!(e.peer_spi.as_deref(), Some("fb5128a6"));
+    assert_eq!(r.stats.soft_associations, 2);
+    assert_eq!(r.stats.active_associations, 1);
+    assert_eq!(r.stats.confidential_bytes_sent, 500);
+}
+
+#[test]
+fn the_same_spi_towards_two_destinations_is_two_sas() {
+    let mut s = Sim::new();
+    s.esp(0, "10.0.0.1", "10.0.0.2", 123, 1);
+    s.esp(1, "10.0.0.1", "10.0.0.3", 123, 1);
+    let f = s.next();
+    let ah = AhPacket {
+        addrs: addrs("10.0.0.1", "10.0.0.2", None),
+        next_header: 4,
+        spi: 123,
+        seq: 1,
+        icv: &[0; 12],
+        payload: &[0; 88],
+    };
+    s.t.on_ah(f, ts(2), &ah);
+    let r = s.finish(10);
+    assert_eq!((r.esp_sas.len(), r.ah_sas.len()), (2, 1));
+    assert_eq!(r.ah_sas[0].bytes, 100);
+    assert_eq!(r.stats.authenticated_bytes_sent, 300);
+}
+
+#[test]
+fn esp_after_the_ike_sa_was_deleted_is_bad_spi() {
+    let mut s = Sim::new();
+    v2_up(&mut s, 0);
+    s.ike(
+        100,
+        I,
+        R,
+        v2(SPI_R, 37, 2, FROM_I, vec![sk(40), delete(1, vec![])]),
+        "del",
+    );
+    s.esp(5000, I, R, 0x7777, 1);
+    s.esp(5001, I, R, 0x7777, 2);
+    let r = s.finish(5100);
+    assert_eq!(r.stats.bad_spi_packets, 2);
+    assert_eq!(r.esp_sas[0].ike_sa, None);
+}
+
+#[test]
+fn a_flood_of_random_spis_costs_fixed_memory() {
+    let config = Config {
+        max_esp_sas: 16,
+        ..Config::default()
+    };
+    let mut s = Sim::with(config);
+    for i in 0..1000u32 {
+        s.esp(
+            i64::from(i),
+            "198.51.100.7",
+            R,
+            i.wrapping_mul(2_654_435_761),
+            1,
+        );
+    }
+    let r = s.finish(2000);
+    assert_eq!(r.esp_sas.len(), 16);
+    assert_eq!(r.evictions.esp_sas, 1000 - 16);
+}
+
+#[test]
+fn the_ike_table_is_capped_too() {
+    let config = Config {
+        max_ike_sas: 4,
+        ..Config::default()
+    };
+    let mut s = Sim::with(config);
+    for i in 0..20u64 {
+        let m = msg(2, i + 1, 0, 34, 0, FROM_I, vec![]);
+        s.ike(i as i64, I, R, m, &format!("init-{i}"));
+    }
+    let r = s.t.report();
+    assert_eq!(r.ike_sas.len(), 4);
+    assert_eq!(r.evictions.ike_sas, 16);
+}
+
+#[test]
+fn idle_sas_expire_by_packet_time() {
+    let config = Config {
+        idle_expiry_ns: 60_000_000_000,
+        ..Config::default()
+    };
+    let mut s = Sim::with(config);
+    v2_up(&mut s, 0);
+    s.esp(50, I, R, 0xaaaa, 1);
+    s.other(30_000);
+    assert_eq!(s.t.report().ike_sas[0].state, IkeState::Established);
+    s.other(61_000);
+    let r = s.t.report();
+    assert_eq!(only(&r).state, IkeState::Expired);
+    assert_eq!(r.stats.active_associations, 0);
+}
+
+#[test]
+fn child_traffic_keeps_a_quiet_ike_sa_alive() {
+    let config = Config {
+        idle_expiry_ns: 60_000_000_000,
+        ..Config::default()
+    };
+    let mut s = Sim::with(config);
+    v2_up(&mut s, 0);
+    for i in 1..100 {
+        s.esp(i * 1000, I, R, 0xaaaa, i as u32);
+    }
+    let r = s.finish(100_000);
+    assert_eq!(only(&r).state, IkeState::Established);
+}
+
+#[test]
+fn reports_are_repeatable() {
+    let run = || {
+        let mut s = Sim::new();
+        v1_main_and_quick(&mut s);
+        v2_up(&mut s, 2000);
+        for i in 0..50u32 {
+            s.esp(3000 + i64::from(i), "10.9.0.1", "10.9.0.2", 1000 + i, 1);
+        }
+        serde_json::to_string(&s.finish(4000)).unwrap()
+    };
+    assert_eq!(run(), run());
+}

@@ -15,6 +15,7 @@ pub mod export;
 pub mod keys;
 pub mod lab;
 pub mod policy;
+pub mod runner;
 pub mod snapshot;
 pub mod track;
 pub mod view;

@@ -1,0 +1,909 @@
+//! The SA table as rows of display data, built from one [`Snapshot`].
+//!
+//! Everything here is a reading of the snapshot: rows pair the child SAs of the report with
+//! the ESP/AH counters of their SPIs, and derive a display state from the report's times.
+//! Nothing is counted or decoded here.
+
+use std::cmp::Ordering;
+use std::net::IpAddr;
+
+use crate::diagnose::Finding;
+use crate::snapshot::Snapshot;
+use crate::track::report::{ChildSaReport, EspSaReport, IkeSaReport, IkeState};
+
+/// Seconds without a packet after which an established SA is shown as idle.
+pub const IDLE_AFTER_S: f64 = 60.0;
+
+/// Display state of a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RowState {
+    /// The IKE SA failed.
+    Failed,
+    /// Exchanges under way, no usable child SA yet.
+    Negotiating,
+    /// Established, and a rekey exchange of its IKE SA is unanswered.
+    Rekeying,
+    /// Established and carrying traffic.
+    Established,
+    /// Established, no packet for [`IDLE_AFTER_S`].
+    Idle,
+    /// ESP/AH seen with no IKE negotiation in the capture.
+    EspOnly,
+    /// Replaced by a rekey.
+    Rekeyed,
+    /// Deleted by the peers.
+    Deleted,
+    /// Expired by inactivity.
+    Expired,
+}
+
+impl RowState {
+    /// The word shown in the table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowState::Failed => "failed",
+            RowState::Negotiating => "negotiating",
+            RowState::Rekeying => "rekeying",
+            RowState::Established => "established",
+            RowState::Idle => "idle",
+            RowState::EspOnly => "esp-only",
+            RowState::Rekeyed => "rekeyed",
+            RowState::Deleted => "deleted",
+            RowState::Expired => "expired",
+        }
+    }
+}
+
+/// Counters of one direction of a row, from the ESP/AH SA of that SPI.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Direction {
+    /// Packets seen.
+    pub packets: u64,
+    /// Payload bytes seen.
+    pub bytes: u64,
+    /// Capture time of the first packet, when any.
+    pub first_seen: Option<f64>,
+    /// Capture time of the last packet, when any.
+    pub last_seen: Option<f64>,
+}
+
+/// One row of the SA table: a child SA, an IKE SA without one, or ESP seen alone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaRow {
+    /// Index into `report.ike_sas`, when the row belongs to an IKE SA.
+    pub ike: Option<usize>,
+    /// Policy rule name, when a policy labelled the SA.
+    pub rule: Option<String>,
+    /// Local endpoint (the initiator unless `--local` names the responder).
+    pub local: String,
+    /// Remote endpoint.
+    pub remote: String,
+    /// `ESP`, `ESP/UDP`, `AH`, or `IKEv2` for a row without a child SA.
+    pub security: String,
+    /// Inbound SPI (towards the local side).
+    pub spi_in: Option<String>,
+    /// Outbound SPI.
+    pub spi_out: Option<String>,
+    /// Display state.
+    pub state: RowState,
+    /// Capture time the row's SA began (established, or first packet).
+    pub since: f64,
+    /// Inbound counters.
+    pub inbound: Direction,
+    /// Outbound counters.
+    pub outbound: Direction,
+    /// What a negotiating or failed row is waiting on: the failure or the worst finding.
+    pub note: Option<String>,
+}
+
+impl SaRow {
+    /// Bytes in both directions.
+    pub fn bytes(&self) -> u64 {
+        self.inbound.bytes + self.outbound.bytes
+    }
+
+    /// Capture time of the last packet in either direction.
+    pub fn last_seen(&self) -> Option<f64> {
+        match (self.inbound.last_seen, self.outbound.last_seen) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Average bytes per second over the row's traffic (its first to last packet).
+    pub fn rate(&self) -> Option<f64> {
+        let first = [self.inbound.first_seen, self.outbound.first_seen]
+            .into_iter()
+            .flatten()
+            .reduce(f64::min)?;
+        let span = self.last_seen()? - first;
+        (span > 0.0).then(|| self.bytes() as f64 / span)
+    }
+
+    /// Text a filter matches against: endpoints, SPIs, rule, state.
+    pub fn matches(&self, needle: &str) -> bool {
+        let needle = needle.to_ascii_lowercase();
+        [
+            Some(self.local.as_str()),
+            Some(self.remote.as_str()),
+            self.spi_in.as_deref(),
+            self.spi_out.as_deref(),
+            self.rule.as_deref(),
+            Some(self.state.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|s| s.to_ascii_lowercase().contains(&needle))
+    }
+}
+
+/// How rows are built: which side is local.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RowOptions {
+    /// The local host; rows whose responder has this address are shown from its side.
+    pub local: Option<IpAddr>,
+}
+
+/// The rows of a snapshot, in report order (IKE SAs by first frame, then lone ESP/AH).
+pub fn rows(snap: &Snapshot, opts: RowOptions) -> Vec<SaRow> {
+    let report = &snap.report;
+    let now = report.last_ts.unwrap_or(0.0);
+    let mut used = vec![false; report.esp_sas.len() + report.ah_sas.len()];
+    let mut out = Vec::new();
+    for (i, ike) in report.ike_sas.iter().enumerate() {
+        let before = out.len();
+        let ctx = IkeCtx {
+            index: i,
+            ike,
+            snap,
+            now,
+            flip: is_responder_local(ike, opts.local),
+        };
+        for child in &ike.child_sas {
+            out.push(ctx.child_row(child, &mut used));
+        }
+        out.extend(ctx.inferred_rows(&mut used));
+        if out.len() == before {
+            out.push(ctx.bare_row());
+        }
+    }
+    out.extend(lone_rows(snap, &mut used, now, opts.local));
+    out
+}
+
+/// The two lists of ESP and AH SAs as one indexable sequence.
+fn ipsec_sas(snap: &Snapshot) -> impl Iterator<Item = (usize, &EspSaReport, &'static str)> {
+    let esp = snap.report.esp_sas.iter().map(|s| (s, "ESP"));
+    let ah = snap.report.ah_sas.iter().map(|s| (s, "AH"));
+    esp.chain(ah).enumerate().map(|(i, (s, p))| (i, s, p))
+}
+
+fn find_spi<'a>(
+    snap: &'a Snapshot,
+    spi: Option<&str>,
+    used: &mut [bool],
+) -> Option<&'a EspSaReport> {
+    let spi = spi?;
+    let (i, sa, _) = ipsec_sas(snap).find(|(_, sa, _)| sa.spi == spi)?;
+    used[i] = true;
+    Some(sa)
+}
+
+fn direction(sa: Option<&EspSaReport>) -> Direction {
+    sa.map(|sa| Direction {
+        packets: sa.packets,
+        bytes: sa.bytes,
+        first_seen: Some(sa.first_seen),
+        last_seen: Some(sa.last_seen),
+    })
+    .unwrap_or_default()
+}
+
+fn is_responder_local(ike: &IkeSaReport, local: Option<IpAddr>) -> bool {
+    local.is_some_and(|l| host_of(&ike.responder) == Some(l))
+}
+
+/// The address part of `ip`, `ip:port` or `[v6]:port`.
+pub fn host_of(endpoint: &str) -> Option<IpAddr> {
+    if let Ok(ip) = endpoint.parse() {
+        return Some(ip);
+    }
+    endpoint
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .map(|s| s.ip())
+}
+
+struct IkeCtx<'a> {
+    index: usize,
+    ike: &'a IkeSaReport,
+    snap: &'a Snapshot,
+    now: f64,
+    flip: bool,
+}
+
+impl IkeCtx<'_> {
+    fn base_row(&self, security: String) -> SaRow {
+        let (local, remote) = if self.flip {
+            (&self.ike.responder, &self.ike.initiator)
+        } else {
+            (&self.ike.initiator, &self.ike.responder)
+        };
+        SaRow {
+            ike: Some(self.index),
+            rule: None,
+            local: local.clone(),
+            remote: remote.clone(),
+            security,
+            spi_in: None,
+            spi_out: None,
+            state: ike_row_state(self.ike),
+            since: self.ike.started,
+            inbound: Direction::default(),
+            outbound: Direction::default(),
+            note: note_for(self.ike, &self.snap.findings),
+        }
+    }
+
+    fn child_row(&self, child: &ChildSaReport, used: &mut [bool]) -> SaRow {
+        let inbound = find_spi(self.snap, child.spi_in.as_deref(), used);
+        let outbound = find_spi(self.snap, child.spi_out.as_deref(), used);
+        let encap = inbound.or(outbound).map(|s| s.encap.as_str());
+        let mut row = self.base_row(security_of(&child.protocol, encap));
+        row.spi_in = child.spi_in.clone();
+        row.spi_out = child.spi_out.clone();
+        row.inbound = direction(inbound);
+        row.outbound = direction(outbound);
+        if self.flip {
+            std::mem::swap(&mut row.spi_in, &mut row.spi_out);
+            std::mem::swap(&mut row.inbound, &mut row.outbound);
+        }
+        row.since = child.established_at.unwrap_or(self.ike.started);
+        row.state = self.child_state(child, &row);
+        row
+    }
+
+    /// ESP/AH SAs the tracker attached to this IKE SA but no child SA names (IKEv2 without
+    /// keys hides the SPIs), paired by `peer_spi`.
+    fn inferred_rows(&self, used: &mut [bool]) -> Vec<SaRow> {
+        let local = host_of(if self.flip {
+            &self.ike.responder
+        } else {
+            &self.ike.initiator
+        });
+        let mine: Vec<_> = ipsec_sas(self.snap)
+            .filter(|(i, sa, _)| !used[*i] && sa.ike_sa.as_deref() == Some(&self.ike.spi_i))
+            .collect();
+        let mut rows = Vec::new();
+        for (i, sa, proto) in mine {
+            if used[i] {
+                continue;
+            }
+            let pair = pair_of(self.snap, sa, used);
+            used[i] = true;
+            let (inb, outb) = orient(sa, pair, local);
+            let mut row = self.base_row(security_of(proto, Some(&sa.encap)));
+            fill_pair(&mut row, inb, outb);
+            row.since = sa.first_seen;
+            row.state = self.child_state_plain(&row);
+            rows.push(row);
+        }
+        rows
+    }
+
+    fn bare_row(&self) -> SaRow {
+        self.base_row(format!("IKEv{}", self.ike.version))
+    }
+
+    fn child_state(&self, child: &ChildSaReport, row: &SaRow) -> RowState {
+        let replaced = child.spi_in.is_some()
+            && self.ike.child_sas.iter().any(|c| {
+                c.rekeyed_from.is_some() && c.rekeyed_from.as_deref() == child.spi_in.as_deref()
+            });
+        if replaced && self.ike.state == IkeState::Established {
+            return RowState::Rekeyed;
+        }
+        self.child_state_plain(row)
+    }
+
+    fn child_state_plain(&self, row: &SaRow) -> RowState {
+        let state = ike_row_state(self.ike);
+        if state != RowState::Established {
+            return state;
+        }
+        if rekey_pending(self.ike) {
+            return RowState::Rekeying;
+        }
+        let last = row.last_seen().unwrap_or(self.ike.last_seen);
+        if self.now - last > IDLE_AFTER_S {
+            return RowState::Idle;
+        }
+        RowState::Established
+    }
+}
+
+fn fill_pair(row: &mut SaRow, inb: Option<&EspSaReport>, outb: Option<&EspSaReport>) {
+    row.spi_in = inb.map(|s| s.spi.clone());
+    row.spi_out = outb.map(|s| s.spi.clone());
+    row.inbound = direction(inb);
+    row.outbound = direction(outb);
+}
+
+/// The other direction of `sa`, by `peer_spi`, when not yet shown.
+fn pair_of<'a>(snap: &'a Snapshot, sa: &EspSaReport, used: &mut [bool]) -> Option<&'a EspSaReport> {
+    let peer = sa.peer_spi.as_deref()?;
+    let (i, found, _) = ipsec_sas(snap).find(|(i, s, _)| !used[*i] && s.spi == peer)?;
+    used[i] = true;
+    Some(found)
+}
+
+/// Which of a pair is inbound: the one whose destination is the local host.
+fn orient<'a>(
+    a: &'a EspSaReport,
+    b: Option<&'a EspSaReport>,
+    local: Option<IpAddr>,
+) -> (Option<&'a EspSaReport>, Option<&'a EspSaReport>) {
+    let a_inbound = local.is_some() && host_of(&a.dst) == local;
+    if a_inbound {
+        (Some(a), b)
+    } else {
+        (b, Some(a))
+    }
+}
+
+/// Rows for ESP/AH SAs that no IKE SA claimed.
+fn lone_rows(snap: &Snapshot, used: &mut [bool], now: f64, local: Option<IpAddr>) -> Vec<SaRow> {
+    let lone: Vec<_> = ipsec_sas(snap).collect();
+    let mut rows = Vec::new();
+    for (i, sa, proto) in lone {
+        if used[i] {
+            continue;
+        }
+        used[i] = true;
+        let pair = pair_of(snap, sa, used);
+        let (inb, outb) = orient(sa, pair, local);
+        let outer = outb.or(inb).unwrap_or(sa);
+        let mut row = SaRow {
+            ike: None,
+            rule: None,
+            local: outer.src.clone(),
+            remote: outer.dst.clone(),
+            security: security_of(proto, Some(&sa.encap)),
+            spi_in: None,
+            spi_out: None,
+            state: RowState::EspOnly,
+            since: sa.first_seen,
+            inbound: Direction::default(),
+            outbound: Direction::default(),
+            note: None,
+        };
+        fill_pair(&mut row, inb, outb);
+        if row.last_seen().is_some_and(|l| now - l > IDLE_AFTER_S) {
+            row.state = RowState::Idle;
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+fn ike_row_state(ike: &IkeSaReport) -> RowState {
+    match ike.state {
+        IkeState::Negotiating => RowState::Negotiating,
+        IkeState::Established => RowState::Established,
+        IkeState::Failed => RowState::Failed,
+        IkeState::Deleted => RowState::Deleted,
+        IkeState::Expired => RowState::Expired,
+    }
+}
+
+/// An unanswered child-creating exchange after the SA was established: a rekey under way.
+fn rekey_pending(ike: &IkeSaReport) -> bool {
+    ike.exchanges.iter().skip(1).any(|x| {
+        x.response_frame.is_none()
+            && matches!(x.exchange.as_str(), "CREATE_CHILD_SA" | "Quick Mode")
+    })
+}
+
+fn security_of(protocol: &str, encap: Option<&str>) -> String {
+    let proto = protocol.to_ascii_uppercase();
+    match encap {
+        Some("udp") => format!("{proto}/UDP"),
+        _ => proto,
+    }
+}
+
+/// What a row that is not up waits on: its failure code, else its worst finding.
+fn note_for(ike: &IkeSaReport, findings: &[Finding]) -> Option<String> {
+    if let Some(f) = &ike.failure {
+        return Some(f.code.clone());
+    }
+    if ike.state != IkeState::Negotiating {
+        return None;
+    }
+    findings_for(findings, &ike.spi_i)
+        .next()
+        .map(|f| format!("{}?", f.code.as_str()))
+}
+
+/// The findings about one IKE SA, worst first.
+pub fn findings_for<'a>(
+    findings: &'a [Finding],
+    spi_i: &'a str,
+) -> impl Iterator<Item = &'a Finding> {
+    let mut mine: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.ike_sa.as_deref() == Some(spi_i))
+        .collect();
+    mine.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    mine.into_iter()
+}
+
+/// The columns of the SA table, in display order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    /// Policy rule.
+    Rule,
+    /// Local endpoint.
+    Local,
+    /// Remote endpoint.
+    Remote,
+    /// ESP/AH and encapsulation.
+    Security,
+    /// Inbound SPI.
+    SpiIn,
+    /// Outbound SPI.
+    SpiOut,
+    /// Display state.
+    State,
+    /// Time since the SA began.
+    Age,
+    /// Inbound bytes.
+    BytesIn,
+    /// Outbound bytes.
+    BytesOut,
+    /// Inbound packets.
+    PktsIn,
+    /// Outbound packets.
+    PktsOut,
+    /// Average rate.
+    Rate,
+    /// Time since the last packet.
+    Last,
+    /// Failure or suspect.
+    Note,
+}
+
+impl Column {
+    /// Every column, in display order.
+    pub const ALL: [Column; 15] = [
+        Column::Rule,
+        Column::Local,
+        Column::Remote,
+        Column::Security,
+        Column::SpiIn,
+        Column::SpiOut,
+        Column::State,
+        Column::Age,
+        Column::BytesIn,
+        Column::BytesOut,
+        Column::PktsIn,
+        Column::PktsOut,
+        Column::Rate,
+        Column::Last,
+        Column::Note,
+    ];
+
+    /// The header text.
+    pub fn title(self) -> &'static str {
+        match self {
+            Column::Rule => "Rule",
+            Column::Local => "Local",
+            Column::Remote => "Remote",
+            Column::Security => "Sec",
+            Column::SpiIn => "SPI in",
+            Column::SpiOut => "SPI out",
+            Column::State => "State",
+            Column::Age => "Age",
+            Column::BytesIn => "Bytes in",
+            Column::BytesOut => "Bytes out",
+            Column::PktsIn => "Pkts in",
+            Column::PktsOut => "Pkts out",
+            Column::Rate => "Rate",
+            Column::Last => "Last",
+            Column::Note => "Note",
+        }
+    }
+
+    /// Lower keeps the column longer when the terminal is narrow.
+    pub fn priority(self) -> u8 {
+        match self {
+            Column::Remote => 0,
+            Column::SpiIn => 1,
+            Column::SpiOut => 2,
+            Column::State => 3,
+            Column::Local => 4,
+            Column::BytesIn => 5,
+            Column::BytesOut => 6,
+            Column::Note => 7,
+            Column::Age => 8,
+            Column::Security => 9,
+            Column::Last => 10,
+            Column::Rate => 11,
+            Column::PktsIn => 12,
+            Column::PktsOut => 13,
+            Column::Rule => 14,
+        }
+    }
+
+    /// Numbers read better right-aligned.
+    pub fn is_numeric(self) -> bool {
+        matches!(
+            self,
+            Column::Age
+                | Column::BytesIn
+                | Column::BytesOut
+                | Column::PktsIn
+                | Column::PktsOut
+                | Column::Rate
+                | Column::Last
+        )
+    }
+
+    /// The cell of `row` in this column, `now` being the snapshot's packet time.
+    pub fn cell(self, row: &SaRow, now: f64) -> String {
+        let dash = || "-".to_string();
+        match self {
+            Column::Rule => row.rule.clone().unwrap_or_else(dash),
+            Column::Local => row.local.clone(),
+            Column::Remote => row.remote.clone(),
+            Column::Security => row.security.clone(),
+            Column::SpiIn => row.spi_in.clone().unwrap_or_else(dash),
+            Column::SpiOut => row.spi_out.clone().unwrap_or_else(dash),
+            Column::State => row.state.as_str().to_string(),
+            Column::Age => duration(now - row.since),
+            Column::BytesIn => bytes(row.inbound.bytes),
+            Column::BytesOut => bytes(row.outbound.bytes),
+            Column::PktsIn => count(row.inbound.packets),
+            Column::PktsOut => count(row.outbound.packets),
+            Column::Rate => row.rate().map(rate).unwrap_or_else(dash),
+            Column::Last => row
+                .last_seen()
+                .map(|l| duration(now - l))
+                .unwrap_or_else(dash),
+            Column::Note => row.note.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Compares two rows by this column.
+    pub fn compare(self, a: &SaRow, b: &SaRow) -> Ordering {
+        let f = |x: f64, y: f64| x.partial_cmp(&y).unwrap_or(Ordering::Equal);
+        match self {
+            Column::Age => f(b.since, a.since),
+            Column::BytesIn => a.inbound.bytes.cmp(&b.inbound.bytes),
+            Column::BytesOut => a.outbound.bytes.cmp(&b.outbound.bytes),
+            Column::PktsIn => a.inbound.packets.cmp(&b.inbound.packets),
+            Column::PktsOut => a.outbound.packets.cmp(&b.outbound.packets),
+            Column::Rate => f(a.rate().unwrap_or(0.0), b.rate().unwrap_or(0.0)),
+            Column::Last => f(b.last_seen().unwrap_or(0.0), a.last_seen().unwrap_or(0.0)),
+            Column::State => a.state.cmp(&b.state),
+            Column::Local | Column::Remote => {
+                endpoint_key(&self.cell(a, 0.0)).cmp(&endpoint_key(&self.cell(b, 0.0)))
+            }
+            _ => self.cell(a, 0.0).cmp(&self.cell(b, 0.0)),
+        }
+    }
+}
+
+/// Sorts by address, then port, so 10.0.0.9 comes before 10.0.0.10.
+fn endpoint_key(s: &str) -> (Option<IpAddr>, String) {
+    (host_of(s), s.to_string())
+}
+
+/// Sorts `rows` by `column`, descending when `reverse`. The sort is stable.
+pub fn sort_rows(rows: &mut [SaRow], column: Column, reverse: bool) {
+    rows.sort_by(|a, b| {
+        let o = column.compare(a, b);
+        if reverse {
+            o.reverse()
+        } else {
+            o
+        }
+    });
+}
+
+/// Bytes with a binary unit: `512`, `1.5K`, `20.0M`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["K", "M", "G", "T", "P"];
+    if n < 1024 {
+        return n.to_string();
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1}{}", UNITS[unit])
+}
+
+/// A count with a decimal unit above 99,999: `12345`, `123.5k`, `4.2M`.
+pub fn count(n: u64) -> String {
+    match n {
+        0..=99_999 => n.to_string(),
+        100_000..=9_999_999 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}
+
+/// A rate in bytes per second: `830B/s`, `1.2K/s`.
+pub fn rate(bps: f64) -> String {
+    let b = bytes(bps.round().max(0.0) as u64);
+    if b.ends_with(|c: char| c.is_ascii_digit()) {
+        format!("{b}B/s")
+    } else {
+        format!("{b}/s")
+    }
+}
+
+/// A duration in the largest fitting units: `0.42s`, `12s`, `3m05s`, `2h10m`, `3d04h`.
+pub fn duration(secs: f64) -> String {
+    let secs = secs.max(0.0);
+    if secs < 10.0 {
+        return format!("{secs:.2}s");
+    }
+    let s = secs as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..=86_399 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// Capture time as UTC `YYYY-MM-DD HH:MM:SS.mmm`.
+pub fn utc(ts: f64) -> String {
+    let ms = (ts * 1000.0).round() as i64;
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let (y, m, d) = civil_from_days(days);
+    let (h, mi, s, milli) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    );
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}.{milli:03}")
+}
+
+/// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::capture::CaptureStats;
+    use crate::diagnose::{Code, Evidence, Severity};
+    use crate::track::report::{ExchangeReport, NatReport, Report};
+
+    fn esp(spi: &str, src: &str, dst: &str, ike: Option<&str>, bytes: u64) -> EspSaReport {
+        EspSaReport {
+            spi: spi.into(),
+            src: src.into(),
+            dst: dst.into(),
+            encap: "none".into(),
+            packets: bytes / 100,
+            bytes,
+            first_seen: 1_700_000_001.0,
+            last_seen: 1_700_000_011.0,
+            lost: 0,
+            replayed: 0,
+            reordered: 0,
+            ike_sa: ike.map(str::to_string),
+            ike_sa_link: ike.map(|_| "proposal".to_string()),
+            peer_spi: None,
+        }
+    }
+
+    fn ike(spi_i: &str, state: IkeState, init: &str, resp: &str) -> IkeSaReport {
+        IkeSaReport {
+            version: 2,
+            spi_i: spi_i.into(),
+            spi_r: "0000000000000000".into(),
+            initiator: init.into(),
+            responder: resp.into(),
+            state,
+            first_frame: 1,
+            started: 1_700_000_000.0,
+            established_after_s: None,
+            retransmissions: 0,
+            failure: None,
+            nat: NatReport::default(),
+            child_sas: Vec::new(),
+            exchanges: vec![ExchangeReport {
+                exchange: "IKE_SA_INIT".into(),
+                message_id: 0,
+                request_frame: 1,
+                response_frame: Some(2),
+                started: 1_700_000_000.0,
+                rtt_s: Some(0.0123),
+                retransmissions: 0,
+                notifies: vec![16388, 16389],
+            }],
+            rekeyed_from: None,
+            last_frame: 2,
+            last_seen: 1_700_000_000.5,
+        }
+    }
+
+    /// A snapshot with one established SA with traffic, one negotiating SA with a
+    /// finding, and one ESP SA with no IKE seen.
+    pub(crate) fn sample() -> Snapshot {
+        let mut up = ike(
+            "1111222233334444",
+            IkeState::Established,
+            "10.0.0.1:500",
+            "10.0.0.2:500",
+        );
+        up.spi_r = "5555666677778888".into();
+        up.established_after_s = Some(0.052);
+        up.child_sas.push(ChildSaReport {
+            spi_in: Some("c0000001".into()),
+            spi_out: Some("c0000002".into()),
+            protocol: "esp".into(),
+            established_at: Some(1_700_000_000.052),
+            rekeyed_from: None,
+            source: "proposal".into(),
+        });
+        let mut stuck = ike(
+            "aaaabbbbccccdddd",
+            IkeState::Negotiating,
+            "10.0.0.1:500",
+            "10.0.9.9:500",
+        );
+        stuck.exchanges[0].response_frame = None;
+        stuck.exchanges[0].rtt_s = None;
+        stuck.exchanges[0].retransmissions = 3;
+        stuck.retransmissions = 3;
+        stuck.started = 1_700_000_005.0;
+        let mut report = Report {
+            ike_sas: vec![up, stuck],
+            esp_sas: vec![
+                esp(
+                    "c0000001",
+                    "10.0.0.2",
+                    "10.0.0.1",
+                    Some("1111222233334444"),
+                    4200,
+                ),
+                esp(
+                    "c0000002",
+                    "10.0.0.1",
+                    "10.0.0.2",
+                    Some("1111222233334444"),
+                    8400,
+                ),
+                esp("deadbeef", "10.0.5.5", "10.0.0.1", None, 300),
+            ],
+            frames: 42,
+            last_ts: Some(1_700_000_012.0),
+            ..Report::default()
+        };
+        report.stats.active_associations = 1;
+        report.stats.confidential_bytes_sent = 8400;
+        report.stats.confidential_bytes_received = 4200;
+        report.stats.key_additions = 1;
+        report.stats.main_modes = 2;
+        report.stats.quick_modes = 1;
+        report.stats.pending_key_operations = 1;
+        report.stats.soft_associations = 1;
+        report.stats.bad_spi_packets = 3;
+        Snapshot {
+            schema: 1,
+            source: "sample.pcap".into(),
+            report,
+            findings: vec![Finding {
+                code: Code::PeerUnreachable,
+                severity: Severity::Error,
+                ike_sa: Some("aaaabbbbccccdddd".into()),
+                summary: "10.0.0.1 asked 10.0.9.9 four times and never heard back".into(),
+                evidence: vec![Evidence {
+                    frame: 3,
+                    ts: 1_700_000_005.0,
+                    what: "IKE_SA_INIT request".into(),
+                }],
+                remedy: "Check that 10.0.9.9 is up and UDP 500 reaches it".into(),
+                confidence: 0.9,
+            }],
+            capture: CaptureStats {
+                received: 42,
+                dropped: 0,
+                if_dropped: 0,
+            },
+            decode_errors: vec![("truncated".into(), 1), ("bad-ike-length".into(), 0)],
+        }
+    }
+
+    #[test]
+    fn rows_pair_children_with_their_counters() {
+        let rows = rows(&sample(), RowOptions::default());
+        assert_eq!(rows.len(), 3);
+        let up = &rows[0];
+        assert_eq!(up.spi_in.as_deref(), Some("c0000001"));
+        assert_eq!(up.inbound.bytes, 4200);
+        assert_eq!(up.outbound.bytes, 8400);
+        assert_eq!(up.state, RowState::Established);
+        assert_eq!(up.security, "ESP");
+        assert_eq!(rows[1].state, RowState::Negotiating);
+        assert_eq!(rows[1].note.as_deref(), Some("peer-unreachable?"));
+        assert_eq!(rows[2].state, RowState::EspOnly);
+        assert_eq!(rows[2].spi_out.as_deref(), Some("deadbeef"));
+        assert_eq!(rows[2].local, "10.0.5.5");
+    }
+
+    #[test]
+    fn local_responder_flips_the_row() {
+        let opts = RowOptions {
+            local: Some("10.0.0.2".parse().unwrap()),
+        };
+        let rows = rows(&sample(), opts);
+        assert_eq!(rows[0].local, "10.0.0.2:500");
+        assert_eq!(rows[0].spi_in.as_deref(), Some("c0000002"));
+        assert_eq!(rows[0].inbound.bytes, 8400);
+    }
+
+    #[test]
+    fn inferred_esp_pairs_become_one_row() {
+        let mut snap = sample();
+        snap.report.ike_sas[0].child_sas.clear();
+        snap.report.esp_sas[0].peer_spi = Some("c0000002".into());
+        snap.report.esp_sas[1].peer_spi = Some("c0000001".into());
+        let rows = rows(&snap, RowOptions::default());
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].spi_in.as_deref(), Some("c0000001"));
+        assert_eq!(rows[0].spi_out.as_deref(), Some("c0000002"));
+    }
+
+    #[test]
+    fn quiet_established_sa_is_idle() {
+        let mut snap = sample();
+        snap.report.last_ts = Some(1_700_000_011.0 + IDLE_AFTER_S + 1.0);
+        let rows = rows(&snap, RowOptions::default());
+        assert_eq!(rows[0].state, RowState::Idle);
+    }
+
+    #[test]
+    fn sorting_by_bytes_descending() {
+        let mut rows = rows(&sample(), RowOptions::default());
+        sort_rows(&mut rows, Column::BytesOut, true);
+        let spis: Vec<_> = rows.iter().map(|r| r.spi_out.clone()).collect();
+        assert_eq!(
+            spis,
+            [Some("c0000002".into()), Some("deadbeef".into()), None]
+        );
+    }
+
+    #[test]
+    fn units() {
+        assert_eq!(bytes(512), "512");
+        assert_eq!(bytes(1536), "1.5K");
+        assert_eq!(bytes(20 * 1024 * 1024), "20.0M");
+        assert_eq!(count(123_456), "123.5k");
+        assert_eq!(rate(830.0), "830B/s");
+        assert_eq!(rate(1228.8), "1.2K/s");
+        assert_eq!(duration(0.4249), "0.42s");
+        assert_eq!(duration(185.0), "3m05s");
+        assert_eq!(duration(7800.0), "2h10m");
+        assert_eq!(utc(1_700_000_000.25), "2023-11-14 22:13:20.250");
+        assert_eq!(utc(951_782_400.0), "2000-02-29 00:00:00.000");
+    }
+}

@@ -705,6 +705,8 @@ pub(crate) mod tests {
             bytes,
             first_seen: 1_700_000_001.0,
             last_seen: 1_700_000_011.0,
+            first_frame: 3,
+            last_frame: 9,
             lost: 0,
             replayed: 0,
             reordered: 0,
@@ -738,10 +740,16 @@ pub(crate) mod tests {
                 rtt_s: Some(0.0123),
                 retransmissions: 0,
                 notifies: vec![16388, 16389],
+                from_initiator: true,
+                transmissions: Vec::new(),
+                details: Vec::new(),
             }],
             rekeyed_from: None,
             last_frame: 2,
             last_seen: 1_700_000_000.5,
+            offered: Vec::new(),
+            chosen: None,
+            icmp: Vec::new(),
         }
     }
 

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::from(cli::EXIT_OK);
             }
-            eprintln!("ipsecmon: {e:#}");
+            eprintln!("ipsecmon: {}", error_text(&e));
             ExitCode::from(cli::EXIT_USAGE)
         }
     }
@@ -37,6 +37,7 @@ fn init_logging(level: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
@@ -46,4 +47,21 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// The error and its causes on one line, leaving out a cause whose text the line already
+/// holds (an I/O error wrapped with its file name would otherwise print twice).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }

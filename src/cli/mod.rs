@@ -26,7 +26,7 @@ pub const EXIT_USAGE: u8 = 2;
 /// Watch IPsec from the wire: decode IKE, ESP and AH, follow every security association,
 /// find NAT on the path, and explain why a tunnel will not come up.
 #[derive(Debug, Parser)]
-#[command(name = "ipsecmon", version, args_conflicts_with_subcommands = true)]
+#[command(name = "ipsecmon", version)]
 pub struct Cli {
     /// Log level for diagnostics on stderr (error, warn, info, debug, trace).
     #[arg(long, global = true, env = "IPSECMON_LOG", default_value = "warn")]
@@ -100,4 +100,132 @@ pub struct LiveArgs {
     /// After opening the interface, drop privileges to this user.
     #[arg(long, env = "IPSECMON_USER")]
     pub user: Option<String>,
+}
+
+impl EngineArgs {
+    /// The engine settings these flags ask for.
+    pub fn engine_config(&self) -> crate::engine::EngineConfig {
+        let mut config = crate::engine::EngineConfig::default();
+        config.tracker.max_ike_sas = self.max_ike_sas;
+        config.tracker.max_esp_sas = self.max_esp_sas;
+        config.tracker.stall_after_ns = (self.stall_after * 1e9) as i64;
+        config.tracker.local = self.local;
+        config.diagnose.stall_after_s = self.stall_after;
+        config
+    }
+}
+
+/// An opened source and what to call it.
+pub struct OpenedSource {
+    /// The frames.
+    pub source: Box<dyn crate::capture::FrameSource + Send>,
+    /// `file.pcap` or `interface eth0`.
+    pub name: String,
+    /// `true` for a live interface.
+    pub live: bool,
+}
+
+/// Opens `-r FILE` (paced at `speed` times its recorded rate; 0 = as fast as possible) or
+/// `-i IFACE` (then drops privileges to `--user`, in that order).
+pub fn open_source(
+    read: Option<&std::path::Path>,
+    interface: Option<&str>,
+    live: &LiveArgs,
+    speed: f64,
+) -> anyhow::Result<OpenedSource> {
+    use crate::capture::{self, Paced};
+    use anyhow::Context;
+    if let Some(iface) = interface {
+        let opts = capture::LiveOptions::default();
+        let source = capture::open_live(iface, live.filter.as_deref(), &opts)?;
+        if let Some(user) = &live.user {
+            capture::drop_privileges(user)
+                .with_context(|| format!("dropping privileges to {user}"))?;
+        }
+        tracing::info!(interface = iface, "capturing live");
+        return Ok(OpenedSource {
+            source: Box::new(source),
+            name: format!("interface {iface}"),
+            live: true,
+        });
+    }
+    let path = read.context("give a capture file with -r FILE or an interface with -i IFACE")?;
+    let file = capture::open_file(path)?;
+    let tick = std::time::Duration::from_millis(100);
+    tracing::info!(file = %path.display(), speed, "reading capture file");
+    Ok(OpenedSource {
+        source: Box::new(Paced::new(file, speed, tick)),
+        name: path.display().to_string(),
+        live: false,
+    })
+}
+
+/// Feeds every frame of `paths`, in order, to `engine`. Frame numbers continue from one
+/// file to the next. A damaged record ends that file with a warning naming the file and
+/// frame (what was read before it still counts); a file that cannot be opened is an error.
+/// Shows a progress bar on stderr for large inputs when stderr is a terminal.
+pub fn read_files(
+    paths: &[std::path::PathBuf],
+    engine: &mut crate::engine::Engine,
+) -> anyhow::Result<ReadSummary> {
+    use crate::capture::FrameSource;
+    let mut summary = ReadSummary::default();
+    for path in paths {
+        let mut source = crate::capture::open_file(path)?;
+        let bar = progress_bar(&source);
+        let offset = summary.frames;
+        loop {
+            match source.next_frame() {
+                Ok(Some(frame)) => {
+                    let renumbered = crate::capture::Frame {
+                        number: frame.number + offset,
+                        ..frame
+                    };
+                    engine.process(&renumbered);
+                    summary.frames = renumbered.number;
+                    if let Some(bar) = &bar {
+                        if renumbered.number % 65_536 == 0 {
+                            bar.set_position(source.progress().map_or(0, |p| p.0));
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    eprintln!("ipsecmon: warning: {e}; reporting what was read before it");
+                    summary.damaged.push(e.to_string());
+                    break;
+                }
+            }
+        }
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+    }
+    Ok(summary)
+}
+
+/// What [`read_files`] read.
+#[derive(Debug, Default)]
+pub struct ReadSummary {
+    /// Frames read, all files together.
+    pub frames: u64,
+    /// One message per file that ended in a damaged record.
+    pub damaged: Vec<String>,
+}
+
+/// A progress bar for files over 64 MiB, only when stderr is a terminal.
+fn progress_bar(source: &crate::capture::FileSource) -> Option<indicatif::ProgressBar> {
+    use crate::capture::FrameSource;
+    use std::io::IsTerminal;
+    let (_, total) = source.progress()?;
+    if total < 64 << 20 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} {bytes}/{total_bytes} {bytes_per_sec} {wide_bar} {eta}",
+    )
+    .ok()?;
+    bar.set_style(style);
+    Some(bar)
 }

@@ -96,11 +96,14 @@ fn the_base_policy_is_valid_and_quiet() {
     assert_eq!(p.rules[0].name, "L / A");
 }
 
+/// (case, text edits to the valid policy, line of the error, words of the message)
+type ErrorCase<'a> = (&'a str, &'a [(&'a str, &'a str)], usize, &'a str);
+
 #[test]
 fn every_error_names_its_line() {
     let rule_block = "[[rules]]\nfilter_list = \"L\"\nfilter_action = \"A\"\n";
     // (case, edits, line, words of the message)
-    let cases: &[(&str, &[(&str, &str)], usize, &str)] = &[
+    let cases: &[ErrorCase<'_>] = &[
         (
             "no rule",
             &[(rule_block, ""), (AUTH, "")],

@@ -343,6 +343,8 @@ fn every_dashboard_expression_returns_data_in_prometheus() {
         .as_str()
         .unwrap_or("")
         .to_string();
+    let (_, findings) = get(server.addr, "/api/v1/findings", None);
+    let no_findings = findings.contains("\"findings\":[]");
     let dashboards = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards");
     for name in ["ipsecmon-overview.json", "ipsecmon-tunnel.json"] {
         let dash: serde_json::Value =
@@ -354,6 +356,10 @@ fn every_dashboard_expression_returns_data_in_prometheus() {
                     .unwrap()
                     .replace("$__rate_interval", "30s")
                     .replace("$tunnel", &tunnel);
+                if no_findings && expr.contains("ipsecmon_findings") {
+                    println!("{name}: `{expr}` not checked: this capture has no findings");
+                    continue;
+                }
                 let result = query(prom.addr, &expr);
                 assert_eq!(
                     result["status"], "success",

@@ -84,7 +84,7 @@ fn truth_of(line: &str) -> Option<(u64, Truth)> {
     let before = |a: &str, b: &str| {
         protocols
             .find(a)
-            .is_some_and(|i| protocols.find(b).map_or(true, |j| i < j))
+            .is_some_and(|i| protocols.find(b).is_none_or(|j| i < j))
     };
     let truth = if before(":icmp", ":esp") && before(":icmp", ":ah") {
         Truth::Icmp

@@ -45,6 +45,9 @@ const FILTER: &str =
     r#"{ source = "me", destination = "192.0.2.2", protocol = "tcp", destination_port = 6667 },"#;
 const AUTH: &str = r#"authentication = [{ method = "preshared-key", key_file = "good.psk" }]"#;
 
+/// (case, edits of the base text, line the error must name, words of the message)
+type ErrorCase<'a> = (&'a str, &'a [(&'a str, &'a str)], usize, &'a str);
+
 fn resolver() -> StaticResolver {
     StaticResolver {
         names: vec![("bobslap".into(), vec!["192.0.2.2".parse().unwrap()])],
@@ -96,14 +99,10 @@ fn the_base_policy_is_valid_and_quiet() {
     assert_eq!(p.rules[0].name, "L / A");
 }
 
-/// (case, text edits to the valid policy, line of the error, words of the message)
-type ErrorCase<'a> = (&'a str, &'a [(&'a str, &'a str)], usize, &'a str);
-
 #[test]
 fn every_error_names_its_line() {
     let rule_block = "[[rules]]\nfilter_list = \"L\"\nfilter_action = \"A\"\n";
-    // (case, edits, line, words of the message)
-    let cases: &[ErrorCase<'_>] = &[
+    let cases: &[ErrorCase] = &[
         (
             "no rule",
             &[(rule_block, ""), (AUTH, "")],

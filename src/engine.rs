@@ -1,8 +1,13 @@
 //! The hot loop's state: one frame in, decoder and tracker updated. The engine knows
 //! nothing of terminals, HTTP or files; callers feed it frames and ask for snapshots.
 
+use std::net::IpAddr;
+use std::sync::Arc;
+
 use crate::capture::{CaptureStats, Frame};
+use crate::cleartext::CleartextWatch;
 use crate::diagnose;
+use crate::policy::Policy;
 use crate::snapshot::Snapshot;
 use crate::track::{self, Tracker};
 use crate::wire::ike::{self, vendor::DraftNatdMemory};
@@ -17,6 +22,9 @@ pub struct EngineConfig {
     pub tracker: track::Config,
     /// Diagnosis thresholds.
     pub diagnose: diagnose::Config,
+    /// The assigned policy, when one is loaded: SAs are labelled with their rules and
+    /// cleartext that a rule requires to be protected is reported.
+    pub policy: Option<Arc<Policy>>,
 }
 
 /// Decoder, tracker and error counters for one capture.
@@ -28,6 +36,8 @@ pub struct Engine {
     decode_errors: [u64; Reason::ALL.len()],
     natd: DraftNatdMemory,
     last_ts: Option<crate::wire::Timestamp>,
+    policy: Option<Arc<Policy>>,
+    cleartext: Option<CleartextWatch>,
 }
 
 impl Engine {
@@ -40,6 +50,8 @@ impl Engine {
             decode_errors: [0; Reason::ALL.len()],
             natd: DraftNatdMemory::default(),
             last_ts: None,
+            cleartext: config.policy.clone().map(CleartextWatch::new),
+            policy: config.policy,
         }
     }
 
@@ -66,7 +78,13 @@ impl Engine {
             Ok(Packet::Ah(ah)) => self.tracker.on_ah(n, ts, &ah),
             Ok(Packet::Keepalive(addrs)) => self.tracker.on_keepalive(n, ts, &addrs),
             Ok(Packet::Icmp(icmp)) => self.tracker.on_icmp(n, ts, &icmp),
-            Ok(Packet::Fragment) | Ok(Packet::Other) => self.tracker.on_other(n, ts),
+            Ok(Packet::Fragment) => self.tracker.on_other(n, ts),
+            Ok(Packet::Other) => {
+                self.tracker.on_other(n, ts);
+                if let Some(watch) = &mut self.cleartext {
+                    watch.observe(n, ts, frame.link, frame.data);
+                }
+            }
             Err(e) => {
                 self.decode_errors[e.reason as usize] += 1;
                 self.tracker.on_decode_error(n, ts, &e);
@@ -104,8 +122,18 @@ impl Engine {
 
     /// An immutable snapshot: report, diagnosis and counters.
     pub fn snapshot(&self, source: &str, capture: CaptureStats) -> Snapshot {
-        let report = self.tracker.report();
-        let findings = diagnose::diagnose(&report, &self.diagnose);
+        let mut report = self.tracker.report();
+        if let Some(policy) = &self.policy {
+            label_with_rules(&mut report, policy);
+        }
+        let cleartext = self
+            .cleartext
+            .as_ref()
+            .map(|w| w.flows())
+            .unwrap_or_default();
+        let mut findings = diagnose::diagnose(&report, &self.diagnose);
+        findings.extend(diagnose::cleartext_findings(&cleartext));
+        diagnose::sort_worst_first(&mut findings);
         let decode_errors = Reason::ALL
             .iter()
             .map(|r| (r.as_str().to_string(), self.decode_errors[*r as usize]))
@@ -117,6 +145,34 @@ impl Engine {
             findings,
             capture,
             decode_errors,
+            cleartext,
         }
+    }
+}
+
+/// The host part of `ip`, `ip:port` or `[v6]:port`.
+fn host_of(endpoint: &str) -> Option<IpAddr> {
+    endpoint.parse().ok().or_else(|| {
+        endpoint
+            .parse::<std::net::SocketAddr>()
+            .ok()
+            .map(|s| s.ip())
+    })
+}
+
+/// The first negotiate rule that covers traffic between two peers, by name.
+fn rule_between(policy: &Policy, a: &str, b: &str) -> Option<String> {
+    let (a, b) = (host_of(a)?, host_of(b)?);
+    let index = *policy.rules_between(a, b).first()?;
+    policy.rules.get(index).map(|r| r.name.clone())
+}
+
+/// Labels every IKE, ESP and AH SA with the rule it falls under.
+fn label_with_rules(report: &mut crate::track::report::Report, policy: &Policy) {
+    for sa in &mut report.ike_sas {
+        sa.rule = rule_between(policy, &sa.initiator, &sa.responder);
+    }
+    for sa in report.esp_sas.iter_mut().chain(report.ah_sas.iter_mut()) {
+        sa.rule = rule_between(policy, &sa.src, &sa.dst);
     }
 }

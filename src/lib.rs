@@ -6,6 +6,7 @@
 //! model, [`enforce`] and [`lab`] apply it to real hosts.
 
 pub mod capture;
+pub mod cleartext;
 pub mod cli;
 pub mod decrypt;
 pub mod diagnose;

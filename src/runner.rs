@@ -67,6 +67,7 @@ impl Shared {
             findings: Vec::new(),
             capture: CaptureStats::default(),
             decode_errors: Vec::new(),
+            cleartext: Vec::new(),
         };
         Shared {
             state: Mutex::new(Published {

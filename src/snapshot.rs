@@ -21,4 +21,7 @@ pub struct Snapshot {
     pub capture: CaptureStats,
     /// Decode errors by reason (`Reason::as_str`), in a fixed order.
     pub decode_errors: Vec<(String, u64)>,
+    /// Cleartext flows that the loaded policy requires to be protected (empty without one).
+    #[serde(default)]
+    pub cleartext: Vec<crate::cleartext::CleartextFlow>,
 }

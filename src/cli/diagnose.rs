@@ -45,8 +45,9 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<u8> {
     let findings = match &args.interface {
         Some(_) => live(&args)?,
         None => {
-            let mut engine = Engine::new(args.engine.engine_config());
+            let mut engine = Engine::new(args.engine.engine_config()?);
             super::read_files(&args.files, &mut engine)?;
+            engine.finish();
             engine.snapshot("files", Default::default()).findings
         }
     };
@@ -68,7 +69,7 @@ fn live(args: &DiagnoseArgs) -> anyhow::Result<Vec<diagnose::Finding>> {
             refresh: Duration::from_secs(1),
             duration: args.duration.map(Duration::from_secs_f64),
             wall_clock_ticks: true,
-            engine: args.engine.engine_config(),
+            engine: args.engine.engine_config()?,
         },
     );
     let mut seen = 0;

@@ -103,16 +103,64 @@ pub struct LiveArgs {
 }
 
 impl EngineArgs {
-    /// The engine settings these flags ask for.
-    pub fn engine_config(&self) -> crate::engine::EngineConfig {
+    /// The engine settings these flags ask for, with the policy loaded (`--policy`, with
+    /// `--local` standing for `me` when given). Errors name the flag and what is wrong.
+    pub fn engine_config(&self) -> anyhow::Result<crate::engine::EngineConfig> {
+        if let Some(keys) = &self.keys {
+            anyhow::bail!(
+                "--keys {}: this build cannot decrypt; run without --keys to report from the cleartext",
+                keys.display()
+            );
+        }
+        anyhow::ensure!(
+            self.stall_after.is_finite() && self.stall_after > 0.0,
+            "--stall-after {}: give a positive number of seconds",
+            self.stall_after
+        );
         let mut config = crate::engine::EngineConfig::default();
         config.tracker.max_ike_sas = self.max_ike_sas;
         config.tracker.max_esp_sas = self.max_esp_sas;
         config.tracker.stall_after_ns = (self.stall_after * 1e9) as i64;
         config.tracker.local = self.local;
         config.diagnose.stall_after_s = self.stall_after;
-        config
+        config.policy = self.load_policy()?.map(std::sync::Arc::new);
+        Ok(config)
     }
+
+    /// Loads `--policy`, when given; its warnings go to the log.
+    pub fn load_policy(&self) -> anyhow::Result<Option<crate::policy::Policy>> {
+        let Some(spec) = &self.policy else {
+            return Ok(None);
+        };
+        let resolver = crate::policy::SystemResolver;
+        let me: Vec<IpAddr> = self.local.into_iter().collect();
+        let opts = crate::policy::LoadOptions {
+            resolver: &resolver,
+            me: (!me.is_empty()).then_some(me.as_slice()),
+        };
+        let policy = crate::policy::Policy::load_with(spec, opts)
+            .map_err(|e| anyhow::anyhow!("--policy {spec}: {e}"))?;
+        for w in &policy.warnings {
+            tracing::warn!(policy = %spec, "{w}");
+        }
+        tracing::info!(policy = %policy.name, rules = policy.rules.len(), "policy loaded");
+        Ok(Some(policy))
+    }
+}
+
+/// The tunnels a policy expects, as the metrics name them: (`a<->b`, rule name), from each
+/// negotiate rule's peers and the policy's own addresses.
+pub fn expected_tunnels(policy: &crate::policy::Policy) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for t in policy.tunnels_expected() {
+        for peer in t.peers() {
+            for me in &policy.me.addresses {
+                let (key, _, _) = crate::export::tunnels::key_of(&me.to_string(), &peer);
+                out.push((key, t.rule.name.clone()));
+            }
+        }
+    }
+    out
 }
 
 /// An opened source and what to call it.

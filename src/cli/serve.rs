@@ -91,6 +91,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(args.listen))
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let engine = args.engine.engine_config()?;
+    let expected = engine
+        .policy
+        .as_deref()
+        .map(super::expected_tunnels)
+        .unwrap_or_default();
     let opened = super::open_source(
         args.read.as_deref(),
         args.interface.as_deref(),
@@ -104,7 +110,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
             refresh: Duration::from_secs_f64(args.refresh.max(0.05)),
             duration: None,
             wall_clock_ticks: opened.live,
-            engine: args.engine.engine_config(),
+            engine,
         },
     );
     let shared = runner.shared();
@@ -112,7 +118,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
     let metrics = Metrics::new(MetricsConfig {
         max_tunnels: args.max_tunnels,
         idle_after_s: args.idle_after,
-        expected: Vec::new(),
+        expected,
     });
     let state = ServerState::new(latest, metrics, token);
     let addr = listener.local_addr().unwrap_or(args.listen);

@@ -164,6 +164,44 @@ pub fn diagnose(report: &Report, config: &Config) -> Vec<Finding> {
     out
 }
 
+/// One `cleartext-violation` finding per rule whose protected traffic was seen in the
+/// clear, naming the flows.
+pub fn cleartext_findings(flows: &[crate::cleartext::CleartextFlow]) -> Vec<Finding> {
+    let mut by_rule: std::collections::BTreeMap<&str, Vec<&crate::cleartext::CleartextFlow>> =
+        std::collections::BTreeMap::new();
+    for f in flows {
+        by_rule.entry(f.rule.as_str()).or_default().push(f);
+    }
+    by_rule
+        .into_iter()
+        .map(|(rule, flows)| {
+            let packets: u64 = flows.iter().map(|f| f.packets).sum();
+            let evidence = flows
+                .iter()
+                .take(8)
+                .map(|f| Evidence {
+                    frame: f.first_frame,
+                    ts: f.first_seen,
+                    what: format!("{} in the clear ({} packets, {})", f.flow, f.packets, f.verdict),
+                })
+                .collect();
+            Finding {
+                code: Code::CleartextViolation,
+                severity: Severity::Error,
+                ike_sa: None,
+                summary: format!(
+                    "{packets} packets of {} flow(s) that rule \"{rule}\" requires to be protected crossed in the clear (first: {})",
+                    flows.len(),
+                    flows[0].flow
+                ),
+                evidence,
+                remedy: remedy(Code::CleartextViolation).to_string(),
+                confidence: 1.0,
+            }
+        })
+        .collect()
+}
+
 /// Sorts findings worst first (see [`diagnose`]).
 pub fn sort_worst_first(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {

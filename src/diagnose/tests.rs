@@ -46,6 +46,7 @@ fn sa(state: IkeState) -> IkeSaReport {
         offered: Vec::new(),
         chosen: None,
         icmp: Vec::new(),
+        rule: None,
     }
 }
 
@@ -67,6 +68,7 @@ fn esp(spi: &str, src: &str, dst: &str, packets: u64, first: f64, last: f64) -> 
         ike_sa: Some("0123456789abcdef".into()),
         ike_sa_link: Some("inferred".into()),
         peer_spi: None,
+        rule: None,
     }
 }
 

@@ -506,14 +506,16 @@ impl Metrics {
         }
     }
 
-    /// The label a tunnel gets: its own while under the cap, `other` beyond.
-    fn label_for(&mut self, key: &str) -> (String, String) {
-        if let Some(rule) = self.labelled.get(key) {
-            return (key.to_string(), rule.clone());
+    /// The label a tunnel gets: its own while under the cap, `other` beyond. The rule label
+    /// is fixed when the tunnel is first labelled, so its series never change identity.
+    fn label_for(&mut self, key: &str, rule: Option<&str>) -> (String, String) {
+        if let Some(known) = self.labelled.get(key) {
+            return (key.to_string(), known.clone());
         }
         if self.labelled.len() < self.config.max_tunnels {
-            self.labelled.insert(key.to_string(), String::new());
-            return (key.to_string(), String::new());
+            let rule = rule.unwrap_or_default().to_string();
+            self.labelled.insert(key.to_string(), rule.clone());
+            return (key.to_string(), rule);
         }
         (OTHER.to_string(), String::new())
     }
@@ -525,7 +527,7 @@ impl Metrics {
         let mut aggregated = 0;
         for v in &views {
             *counts.entry(v.state).or_insert(0) += 1;
-            let (label, rule) = self.label_for(&v.key);
+            let (label, rule) = self.label_for(&v.key, v.rule.as_deref());
             if label == OTHER {
                 aggregated += 1;
                 continue;
@@ -589,7 +591,7 @@ impl Metrics {
         {
             let id = format!("{proto}/{}/{}", esp.dst, esp.spi);
             let (key, _, _) = tunnels::esp_key(esp, &by_spi);
-            let (label, rule) = self.label_for(&key);
+            let (label, rule) = self.label_for(&key, esp.rule.as_deref());
             let direction = format!("{}->{}", tunnels::host(&esp.src), tunnels::host(&esp.dst));
             let direction = if label == OTHER {
                 String::new()

@@ -29,6 +29,7 @@ fn ike(spi: &str, state: IkeState) -> IkeSaReport {
         offered: Vec::new(),
         chosen: None,
         icmp: Vec::new(),
+        rule: None,
     }
 }
 
@@ -50,6 +51,7 @@ fn esp(spi: &str, ike_sa: &str, src: &str, dst: &str, packets: u64) -> EspSaRepo
         ike_sa: Some(ike_sa.into()),
         ike_sa_link: Some("inferred".into()),
         peer_spi: None,
+        rule: None,
     }
 }
 
@@ -67,6 +69,7 @@ fn snap(ike_sas: Vec<IkeSaReport>, esp_sas: Vec<EspSaReport>) -> Snapshot {
         findings: Vec::new(),
         capture: CaptureStats::default(),
         decode_errors: Vec::new(),
+        cleartext: Vec::new(),
     }
 }
 

@@ -61,6 +61,8 @@ pub struct TunnelView {
     pub nat: bool,
     /// Latest establishment latency, seconds.
     pub last_established_after_s: Option<f64>,
+    /// The policy rule of the tunnel's SAs, when a policy is loaded.
+    pub rule: Option<String>,
 }
 
 /// Host part of `ip:port` / `[v6]:port` / bare `ip`.
@@ -125,8 +127,12 @@ pub fn tunnels(report: &Report, idle_after_s: f64) -> Vec<TunnelView> {
             state: TunnelState::Down,
             nat: false,
             last_established_after_s: None,
+            rule: None,
         });
         view.state = view.state.max(state);
+        if sa.rule.is_some() {
+            view.rule.clone_from(&sa.rule);
+        }
         view.nat |= matches!(
             sa.nat.verdict,
             NatVerdict::Initiator | NatVerdict::Responder | NatVerdict::Both
@@ -161,6 +167,7 @@ fn add_unnegotiated(
             state,
             nat: esp.encap == "udp",
             last_established_after_s: None,
+            rule: esp.rule.clone(),
         });
         if esp.ike_sa.is_none() {
             view.state = view.state.max(state);

@@ -61,6 +61,7 @@ fn esp_report(t: &Tracker, k: &EspKey, e: &EspSa, peer: Option<u32>) -> EspSaRep
         ike_sa: ike.map(|sa| spi64(sa.spi_i)),
         ike_sa_link: ike.and(e.link).map(|l| l.as_str().to_string()),
         peer_spi: peer.map(spi32),
+        rule: None,
     }
 }
 

@@ -822,6 +822,7 @@ impl IkeSa {
             chosen: self.chosen.clone(),
             icmp: self.icmp_reports.clone(),
             last_seen: self.last_seen.as_secs_f64(),
+            rule: None,
         }
     }
 }

@@ -234,6 +234,9 @@ pub struct IkeSaReport {
     /// ICMP errors that quoted this SA's packets.
     #[serde(default)]
     pub icmp: Vec<IcmpReport>,
+    /// The policy rule the SA falls under, when a policy is loaded (`--policy`).
+    #[serde(default)]
+    pub rule: Option<String>,
     /// Capture time of the last packet.
     pub last_seen: f64,
 }
@@ -275,6 +278,9 @@ pub struct EspSaReport {
     pub ike_sa_link: Option<String>,
     /// The SPI of the opposite direction of the same child SA, when paired.
     pub peer_spi: Option<String>,
+    /// The policy rule the SA falls under, when a policy is loaded (`--policy`).
+    #[serde(default)]
+    pub rule: Option<String>,
 }
 
 /// IPSecMon's statistics block.

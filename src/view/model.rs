@@ -722,6 +722,7 @@ pub(crate) mod tests {
             ike_sa: ike.map(str::to_string),
             ike_sa_link: ike.map(|_| "proposal".to_string()),
             peer_spi: None,
+            rule: None,
         }
     }
 
@@ -759,6 +760,7 @@ pub(crate) mod tests {
             chosen: None,
             icmp: Vec::new(),
             last_seen: 1_700_000_000.5,
+            rule: None,
         }
     }
 
@@ -848,6 +850,7 @@ pub(crate) mod tests {
                 if_dropped: 0,
             },
             decode_errors: vec![("truncated".into(), 1), ("bad-ike-length".into(), 0)],
+            cleartext: Vec::new(),
         }
     }
 

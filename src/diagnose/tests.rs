@@ -15,6 +15,8 @@ fn exchange(name: &str, frame: u64, started: f64, response: Option<(u64, f64)>) 
         retransmissions: 0,
         notifies: Vec::new(),
         from_initiator: true,
+        dst_port: 500,
+        request_fragments: 0,
         transmissions: vec![Transmission {
             frame,
             ts: started,
@@ -122,30 +124,34 @@ fn unanswered_init_is_peer_unreachable_with_every_retransmission() {
             bytes: 300,
         });
     }
-    s.failure = Some(Failure {
-        code: "peer-unreachable".into(),
-        notify_type: None,
-        frame: 4,
-    });
+    s.failure = Some(Failure::inferred(
+        "peer-unreachable",
+        4,
+        0.9,
+        "no answer".into(),
+    ));
     let f = diagnose(&report(vec![s], vec![], 122.0), &Config::default());
     assert_eq!(codes(&f), vec![("peer-unreachable", Severity::Error)]);
     assert_eq!(
         f[0].summary,
-        "IKE_SA_INIT sent 4 times over 7.0 s, no answer from 192.0.2.2:500"
+        "IKE_SA_INIT sent 4 times over 7.0 s to 192.0.2.2:500, no answer"
     );
-    assert_eq!(f[0].evidence.len(), 4);
-    assert!(f[0].confidence < 1.0);
+    // Four transmissions, then the reason of the inference at the failure's frame.
+    assert_eq!(f[0].evidence.len(), 5);
+    assert_eq!(f[0].evidence[4].what, "no answer");
+    assert_eq!(f[0].confidence, 0.9);
 }
 
 #[test]
 fn icmp_port_unreachable_is_named() {
     let mut s = sa(IkeState::Failed);
     s.exchanges = vec![exchange("IKE_SA_INIT", 1, 100.0, None)];
-    s.failure = Some(Failure {
-        code: "peer-unreachable".into(),
-        notify_type: None,
-        frame: 1,
-    });
+    s.failure = Some(Failure::inferred(
+        "peer-unreachable",
+        1,
+        0.9,
+        "no answer".into(),
+    ));
     s.icmp.push(IcmpReport {
         frame: 2,
         ts: 100.001,
@@ -174,11 +180,7 @@ fn cleartext_notify_failures_are_certain() {
         ("invalid-ke", 17),
     ] {
         let mut s = sa(IkeState::Failed);
-        s.failure = Some(Failure {
-            code: code.into(),
-            notify_type: Some(notify),
-            frame: 2,
-        });
+        s.failure = Some(Failure::notified(code, notify, 2));
         let f = diagnose(&report(vec![s], vec![], 101.0), &Config::default());
         assert_eq!(codes(&f), vec![(code, Severity::Error)], "{code}");
         assert_eq!(f[0].confidence, 1.0);
@@ -190,11 +192,7 @@ fn cleartext_notify_failures_are_certain() {
 fn no_proposal_lists_the_offers() {
     let mut s = sa(IkeState::Failed);
     s.offered = vec!["ike:aes256-sha384-ecp384".into()];
-    s.failure = Some(Failure {
-        code: "no-proposal-chosen".into(),
-        notify_type: Some(14),
-        frame: 2,
-    });
+    s.failure = Some(Failure::notified("no-proposal-chosen", 14, 2));
     let f = diagnose(&report(vec![s], vec![], 101.0), &Config::default());
     assert!(
         f[0].summary.ends_with("(ike:aes256-sha384-ecp384)"),
@@ -231,9 +229,21 @@ fn pending_negotiation_is_reported_during_the_hang() {
     assert!(diagnose(&quick, &Config::default()).is_empty());
     let f = diagnose(&report(vec![s], vec![], 112.0), &Config::default());
     assert_eq!(codes(&f), vec![("peer-unreachable", Severity::Warning)]);
-    assert!(f[0]
-        .summary
-        .starts_with("negotiating for 12 s: no answer from 192.0.2.2:500"));
+    assert_eq!(
+        f[0].summary,
+        "negotiating for 12 s: no answer from 192.0.2.2 (IKE_AUTH sent once to \
+         192.0.2.2:500, the last 12 s ago)"
+    );
+    // A request sent a moment ago is pending, not unanswered.
+    let mut fresh = sa(IkeState::Negotiating);
+    fresh.exchanges.push(exchange("IKE_AUTH", 3, 111.8, None));
+    fresh.last_seen = 111.8;
+    let f = diagnose(&report(vec![fresh], vec![], 112.0), &Config::default());
+    assert_eq!(codes(&f), vec![("negotiation-stalled", Severity::Warning)]);
+    assert_eq!(
+        f[0].summary,
+        "negotiating for 12 s between 192.0.2.1:500 and 192.0.2.2:500, last message 0 s ago"
+    );
 }
 
 #[test]
@@ -298,11 +308,7 @@ fn no_esp_after_ike_is_blocked() {
 fn worst_first() {
     let mut failed = sa(IkeState::Failed);
     failed.spi_i = "1111111111111111".into();
-    failed.failure = Some(Failure {
-        code: "auth-failed".into(),
-        notify_type: Some(24),
-        frame: 9,
-    });
+    failed.failure = Some(Failure::notified("auth-failed", 24, 9));
     let r = report(vec![established(), failed], vec![], 140.0);
     let f = diagnose(&r, &Config::default());
     assert_eq!(
@@ -367,11 +373,7 @@ fn rekey_collision_is_seen() {
 #[test]
 fn text_rendering() {
     let mut s = sa(IkeState::Failed);
-    s.failure = Some(Failure {
-        code: "auth-failed".into(),
-        notify_type: Some(24),
-        frame: 2,
-    });
+    s.failure = Some(Failure::notified("auth-failed", 24, 2));
     let f = diagnose(&report(vec![s], vec![], 101.0), &Config::default());
     let text = text::render(&f, text::Style::Plain);
     assert!(text.starts_with(

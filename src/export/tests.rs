@@ -133,11 +133,7 @@ fn totals_stay_monotonic_across_a_rekey() {
 fn failures_and_latency_count_once() {
     let mut failed = ike("3333333333333333", IkeState::Failed);
     failed.established_after_s = None;
-    failed.failure = Some(Failure {
-        code: "auth-failed".into(),
-        notify_type: Some(24),
-        frame: 3,
-    });
+    failed.failure = Some(Failure::notified("auth-failed", 24, 3));
     let s = snap(
         vec![ike("1111111111111111", IkeState::Established), failed],
         vec![],

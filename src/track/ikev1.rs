@@ -9,7 +9,7 @@
 
 use tracing::debug;
 
-use super::report::spi64;
+use super::report::{spi64, Failure};
 
 use super::ike::{
     add_child, apply_deletes, detail, v1_failure_code, Counters, Effect, Exchange, IkeSa, MsgCtx,
@@ -228,6 +228,6 @@ fn error_notifies(sa: &mut IkeSa, ctx: &MsgCtx<'_>) {
         .filter(|&n| n < 8192)
         .find_map(|n| v1_failure_code(n).map(|c| (n, c)));
     if let Some((n, code)) = found {
-        sa.fail(code, Some(n), ctx.frame);
+        sa.fail(Failure::notified(code, n, ctx.frame));
     }
 }

@@ -204,6 +204,15 @@ impl Tracker {
         };
         let len = ah.payload.len() + ah.icv.len();
         self.on_ipsec(frame, ts, key, &ah.addrs, ah.seq, len);
+        // AH leaves the transport header readable: its IKE SA's NAT evidence counts the
+        // packet and checks the inner checksum against the outer addresses.
+        let ike = self.esp.get(&key).and_then(|e| e.ike());
+        if let Some(sa) = ike
+            .and_then(|k| self.current(k))
+            .and_then(|k| self.ike.get_mut(&k))
+        {
+            sa.nat.on_ah(frame, ah);
+        }
     }
 
     /// A NAT-T keepalive: evidence for the NAT detection of the IKE SA between its peers.
@@ -630,7 +639,10 @@ impl Tracker {
         } else {
             crate::wire::Encap::None
         };
-        sa.nat.on_child_packet(frame, encap, key.ah);
+        if !key.ah {
+            // AH packets reach the NAT evidence one by one through `on_ah`.
+            sa.nat.on_child_packet(frame, encap, false);
+        }
         sa.esp_linked += 1;
         let mut fx = Vec::new();
         if sa.key.version == 2 {

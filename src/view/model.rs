@@ -751,6 +751,8 @@ pub(crate) mod tests {
                 retransmissions: 0,
                 notifies: vec![16388, 16389],
                 from_initiator: true,
+                dst_port: 500,
+                request_fragments: 0,
                 transmissions: Vec::new(),
                 details: vec!["responder chose aes128-sha256-modp2048".into()],
             }],

@@ -271,6 +271,93 @@ fn nat_without_traversal_breaks_ipsec() {
 }
 
 #[test]
+fn nat_is_not_blamed_before_traversal_could_start_or_on_a_source_hash_alone() {
+    let dest = NatEvidence {
+        kind: "natd-destination-mismatch".into(),
+        detail: "destination hash mismatch".into(),
+        frames: vec![2],
+    };
+    // Stopped in IKE_SA_INIT: traversal would only begin with IKE_AUTH.
+    let mut init_only = sa(IkeState::Failed);
+    init_only.nat.verdict = NatVerdict::Initiator;
+    init_only.nat.evidence.push(dest.clone());
+    let f = diagnose(&report(vec![init_only], vec![], 101.0), &Config::default());
+    assert!(f.iter().all(|f| f.code != Code::NatBreaksIpsec), "{f:?}");
+    // Past IKE_SA_INIT on port 500, but the verdict rests on a (fakeable) source hash.
+    let mut weak = established();
+    weak.nat.verdict = NatVerdict::Initiator;
+    weak.nat.evidence.push(NatEvidence {
+        kind: "natd-source-mismatch".into(),
+        detail: "source hash mismatch".into(),
+        frames: vec![1],
+    });
+    let f = diagnose(&report(vec![weak], vec![], 101.0), &Config::default());
+    assert!(f.iter().all(|f| f.code != Code::NatBreaksIpsec), "{f:?}");
+    // The strong case names the evidence with the time of its frame.
+    let mut strong = established();
+    strong.nat.verdict = NatVerdict::Initiator;
+    strong.nat.evidence.push(dest);
+    let f = diagnose(&report(vec![strong], vec![], 101.0), &Config::default());
+    assert_eq!(f[0].code, Code::NatBreaksIpsec);
+    assert_eq!(f[0].confidence, 0.8);
+    assert_eq!((f[0].evidence[0].frame, f[0].evidence[0].ts), (2, 100.01));
+}
+
+#[test]
+fn no_proposal_compares_with_what_the_responder_offered_elsewhere() {
+    let mut failed = sa(IkeState::Failed);
+    failed.offered = vec![
+        "ike:3des-md5-modp1024".into(),
+        "ike:aes128-sha256-modp2048".into(),
+    ];
+    failed.failure = Some(Failure::notified("no-proposal-chosen", 14, 2));
+    // The responder started a negotiation of its own towards the same peer.
+    let mut reverse = sa(IkeState::Negotiating);
+    reverse.spi_i = "2222222222222222".into();
+    reverse.initiator = "192.0.2.2:500".into();
+    reverse.responder = "192.0.2.1:500".into();
+    reverse.first_frame = 5;
+    reverse.offered = vec!["ike:aes256-sha256-ecp384".into()];
+    let f = diagnose(
+        &report(vec![failed, reverse], vec![], 101.0),
+        &Config::default(),
+    );
+    let whats: Vec<&str> = f[0].evidence.iter().map(|e| e.what.as_str()).collect();
+    assert_eq!(
+        whats[2..],
+        [
+            "192.0.2.1:500 offered ike:3des-md5-modp1024, ike:aes128-sha256-modp2048",
+            "192.0.2.2:500 accepts ike:aes256-sha256-ecp384 (offered by 192.0.2.2 as initiator \
+             of IKE SA 2222222222222222)",
+            "closest mismatch: ike:aes128-sha256-modp2048 against ike:aes256-sha256-ecp384: \
+             encryption aes128 against aes256; Diffie-Hellman group modp2048 against ecp384",
+        ]
+    );
+}
+
+#[test]
+fn an_inferred_failure_shows_its_reason_and_confidence() {
+    let mut s = sa(IkeState::Failed);
+    s.exchanges.push(exchange("Main Mode", 3, 100.02, None));
+    s.version = 1;
+    let reason = "the responder answered MM1 and MM3 but not MM5 (sent 3 times)";
+    s.failure = Some(Failure::inferred("auth-failed", 3, 0.7, reason.into()));
+    let f = diagnose(&report(vec![s], vec![], 120.0), &Config::default());
+    assert_eq!(codes(&f), vec![("auth-failed", Severity::Error)]);
+    assert_eq!(f[0].confidence, 0.7);
+    let last = f[0].evidence.last().unwrap();
+    assert_eq!(
+        (last.frame, last.ts, last.what.as_str()),
+        (3, 100.02, reason)
+    );
+    let text = text::render(&f, text::Style::Plain);
+    assert!(
+        text.contains("IKE SA 0123456789abcdef (inferred, confidence 70 %)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn ah_through_nat_is_always_broken() {
     let mut s = established();
     s.nat.evidence.push(NatEvidence {

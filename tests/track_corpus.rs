@@ -775,10 +775,13 @@ fn nat_evidence_says_what_the_verdict_rests_on() {
     );
 }
 
+/// A capture, the findings it gives as (code, severity), and the exit code.
+type Expected = (&'static str, &'static [(&'static str, &'static str)], i32);
+
 #[test]
 fn diagnosis_codes_on_the_corpus() {
     // (capture, findings as (code, severity), exit code)
-    let cases: [(&str, &[(&str, &str)], i32); 8] = [
+    let cases: [Expected; 8] = [
         (
             "zeek-plugin-ikev2/tests/Traces/ikev2.pcap",
             &[("auth-failed", "error")],

@@ -184,9 +184,10 @@ fn ike_row(s: &mut String, sa: &IkeSaReport, t0: f64) {
             .as_ref()
             .map(|r| format!(", rekey of {r}"))
             .unwrap_or_default();
+        let deleted = if c.deleted { ", deleted" } else { "" };
         let _ = writeln!(
             s,
-            "      child {} in {} out {} ({}{rekey})",
+            "      child {} in {} out {} ({}{rekey}{deleted})",
             c.protocol,
             spi(&c.spi_in),
             spi(&c.spi_out),

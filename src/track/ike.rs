@@ -139,6 +139,9 @@ pub(crate) struct Exchange {
     pub dst_port: u16,
     /// IKE fragments (RFC 7383) the request was sent as; 0 when not fragmented.
     pub fragments: u16,
+    /// Type of the first payload inside the request's SK payload (0 when none or not
+    /// encrypted): its header is in the clear, so a Delete (42) shows without keys.
+    pub sk_first: u8,
     /// Distinct requests and responses seen (fragments and IKEv1's third message count).
     pub req_hashes: Hashes,
     /// Distinct responses.
@@ -183,6 +186,7 @@ impl Exchange {
             started: ctx.ts,
             dst_port: ctx.addrs.ports.map_or(0, |p| p.1),
             fragments: ctx.fragment().map_or(0, |(_, total)| total),
+            sk_first: ctx.sk_first().unwrap_or(0),
             req_hashes: Hashes::default(),
             resp_hashes: Hashes::default(),
             req_msgs: 1,
@@ -330,6 +334,7 @@ impl Child {
             established_at: Some(self.established_at.as_secs_f64()),
             rekeyed_from: self.rekeyed_from.map(spi32),
             source: self.source.as_str().to_string(),
+            deleted: self.deleted,
         }
     }
 }
@@ -409,6 +414,12 @@ pub(crate) struct IkeSa {
     pub open_slots: [u16; 2],
     /// ESP/AH SAs linked to it so far.
     pub esp_linked: u32,
+    /// An encrypted Delete of a child SA (request and response both begin with a Delete
+    /// payload) whose rekeyed successor has not shown its SPIs yet: the frame.
+    pub pending_child_delete: Option<u64>,
+    /// An IKE SA rekey was inferred from the wire (its new SPIs not seen yet); when they
+    /// appear, the successor must not undo or count it again.
+    pub rekey_inferred: bool,
     /// An exchange after IKE_AUTH happened (EAP rounds are over).
     pub post_auth: bool,
     /// Negotiation not seen (the capture began during its life).
@@ -463,6 +474,8 @@ impl IkeSa {
             init_retries: 0,
             open_slots: [0, 0],
             esp_linked: 0,
+            pending_child_delete: None,
+            rekey_inferred: false,
             post_auth: false,
             mid_life: false,
             v1: V1Progress::default(),
@@ -544,6 +557,8 @@ impl IkeSa {
         new.awaiting_retry = false;
         new.init_retries = 0;
         new.esp_linked = 0;
+        new.pending_child_delete = None;
+        new.rekey_inferred = false;
         new.post_auth = true;
         new.mid_life = false;
         new.state = IkeState::Established;
@@ -636,6 +651,35 @@ impl IkeSa {
             }
             _ => false,
         }
+    }
+
+    /// Marks deleted every live child that a newer child replaced by a rekey (its SPI
+    /// is a newer child's `rekeyed_from`): what an encrypted Delete after a child rekey
+    /// removes (RFC 7296 §2.8). Returns `false` when no child was replaced.
+    pub(crate) fn delete_superseded(
+        &mut self,
+        counters: &mut Counters,
+        fx: &mut Vec<Effect>,
+    ) -> bool {
+        let replaced: Vec<u32> = self
+            .children
+            .iter()
+            .filter_map(|c| c.rekeyed_from)
+            .collect();
+        let mut found = false;
+        for c in self.children.iter_mut().filter(|c| !c.deleted) {
+            let named = |s: Option<u32>| s.is_some_and(|s| replaced.contains(&s));
+            if named(c.spi_in) || named(c.spi_out) {
+                c.deleted = true;
+                found = true;
+                counters.key_deletions += 1;
+                fx.push(Effect::DeletedSpis {
+                    ah: c.protocol == 2,
+                    spis: c.spi_in.into_iter().chain(c.spi_out).collect(),
+                });
+            }
+        }
+        found
     }
 
     /// The one place a state changes; logs the change once.

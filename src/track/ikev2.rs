@@ -36,6 +36,11 @@ const AUTHENTICATION_FAILED: u16 = 24;
 const REDIRECT: u16 = 16407;
 /// The Notify payload type, as the first payload inside SK.
 const NOTIFY: u8 = 41;
+/// The Delete payload type.
+const DELETE: u8 = 42;
+/// An IKE SA's Delete this soon after a CREATE_CHILD_SA that brought no new ESP SPI
+/// ends the old SA of an IKE SA rekey (RFC 7296 §2.18), not the connection.
+const REKEY_DELETE_WITHIN_NS: i64 = 10_000_000_000;
 
 /// Smallest SK payload body (IV, ciphertext, ICV) that can hold IDr and AUTH: about 36
 /// bytes of plaintext even with the smallest identity and a 16-byte MAC, plus the
@@ -109,7 +114,9 @@ fn new_request(
         }
         CREATE_CHILD_SA => {
             sa.post_auth = true;
-            counters.quick_modes += 1;
+            // A decrypted IKE SA rekey (an IKE proposal) is not a phase-2 negotiation.
+            let ike_rekey = sa.exchanges.get(i).is_some_and(|x| x.ike_offer.0.is_some());
+            counters.quick_modes += u64::from(!ike_rekey);
         }
         INFORMATIONAL => {
             sa.post_auth = true;
@@ -173,6 +180,7 @@ fn new_response(
         INFORMATIONAL => {
             apply_deletes(sa, i, ctx.msg, counters, fx);
             confirm_up(sa, counters, fx);
+            encrypted_delete(sa, i, ctx, counters, fx);
         }
         _ => {}
     }
@@ -387,4 +395,80 @@ pub(crate) fn confirm_up(sa: &mut IkeSa, counters: &mut Counters, fx: &mut Vec<E
     let ts = sa.exchanges[i].response.map_or(sa.last_seen, |(_, t)| t);
     add_child(sa, i, ts, counters, fx);
     sa.establish(frame, ts);
+}
+
+/// An encrypted INFORMATIONAL whose request begins with a Delete payload, read without
+/// keys from the first-payload field of each SK payload, which is in the clear: the
+/// responder answers a child SA's Delete with the Deletes of the paired SAs and an IKE
+/// SA's Delete with an empty INFORMATIONAL (RFC 7296 §1.4.1).
+fn encrypted_delete(
+    sa: &mut IkeSa,
+    i: usize,
+    ctx: &MsgCtx<'_>,
+    counters: &mut Counters,
+    fx: &mut Vec<Effect>,
+) {
+    if ctx.has_decrypted() || sa.exchanges[i].sk_first != DELETE {
+        return;
+    }
+    match ctx.sk_first() {
+        Some(DELETE) => {
+            detail(
+                sa,
+                i,
+                "Delete of a child SA (encrypted; answered with Deletes)".to_string(),
+            );
+            if !sa.delete_superseded(counters, fx) {
+                // The rekeyed successor has not shown its SPIs yet; see `linked`.
+                sa.pending_child_delete = Some(ctx.frame);
+            }
+        }
+        Some(0) => ike_delete_unseen(sa, i, ctx, counters, fx),
+        _ => {}
+    }
+}
+
+/// An encrypted Delete of the IKE SA. Shortly after a CREATE_CHILD_SA that created no
+/// ESP SPI it closes the old SA of an IKE SA rekey, whose successor's SPIs are not in
+/// the clear yet: the SA lives on (its children move to the successor when it shows).
+fn ike_delete_unseen(
+    sa: &mut IkeSa,
+    i: usize,
+    ctx: &MsgCtx<'_>,
+    counters: &mut Counters,
+    fx: &mut Vec<Effect>,
+) {
+    let placeholder = sa.children.last().is_some_and(|c| {
+        !c.deleted
+            && c.source == super::esp::LinkKind::Inferred
+            && c.spi_in.is_none()
+            && c.spi_out.is_none()
+    });
+    let recent = sa.exchanges[..i].iter().rposition(|x| {
+        x.kind == CREATE_CHILD_SA
+            && x.response
+                .is_some_and(|(_, t)| ctx.ts.0 - t.0 <= REKEY_DELETE_WITHIN_NS)
+    });
+    match recent.filter(|_| placeholder) {
+        Some(ccsa) => {
+            sa.children.pop();
+            sa.open_slots = sa.open_slots.map(|s| s.saturating_sub(1));
+            counters.key_additions = counters.key_additions.saturating_sub(1);
+            counters.quick_modes = counters.quick_modes.saturating_sub(1);
+            counters.rekeys += 1;
+            sa.rekey_inferred = true;
+            let what = "IKE SA rekey (inferred: no new ESP SPI followed, and the old IKE SA \
+                        was deleted right after; the new SA's SPIs are not in the clear)";
+            detail(sa, ccsa, what.to_string());
+            let what = "Delete of the IKE SA that the rekey replaced (encrypted; answered \
+                        with an empty INFORMATIONAL)";
+            detail(sa, i, what.to_string());
+            debug!(spi_i = %spi64(sa.spi_i), frame = ctx.frame, "IKE SA rekey inferred");
+        }
+        None => {
+            let what = "Delete of the IKE SA (encrypted; answered with an empty INFORMATIONAL)";
+            detail(sa, i, what.to_string());
+            fx.push(Effect::IkeDeleted);
+        }
+    }
 }

@@ -418,15 +418,19 @@ impl Tracker {
         let bogus = old_sa.children.last().is_some_and(|c| {
             c.source == LinkKind::Inferred && c.spi_in.is_none() && c.spi_out.is_none()
         });
-        if bogus {
+        // An inferred rekey already undid the placeholder child when the old SA's Delete
+        // showed the rekey.
+        if bogus && !old_sa.rekey_inferred {
             old_sa.children.pop();
             old_sa.open_slots = old_sa.open_slots.map(|s| s.saturating_sub(1));
             self.counters.key_additions = self.counters.key_additions.saturating_sub(1);
+            self.counters.quick_modes = self.counters.quick_modes.saturating_sub(1);
         }
         let same_roles = h.is_initiator() == (ctx.addrs.src == old_sa.initiator.0);
+        let counted = old_sa.rekey_inferred;
         let new = old_sa.successor(key, h.spi_i, h.spi_r, !same_roles, ctx.frame, ctx.ts);
         old_sa.retire(key, ctx.frame);
-        self.counters.rekeys += 1;
+        self.counters.rekeys += u64::from(!counted);
         self.insert_ike(new)
     }
 
@@ -652,6 +656,9 @@ impl Tracker {
             let towards_initiator = sa.towards_initiator(key.dst);
             let rekey = sa.fill_inferred(key.spi, key.ah, towards_initiator, ts);
             self.counters.rekeys += u64::from(rekey);
+            if rekey && sa.pending_child_delete.take().is_some() {
+                sa.delete_superseded(&mut self.counters, &mut fx);
+            }
         }
         self.apply(ike, frame, ts, fx);
     }

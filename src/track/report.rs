@@ -163,6 +163,9 @@ pub struct ChildSaReport {
     /// How the SPIs were learned: `decrypted` (exact), `proposal` (cleartext SA payload),
     /// or `inferred` (endpoints and timing).
     pub source: String,
+    /// A Delete removed it (decrypted, or read from an encrypted exchange's shape).
+    #[serde(default)]
+    pub deleted: bool,
 }
 
 /// One request/response round trip of an exchange.

@@ -1227,3 +1227,151 @@ fn ah_transport_checksums_reach_the_nat_evidence() {
         .unwrap();
     assert!(ah.detail.starts_with("3 AH packet(s)"), "{}", ah.detail);
 }
+
+/// An encrypted INFORMATIONAL: the request's and the response's first inner payloads.
+fn informational(s: &mut Sim, ms: i64, msgid: u32, req_first: u8, resp_first: u8) -> u64 {
+    let tag = format!("info-{msgid}");
+    s.ike(
+        ms,
+        I,
+        R,
+        v2(SPI_R, 37, msgid, FROM_I, vec![sk_first(req_first, 48)]),
+        &format!("{tag}-req"),
+    );
+    s.ike(
+        ms + 5,
+        R,
+        I,
+        v2(SPI_R, 37, msgid, RESP, vec![sk_first(resp_first, 48)]),
+        &format!("{tag}-resp"),
+    )
+}
+
+/// Up with ESP both ways on 0xa1 (to the responder) and 0xb1 (to the initiator).
+fn v2_up_with_esp(s: &mut Sim) {
+    v2_up(s, 0);
+    s.esp(50, I, R, 0xa1, 1);
+    s.esp(51, R, I, 0xb1, 1);
+}
+
+#[test]
+fn an_encrypted_child_delete_after_a_rekey_removes_the_old_child() {
+    let mut s = Sim::new();
+    v2_up_with_esp(&mut s);
+    s.ike(
+        1000,
+        I,
+        R,
+        v2(SPI_R, 36, 2, FROM_I, vec![sk_first(41, 464)]),
+        "rekey-req",
+    );
+    s.ike(
+        1005,
+        R,
+        I,
+        v2(SPI_R, 36, 2, RESP, vec![sk_first(33, 464)]),
+        "rekey-resp",
+    );
+    // The Delete of the old pair comes before the new SPIs are seen (as in strongSwan).
+    informational(&mut s, 1010, 3, 42, 42);
+    s.esp(1020, I, R, 0xa2, 1);
+    s.esp(1021, R, I, 0xb2, 1);
+    let r = s.finish(2000);
+    let sa = only(&r);
+    let children: Vec<(Option<&str>, bool)> = sa
+        .child_sas
+        .iter()
+        .map(|c| (c.spi_in.as_deref(), c.deleted))
+        .collect();
+    assert_eq!(
+        children,
+        [(Some("000000b1"), true), (Some("000000b2"), false)]
+    );
+    assert_eq!(sa.child_sas[1].rekeyed_from.as_deref(), Some("000000b1"));
+    assert_eq!(
+        sa.exchanges[3].details,
+        vec!["Delete of a child SA (encrypted; answered with Deletes)"]
+    );
+    let st = &r.stats;
+    assert_eq!(
+        (
+            st.active_associations,
+            st.key_additions,
+            st.key_deletions,
+            st.rekeys
+        ),
+        (1, 2, 1, 1)
+    );
+    // Old SPIs seen long after the Delete are bad-SPI packets.
+    s.esp(5000, I, R, 0xa1, 2);
+    assert_eq!(s.t.report().stats.bad_spi_packets, 1);
+}
+
+#[test]
+fn an_ike_delete_right_after_a_childless_create_child_sa_is_an_ike_rekey() {
+    let mut s = Sim::new();
+    v2_up_with_esp(&mut s);
+    s.ike(
+        1000,
+        I,
+        R,
+        v2(SPI_R, 36, 2, FROM_I, vec![sk_first(33, 400)]),
+        "ike-rekey-req",
+    );
+    s.ike(
+        1005,
+        R,
+        I,
+        v2(SPI_R, 36, 2, RESP, vec![sk_first(33, 400)]),
+        "ike-rekey-resp",
+    );
+    informational(&mut s, 1010, 3, 42, 0);
+    s.esp(1100, I, R, 0xa1, 2);
+    let r = s.finish(2000);
+    let sa = only(&r);
+    assert_eq!(sa.state, IkeState::Established);
+    assert_eq!(sa.child_sas.len(), 1);
+    assert!(!sa.child_sas[0].deleted);
+    assert_eq!(
+        sa.exchanges[2].details,
+        vec![
+            "IKE SA rekey (inferred: no new ESP SPI followed, and the old IKE SA was deleted \
+             right after; the new SA's SPIs are not in the clear)"
+        ]
+    );
+    let st = &r.stats;
+    assert_eq!((st.key_additions, st.rekeys, st.quick_modes), (1, 1, 1));
+    // The new SA shows itself later: it takes over without counting the rekey twice.
+    const NEW_I: u64 = 0x9999_0000_0000_0001;
+    let info = msg(2, NEW_I, 0x9999_0000_0000_0002, 37, 0, FROM_I, vec![sk(48)]);
+    s.ike(3000, I, R, info, "new-sa-info");
+    let r = s.finish(3100);
+    assert_eq!(r.ike_sas.len(), 2);
+    assert_eq!(
+        r.ike_sas[1].rekeyed_from.as_deref(),
+        Some("1111222233334444")
+    );
+    assert_eq!(r.ike_sas[1].child_sas.len(), 1);
+    assert_eq!((r.stats.rekeys, r.stats.key_additions), (1, 1));
+}
+
+#[test]
+fn an_encrypted_ike_delete_answered_by_an_empty_response_ends_the_sa() {
+    let mut s = Sim::new();
+    v2_up_with_esp(&mut s);
+    let f = informational(&mut s, 9000, 2, 42, 0);
+    let r = s.finish(9100);
+    let sa = only(&r);
+    assert_eq!((sa.state, sa.last_frame), (IkeState::Deleted, f));
+    assert!(sa.child_sas.iter().all(|c| c.deleted));
+    assert_eq!(
+        sa.exchanges[2].details,
+        vec!["Delete of the IKE SA (encrypted; answered with an empty INFORMATIONAL)"]
+    );
+    assert_eq!((r.stats.active_associations, r.stats.key_deletions), (0, 1));
+    // A liveness check (empty request, empty response) deletes nothing.
+    let mut s = Sim::new();
+    v2_up_with_esp(&mut s);
+    informational(&mut s, 9000, 2, 0, 0);
+    assert_eq!(only(&s.finish(9100)).state, IkeState::Established);
+}

@@ -785,6 +785,7 @@ pub(crate) mod tests {
             established_at: Some(1_700_000_000.052),
             rekeyed_from: None,
             source: "proposal".into(),
+            deleted: false,
         });
         let mut stuck = ike(
             "aaaabbbbccccdddd",

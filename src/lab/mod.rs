@@ -1,1 +1,4 @@
 //! A pair of lab hosts in network namespaces running real IKE daemons.
+
+pub mod keylog;
+pub mod keytable;

@@ -719,7 +719,9 @@ impl NatObservations {
             }
         }
         if let Some(e) = self.matches() {
-            items.push((3, e));
+            // Matching hashes are what a "none" verdict rests on.
+            let rank = if verdict == NatVerdict::None { 1 } else { 3 };
+            items.push((rank, e));
         }
     }
 

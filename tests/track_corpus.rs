@@ -458,6 +458,7 @@ fn esp_of_ipsec_cap_is_paired_and_attached_by_endpoints_and_timing() {
     );
     for e in esp {
         assert_eq!(e["ike_sa"], "c6d1459285150c7e");
+        assert_eq!(e["peer_link"], "child-sa");
         assert_eq!(
             (&e["lost"], &e["replayed"]),
             (&Value::from(0), &Value::from(0))
@@ -876,4 +877,33 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(p);
         }
     }
+}
+
+#[test]
+fn esp_without_ike_is_paired_by_endpoints_and_timing() {
+    let Some(doc) = report("wireshark/test/captures/esp-bug-12671.pcapng.gz") else {
+        return;
+    };
+    let rows: Vec<(&str, &str, &str)> = doc["esp_sas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["spi"].as_str().unwrap(),
+                e["peer_spi"].as_str().unwrap(),
+                e["peer_link"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("c254fe64", "070883c2", "timing"),
+            ("070883c2", "c254fe64", "timing")
+        ]
+    );
+    // One association of two soft directions.
+    assert_eq!(doc["stats"]["soft_associations"], 2);
+    assert_eq!(doc["stats"]["active_associations"], 1);
 }

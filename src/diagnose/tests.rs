@@ -70,6 +70,7 @@ fn esp(spi: &str, src: &str, dst: &str, packets: u64, first: f64, last: f64) -> 
         ike_sa: Some("0123456789abcdef".into()),
         ike_sa_link: Some("inferred".into()),
         peer_spi: None,
+        peer_link: None,
         rule: None,
     }
 }

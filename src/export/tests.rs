@@ -51,6 +51,7 @@ fn esp(spi: &str, ike_sa: &str, src: &str, dst: &str, packets: u64) -> EspSaRepo
         ike_sa: Some(ike_sa.into()),
         ike_sa_link: Some("inferred".into()),
         peer_spi: None,
+        peer_link: None,
         rule: None,
     }
 }

@@ -322,6 +322,10 @@ pub struct EspSaReport {
     pub ike_sa_link: Option<String>,
     /// The SPI of the opposite direction of the same child SA, when paired.
     pub peer_spi: Option<String>,
+    /// How the two directions were paired: `child-sa` (both SPIs are in one child SA of
+    /// the IKE SA) or `timing` (reversed endpoints, first packets closest in time).
+    #[serde(default)]
+    pub peer_link: Option<String>,
     /// The policy rule the SA falls under, when a policy is loaded (`--policy`).
     #[serde(default)]
     pub rule: Option<String>,

@@ -722,6 +722,7 @@ pub(crate) mod tests {
             ike_sa: ike.map(str::to_string),
             ike_sa_link: ike.map(|_| "proposal".to_string()),
             peer_spi: None,
+            peer_link: None,
             rule: None,
         }
     }

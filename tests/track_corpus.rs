@@ -907,3 +907,36 @@ fn esp_without_ike_is_paired_by_endpoints_and_timing() {
     assert_eq!(doc["stats"]["soft_associations"], 2);
     assert_eq!(doc["stats"]["active_associations"], 1);
 }
+
+#[test]
+fn each_sender_to_a_multicast_group_has_its_own_ah_sa() {
+    let Some(doc) = report("tcpdump/tests/OSPFv3_with_AH.pcap") else {
+        return;
+    };
+    // Both OSPFv3 routers use SPI 0x100 to ff02::5 and to each other, one sequence
+    // counter per router; tshark's dump gives the numbers each SA skips.
+    let rows: Vec<(&str, &str, u64, u64, u64, u64)> = doc["ah_sas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["src"].as_str().unwrap(),
+                e["dst"].as_str().unwrap(),
+                e["packets"].as_u64().unwrap(),
+                e["lost"].as_u64().unwrap(),
+                e["replayed"].as_u64().unwrap(),
+                e["reordered"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("fe80::1", "ff02::5", 23, 9, 0, 0),
+            ("fe80::2", "ff02::5", 22, 7, 0, 0),
+            ("fe80::1", "fe80::2", 9, 5, 0, 0),
+            ("fe80::2", "fe80::1", 7, 7, 0, 0),
+        ]
+    );
+}

@@ -186,22 +186,14 @@ impl Tracker {
     /// An ESP packet: one table lookup and a counter update unless the SPI is new.
     pub fn on_esp(&mut self, frame: u64, ts: Timestamp, esp: &EspPacket<'_>) {
         self.seen(frame, ts);
-        let key = EspKey {
-            dst: esp.addrs.dst,
-            spi: esp.spi,
-            ah: false,
-        };
+        let key = EspKey::new(esp.addrs.src, esp.addrs.dst, esp.spi, false);
         self.on_ipsec(frame, ts, key, &esp.addrs, esp.seq, esp.payload.len());
     }
 
     /// An AH packet.
     pub fn on_ah(&mut self, frame: u64, ts: Timestamp, ah: &AhPacket<'_>) {
         self.seen(frame, ts);
-        let key = EspKey {
-            dst: ah.addrs.dst,
-            spi: ah.spi,
-            ah: true,
-        };
+        let key = EspKey::new(ah.addrs.src, ah.addrs.dst, ah.spi, true);
         let len = ah.payload.len() + ah.icv.len();
         self.on_ipsec(frame, ts, key, &ah.addrs, ah.seq, len);
         // AH leaves the transport header readable: its IKE SA's NAT evidence counts the
@@ -472,7 +464,7 @@ impl Tracker {
         } else {
             sa.responder.0
         };
-        if let Some(e) = self.esp.get_mut(&EspKey { dst, spi, ah }) {
+        if let Some(e) = self.esp.get_mut(&EspKey::unicast(dst, spi, ah)) {
             e.set_ike(key, kind);
             e.bad = false;
         }
@@ -486,7 +478,7 @@ impl Tracker {
         for &spi in spis {
             self.deleted_spis.insert((spi, ah), ts.0);
             for dst in dsts {
-                if let Some(e) = self.esp.get_mut(&EspKey { dst, spi, ah }) {
+                if let Some(e) = self.esp.get_mut(&EspKey::unicast(dst, spi, ah)) {
                     e.deleted_at = ts.0;
                 }
             }

@@ -584,6 +584,15 @@ impl IkeSa {
             .map(|(_, ts)| ts.secs_since(self.started))
     }
 
+    /// `true` when a new ESP/AH SPI towards `dst` may belong to this SA: a child
+    /// negotiation left its SPI for that direction unknown, the negotiation is still
+    /// under way (ESP after a short IKE_AUTH answer proves success), or the SA was seen
+    /// mid-life, when its children were negotiated before the capture began.
+    pub(crate) fn expects_spi(&self, dst: IpAddr) -> bool {
+        let slot = usize::from(!self.towards_initiator(dst));
+        self.mid_life || self.state == IkeState::Negotiating || self.open_slots[slot] > 0
+    }
+
     /// `true` when a packet to `dst` travels towards the initiator.
     pub(crate) fn towards_initiator(&self, dst: IpAddr) -> bool {
         dst == self.initiator.0 && dst != self.responder.0

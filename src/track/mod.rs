@@ -573,7 +573,9 @@ impl Tracker {
     }
 
     /// The IKE SA a new ESP/AH SPI belongs to, and whether its packets are bad-SPI
-    /// packets (a Deleted SPI, or peers whose only IKE SA was deleted).
+    /// packets: a Deleted SPI, peers whose only IKE SA was deleted, or an SPI that no
+    /// child negotiation of a fully observed IKE SA left room for (a flood of random
+    /// SPIs between real peers costs a bounded table and shows as bad-SPI packets).
     fn link_for(
         &self,
         key: &EspKey,
@@ -596,11 +598,15 @@ impl Tracker {
         let Some(ike) = self.current(ike) else {
             return (None, false);
         };
-        match self.ike.get(&ike).map(|s| s.state) {
-            Some(IkeState::Negotiating | IkeState::Established) => {
+        let Some(sa) = self.ike.get(&ike) else {
+            return (None, false);
+        };
+        match sa.state {
+            IkeState::Negotiating | IkeState::Established if sa.expects_spi(key.dst) => {
                 (Some((ike, LinkKind::Inferred)), false)
             }
-            Some(IkeState::Deleted) => (None, true),
+            // Fully observed peers that negotiated no child for it: never negotiated.
+            IkeState::Established | IkeState::Deleted => (None, true),
             _ => (None, false),
         }
     }

@@ -1375,3 +1375,36 @@ fn an_encrypted_ike_delete_answered_by_an_empty_response_ends_the_sa() {
     informational(&mut s, 9000, 2, 0, 0);
     assert_eq!(only(&s.finish(9100)).state, IkeState::Established);
 }
+
+#[test]
+fn random_spis_between_fully_observed_peers_are_bad_spi_packets() {
+    let config = Config {
+        max_esp_sas: 64,
+        ..Config::default()
+    };
+    let mut s = Sim::with(config);
+    v2_up_with_esp(&mut s);
+    for i in 0..500u32 {
+        s.esp(
+            100 + i64::from(i),
+            I,
+            R,
+            0x1000_0000 | i.wrapping_mul(2_654_435_761),
+            1,
+        );
+    }
+    let r = s.finish(1000);
+    let sa = only(&r);
+    // The one negotiated child keeps its SPIs; nothing else was linked or counted.
+    assert_eq!(sa.child_sas.len(), 1);
+    let st = &r.stats;
+    assert_eq!(
+        (st.bad_spi_packets, st.rekeys, st.key_additions),
+        (500, 0, 1)
+    );
+    assert_eq!(
+        (r.esp_sas.len() as u64, r.evictions.esp_sas),
+        (64, 500 + 2 - 64)
+    );
+    assert_eq!(st.active_associations, 1);
+}

@@ -353,6 +353,9 @@ pub(crate) struct V1Progress {
     /// The responder sent Informationals after MM5 instead of MM6 (it could not read
     /// MM5: the classic preshared-key mismatch).
     pub info_after_mm5: Option<u64>,
+    /// A Quick Mode's responder sent an encrypted Informational instead of QM2 (it
+    /// refused the proposal or the identities): the frame.
+    pub qm_refused: Option<u64>,
 }
 
 /// An IKE SA and everything learned about it.
@@ -818,6 +821,7 @@ impl IkeSa {
             self.auth_suspect.clone(),
             self.pending_failure.clone(),
             self.v1.info_after_mm5.map(info_after_mm5),
+            self.v1.qm_refused.map(qm_refused),
         ];
         if let Some(f) = known.into_iter().flatten().find(|_| settled) {
             return self.fail(f);
@@ -992,6 +996,17 @@ pub(crate) fn endpoint((ip, port): (IpAddr, u16)) -> String {
         IpAddr::V4(a) => format!("{a}:{port}"),
         IpAddr::V6(a) => format!("[{a}]:{port}"),
     }
+}
+
+/// The failure an encrypted Informational in place of QM2 means. Without keys it cannot
+/// say which of the two usual refusals it carries.
+fn qm_refused(frame: u64) -> Failure {
+    let reason = "the responder answered Quick Mode with an encrypted Informational instead \
+                  of QM2: it refused the proposal (NO-PROPOSAL-CHOSEN, e.g. perfect forward \
+                  secrecy on one side only) or the identities, i.e. filters that are not \
+                  mirrored (INVALID-ID-INFORMATION); the session keys tell which"
+        .to_string();
+    Failure::inferred("negotiation-stalled", frame, 0.6, reason)
 }
 
 /// "once", "4 times": how often a request went out, from its retransmissions.

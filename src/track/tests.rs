@@ -1408,3 +1408,44 @@ fn random_spis_between_fully_observed_peers_are_bad_spi_packets() {
     );
     assert_eq!(st.active_associations, 1);
 }
+
+#[test]
+fn ikev1_quick_mode_answered_by_an_encrypted_informational_is_a_refusal() {
+    let mut s = Sim::new();
+    for (t, from_i, tag) in [
+        (0, true, "mm1"),
+        (5, false, "mm2"),
+        (10, true, "mm3"),
+        (15, false, "mm4"),
+        (20, true, "mm5"),
+        (25, false, "mm6"),
+    ] {
+        let (a, b) = if from_i { (I, R) } else { (R, I) };
+        s.ike(
+            t,
+            a,
+            b,
+            v1(if t == 0 { 0 } else { SPI_R }, 2, 0, vec![]),
+            tag,
+        );
+    }
+    let mut qm1 = v1(SPI_R, 32, 0x51, vec![]);
+    qm1.header.flags = 1;
+    s.ike(30, I, R, qm1.clone(), "qm1");
+    let mut info = v1(SPI_R, 5, 0x77, vec![]);
+    info.header.flags = 1;
+    let refusal = s.ike(35, R, I, info, "info-npc");
+    s.ike(1030, I, R, qm1, "qm1");
+    let r = s.finish(2000);
+    let sa = only(&r);
+    let fail = sa.failure.clone().unwrap();
+    assert_eq!(
+        (fail.code.as_str(), fail.frame, fail.confidence),
+        ("negotiation-stalled", refusal, 0.6)
+    );
+    assert_eq!(
+        sa.exchanges[3].details,
+        vec!["answered by an encrypted Informational instead of QM2 (a refusal)"]
+    );
+    assert_eq!(sa.exchanges[3].retransmissions, 1);
+}

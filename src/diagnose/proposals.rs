@@ -128,12 +128,15 @@ fn list(set: &BTreeSet<&str>) -> String {
 /// The protocol whose proposal was refused: `ike` when the failure came in the exchange
 /// that sets up the IKE SA itself (IKE_SA_INIT, Main or Aggressive Mode), otherwise the
 /// child SA's (`esp` or `ah`, whichever the offers show; `esp` when none is visible).
+/// IKEv1 refuses in an Informational of its own, so the exchange it refused is the last
+/// other one that started before it.
 pub(super) fn refused_protocol(sa: &IkeSaReport) -> &'static str {
-    let frame = sa.failure.as_ref().map(|f| f.frame);
+    let frame = sa.failure.as_ref().map_or(u64::MAX, |f| f.frame);
     let exchange = sa
         .exchanges
         .iter()
-        .find(|x| Some(x.request_frame) == frame || x.response_frame == frame)
+        .filter(|x| x.request_frame <= frame && x.exchange != "Informational")
+        .last()
         .map(|x| x.exchange.as_str());
     match exchange {
         Some("IKE_SA_INIT" | "Main Mode" | "Aggressive Mode") | None => "ike",

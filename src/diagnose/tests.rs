@@ -475,3 +475,21 @@ fn text_rendering() {
     assert_eq!(json["findings"][0]["severity"], "error");
     assert!(text::render(&[], text::Style::Plain).starts_with("No problems found"));
 }
+
+#[test]
+fn an_ikev1_refusal_in_its_own_informational_names_the_phase_1_offer() {
+    let mut s = sa(IkeState::Failed);
+    s.version = 1;
+    s.exchanges = vec![
+        exchange("Main Mode", 1, 100.0, None),
+        exchange("Informational", 2, 100.01, None),
+    ];
+    s.offered = vec!["ike:3des-sha1-modp1024".into()];
+    s.failure = Some(Failure::notified("no-proposal-chosen", 14, 2));
+    let f = diagnose(&report(vec![s], vec![], 101.0), &Config::default());
+    assert_eq!(
+        f[0].summary,
+        "192.0.2.2:500 accepted none of the ike proposals 192.0.2.1:500 offered \
+         (ike:3des-sha1-modp1024)"
+    );
+}

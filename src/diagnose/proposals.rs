@@ -135,8 +135,8 @@ pub(super) fn refused_protocol(sa: &IkeSaReport) -> &'static str {
     let exchange = sa
         .exchanges
         .iter()
-        .filter(|x| x.request_frame <= frame && x.exchange != "Informational")
-        .last()
+        .rev()
+        .find(|x| x.request_frame <= frame && x.exchange != "Informational")
         .map(|x| x.exchange.as_str());
     match exchange {
         Some("IKE_SA_INIT" | "Main Mode" | "Aggressive Mode") | None => "ike",

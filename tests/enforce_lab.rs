@@ -74,6 +74,10 @@ struct Host {
     addr: &'static str,
     /// The host's end of the veth pair.
     dev: String,
+    /// The policy file it applies.
+    policy: String,
+    /// Further render options (`--ike-version 1`).
+    options: Vec<String>,
     dir: PathBuf,
     charon: Option<Child>,
 }
@@ -111,18 +115,19 @@ impl Host {
             .expect("run ipsecmon")
     }
 
-    fn apply(&self, policy: &str, initiate: bool) {
+    /// `--policy FILE --data-plane libipsec` and the host's options.
+    fn render_args(&self) -> Vec<&str> {
+        let mut args = vec!["--policy", &self.policy, "--data-plane", "libipsec"];
+        args.extend(self.options.iter().map(String::as_str));
+        args
+    }
+
+    fn apply(&self, initiate: bool) {
         let dir = self.dir.join("applied").display().to_string();
-        let file = examples(policy);
-        let mut args = vec![
-            "enforce",
-            "apply",
-            "--policy",
-            &file,
-            "--data-plane",
-            "libipsec",
-        ];
-        args.extend_from_slice(&["--dir", &dir]);
+        // Both hosts share the lab CA beside their directories (certificate rules).
+        let ca = self.dir.with_file_name("ca").display().to_string();
+        let mut args = vec!["enforce", "apply", "--dir", &dir, "--ca-dir", &ca];
+        args.extend(self.render_args());
         if initiate {
             args.push("--initiate");
         }
@@ -175,18 +180,23 @@ fn strongswan_conf(h: &Host) -> String {
     )
 }
 
-fn build() -> Lab {
+/// Two hosts named after the process and `test` (one letter per test, so tests running
+/// at once do not collide), applying `policies` (Alice's, Bob's) with `options`.
+fn build(test: char, policies: [String; 2], options: &[String]) -> Lab {
     let id = std::process::id();
-    let root = std::env::temp_dir().join(format!("ipm-enf-{id}"));
-    let host = |tag: &str, addr| Host {
-        ns: format!("ipm-enf-{id}-{tag}"),
+    let root = std::env::temp_dir().join(format!("ipm-enf-{id}-{test}"));
+    let [pa, pb] = policies;
+    let host = |tag: &str, addr, policy| Host {
+        ns: format!("ipm-enf-{id}-{test}{tag}"),
         addr,
-        dev: format!("ie{id}{tag}"),
+        dev: format!("ie{id}{test}{tag}"),
+        policy,
+        options: options.to_vec(),
         dir: root.join(tag),
         charon: None,
     };
     let lab = Lab {
-        hosts: [host("a", "192.0.2.1"), host("b", "192.0.2.2")],
+        hosts: [host("a", "192.0.2.1", pa), host("b", "192.0.2.2", pb)],
         root,
     };
     let veth = [lab.hosts[0].dev.clone(), lab.hosts[1].dev.clone()];
@@ -212,20 +222,11 @@ fn build() -> Lab {
 }
 
 /// Renders the host's policy once so its charon can start with the settings fragment.
-fn start_charon(h: &mut Host, policy: &str) {
+fn start_charon(h: &mut Host) {
     std::fs::create_dir_all(h.dir.join("run")).unwrap();
     let out = h.dir.join("rendered").display().to_string();
-    let file = examples(policy);
-    let args = [
-        "enforce",
-        "render",
-        "--policy",
-        &file,
-        "--out",
-        &out,
-        "--data-plane",
-        "libipsec",
-    ];
+    let mut args = vec!["enforce", "render", "--out", &out];
+    args.extend(h.render_args());
     let o = Command::new(env!("CARGO_BIN_EXE_ipsecmon"))
         .args(args)
         .output()
@@ -296,35 +297,115 @@ fn watch_link(bob: &Host, f: impl FnOnce()) -> (usize, usize) {
     let pcap = bob.dir.join("link.pcap").display().to_string();
     let mut dump = Command::new("ip")
         .args([
-            "netns", "exec", &bob.ns, "tcpdump", "-i", &bob.dev, "-n", "-U", "-w", &pcap,
+            "netns",
+            "exec",
+            &bob.ns,
+            "tcpdump",
+            "-i",
+            &bob.dev,
+            "-n",
+            "-U",
+            "-w",
+            &pcap,
+            "--immediate-mode",
         ])
         .args(["-Z", "root", "tcp port 6667 or udp port 4500"])
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    // tcpdump says "listening on ..." once it captures; only then is the test fair.
+    let mut stderr = std::io::BufReader::new(dump.stderr.take().unwrap());
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut stderr, &mut line).unwrap_or(0) > 0
+        && !line.contains("listening on")
+    {
+        line.clear();
+    }
     f();
-    std::thread::sleep(Duration::from_millis(300));
-    let _ = dump.kill();
+    // Without immediate mode, packets wait in the capture ring until a timeout, and a
+    // tcpdump stopped before it would lose them.
+    std::thread::sleep(Duration::from_millis(1000));
+    // SIGTERM lets tcpdump write out what it holds.
+    // SAFETY: kill has no memory preconditions; the pid is our own child's.
+    unsafe { libc::kill(dump.id() as libc::pid_t, libc::SIGTERM) };
     let _ = dump.wait();
+    assert!(
+        line.contains("listening on"),
+        "tcpdump did not start: {line}"
+    );
     let count = |filter: &str| ok("tcpdump", &["-n", "-r", &pcap, filter]).lines().count();
     (count("tcp port 6667"), count("udp port 4500"))
 }
 
-#[test]
-fn seed_policies_negotiate_enforce_and_go_away() {
+/// Starts both charons and returns the lab, or prints why it cannot run here.
+fn lab_or_skip(test: char, policies: [String; 2], options: &[String]) -> Option<Lab> {
     if let Some(why) = missing() {
         println!("skipped: {why}");
-        return;
+        return None;
     }
-    let mut lab = build();
-    start_charon(&mut lab.hosts[0], "alice.toml");
-    start_charon(&mut lab.hosts[1], "bob.toml");
+    let mut lab = build(test, policies, options);
+    for h in &mut lab.hosts {
+        start_charon(h);
+    }
+    Some(lab)
+}
+
+fn seed_policies() -> [String; 2] {
+    [examples("alice.toml"), examples("bob.toml")]
+}
+
+/// Applies both policies (Alice initiates), waits for the SA, and checks that TCP 6667
+/// works and crosses the link as ESP only.
+fn negotiate_and_talk(lab: &Lab) {
+    let [alice, bob] = &lab.hosts;
+    bob.apply(false);
+    alice.apply(true);
+    assert!(
+        wait_for(Duration::from_secs(15), || {
+            let sas = alice.swanctl("--list-sas");
+            sas.contains("ESTABLISHED")
+                && sas.contains("abczz-with-bob-1: #")
+                && sas.contains("INSTALLED")
+        }),
+        "no SA: {}",
+        alice.swanctl("--list-sas")
+    );
+    let mut answer = String::new();
+    let (clear, esp) = watch_link(bob, || answer = tcp_6667(alice, bob, 5));
+    assert_eq!(answer, "pong:hello");
+    assert_eq!(clear, 0, "cleartext TCP 6667 crossed the link");
+    let pcap = bob.dir.join("link.pcap").display().to_string();
+    assert!(
+        esp >= 6,
+        "expected the TCP exchange as ESP-in-UDP, saw {esp} packets: {}",
+        ok("tcpdump", &["-n", "-r", &pcap])
+    );
+}
+
+/// `remove` takes away exactly what apply added, and twice is fine.
+fn remove_twice(lab: &Lab) {
+    for h in &lab.hosts {
+        let first = h.remove();
+        assert!(first.contains("unloaded ipsecmon-"), "{first}");
+        let second = h.remove();
+        assert!(!second.contains("unloaded"), "{second}");
+        let conns = h.swanctl("--list-conns");
+        assert!(!conns.contains("ipsecmon-"), "{conns}");
+        assert!(h.nft_table().is_none(), "the nft table is still there");
+        assert!(!h.swanctl("--list-sas").contains("ipsecmon-"));
+    }
+}
+
+#[test]
+fn seed_policies_negotiate_enforce_and_go_away() {
+    let Some(lab) = lab_or_skip('s', seed_policies(), &[]) else {
+        return;
+    };
     let [alice, bob] = &lab.hosts;
 
     // Applying twice is the same as applying once.
-    bob.apply("bob.toml", false);
-    bob.apply("bob.toml", false);
+    bob.apply(false);
+    bob.apply(false);
     let conns = bob.swanctl("--list-conns");
     assert_eq!(
         conns.matches("ipsecmon-abczz-with-alice:").count(),
@@ -346,36 +427,52 @@ fn seed_policies_negotiate_enforce_and_go_away() {
     let ping = alice.exec(&["ping", "-c", "1", "-W", "2", bob.addr]);
     assert!(ping.status.success(), "ping is not governed by the policy");
 
-    // With both policies the SA comes up and the connection travels as ESP.
-    alice.apply("alice.toml", true);
-    assert!(
-        wait_for(Duration::from_secs(15), || {
-            let sas = alice.swanctl("--list-sas");
-            sas.contains("ESTABLISHED")
-                && sas.contains("abczz-with-bob-1: #")
-                && sas.contains("INSTALLED")
-        }),
-        "no SA: {}",
-        alice.swanctl("--list-sas")
-    );
-    let mut answer = String::new();
-    let (clear, esp) = watch_link(bob, || answer = tcp_6667(alice, bob, 5));
-    assert_eq!(answer, "pong:hello");
-    assert_eq!(clear, 0, "cleartext TCP 6667 crossed the link");
-    assert!(
-        esp >= 6,
-        "expected the TCP exchange as ESP-in-UDP, saw {esp} packets"
-    );
+    negotiate_and_talk(&lab);
+    assert!(alice.swanctl("--list-sas").contains("IKEv2"));
+    remove_twice(&lab);
+}
 
-    // remove takes away exactly what apply added, and twice is fine.
-    for h in [alice, bob] {
-        let first = h.remove();
-        assert!(first.contains("unloaded ike-ipsecmon-"), "{first}");
-        let second = h.remove();
-        assert!(!second.contains("unloaded"), "{second}");
-        let conns = h.swanctl("--list-conns");
-        assert!(!conns.contains("ipsecmon-"), "{conns}");
-        assert!(h.nft_table().is_none(), "the nft table is still there");
-        assert!(!h.swanctl("--list-sas").contains("ipsecmon-"));
+#[test]
+fn ikev1_main_mode_like_windows_2000() {
+    let options = ["--ike-version".to_string(), "1".to_string()];
+    let Some(lab) = lab_or_skip('1', seed_policies(), &options) else {
+        return;
+    };
+    negotiate_and_talk(&lab);
+    let sas = lab.hosts[0].swanctl("--list-sas");
+    assert!(sas.contains("IKEv1"), "{sas}");
+    // Session key PFS: the quick mode SAs carry the Diffie-Hellman group.
+    assert!(sas.contains("MODP_1024"), "{sas}");
+    remove_twice(&lab);
+}
+
+#[test]
+fn certificate_rules_use_the_lab_ca() {
+    if !on_path("pki") {
+        println!("skipped: pki is not installed (strongswan-pki)");
+        return;
     }
+    let scratch = tempfile::tempdir().unwrap();
+    let mut policies = seed_policies();
+    for (i, p) in policies.iter_mut().enumerate() {
+        let text = std::fs::read_to_string(&*p).unwrap().replace(
+            r#"{ method = "preshared-key", key_file = "alice-bob.psk" }"#,
+            r#"{ method = "certificate", ca = "CN=ipsecmon lab CA" }"#,
+        );
+        let path = scratch.path().join(format!("cert-{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        *p = path.display().to_string();
+    }
+    std::fs::copy(
+        examples("alice-eve.psk"),
+        scratch.path().join("alice-eve.psk"),
+    )
+    .unwrap();
+    let Some(lab) = lab_or_skip('c', policies, &[]) else {
+        return;
+    };
+    negotiate_and_talk(&lab);
+    let sas = lab.hosts[0].swanctl("--list-sas");
+    assert!(sas.contains("remote '192.0.2.2'"), "{sas}");
+    remove_twice(&lab);
 }

@@ -163,7 +163,13 @@ fn up(a: UpArgs) -> anyhow::Result<u8> {
         nat: a.nat,
         alice: a.alice,
         bob: a.bob,
-        ike: a.ike_version.map(|v| if v == 1 { IkeVersion::V1 } else { IkeVersion::V2 }),
+        ike: a.ike_version.map(|v| {
+            if v == 1 {
+                IkeVersion::V1
+            } else {
+                IkeVersion::V2
+            }
+        }),
     };
     let state = lab::up(&opts)?;
     println!(
@@ -172,13 +178,31 @@ fn up(a: UpArgs) -> anyhow::Result<u8> {
         state.scenario.as_deref().unwrap_or("custom policies")
     );
     for h in &state.hosts {
-        let daemon = if h.vici.is_some() { "charon" } else { "no IKE daemon" };
-        println!("  {:<6} {:<10} {:<12} {daemon}", h.name, h.netns, h.address.to_string());
+        let daemon = if h.vici.is_some() {
+            "charon"
+        } else {
+            "no IKE daemon"
+        };
+        println!(
+            "  {:<6} {:<10} {:<12} {daemon}",
+            h.name,
+            h.netns,
+            h.address.to_string()
+        );
     }
     for c in &state.captures {
-        println!("  capture {} on {} in {}: {}", c.name, c.iface, c.netns, c.file.display());
+        println!(
+            "  capture {} on {} in {}: {}",
+            c.name,
+            c.iface,
+            c.netns,
+            c.file.display()
+        );
     }
-    println!("next: ipsecmon lab traffic{0}; ipsecmon lab status{0}; ipsecmon lab down{0}", flags(&a.which));
+    println!(
+        "next: ipsecmon lab traffic{0}; ipsecmon lab status{0}; ipsecmon lab down{0}",
+        flags(&a.which)
+    );
     Ok(EXIT_OK)
 }
 
@@ -215,16 +239,30 @@ fn traffic(a: TrafficArgs) -> anyhow::Result<u8> {
     };
     let report = lab::traffic::run(&state, &opts)?;
     print_traffic(&report);
-    Ok(if report.all_echoed() { EXIT_OK } else { EXIT_FINDING })
+    Ok(if report.all_echoed() {
+        EXIT_OK
+    } else {
+        EXIT_FINDING
+    })
 }
 
 fn print_traffic(r: &TrafficReport) {
     for t in &r.tcp {
-        let how = t.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
-        println!("tcp alice -> {}: {}/{} lines echoed{how}", t.to, t.echoed, t.sent);
+        let how = t
+            .error
+            .as_deref()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        println!(
+            "tcp alice -> {}: {}/{} lines echoed{how}",
+            t.to, t.echoed, t.sent
+        );
     }
     for p in &r.pings {
-        println!("ping {} -> {}: {}/{} replies", p.from, p.to, p.received, p.sent);
+        println!(
+            "ping {} -> {}: {}/{} replies",
+            p.from, p.to, p.received, p.sent
+        );
     }
 }
 
@@ -267,7 +305,11 @@ fn keys(args: KeysArgs) -> anyhow::Result<u8> {
     for skipped in &tables.skipped {
         println!("skipped {skipped}");
     }
-    Ok(if tables.any_failed() { EXIT_FINDING } else { EXIT_OK })
+    Ok(if tables.any_failed() {
+        EXIT_FINDING
+    } else {
+        EXIT_OK
+    })
 }
 
 /// A log's label in the tables' comments: its parent directory and name

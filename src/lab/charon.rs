@@ -51,7 +51,8 @@ impl CharonFiles {
 
 /// The lab's strongswan.conf for a host: plugins for kernel-libipsec, the short
 /// retransmit schedule (sends at +0, +1, +3, +7 s, gives up at +15 s) so failure captures
-/// stay short, a file log with key derivations (ike and chd at level 4, every line naming
+/// stay short, NAT keepalives every 5 s instead of 20 (they show in short captures), a
+/// file log with key derivations (ike and chd at level 4, every line naming
 /// its IKE SA), the VICI socket in the host's own `/run`, and the settings the rendered
 /// policy needs (`include`d from the enforce module's fragment).
 pub fn strongswan_conf(files: &CharonFiles) -> String {
@@ -64,6 +65,7 @@ charon {{
     retransmit_tries = 3
     retransmit_timeout = 1.0
     retransmit_base = 2.0
+    keep_alive = 5s
     filelog {{
         lab {{
             path = {log}
@@ -183,7 +185,9 @@ pub fn start_capture(state: &mut State, c: &CaptureState) -> Result<(), LabError
     ];
     let proc = spawn_detached(state, &format!("tcpdump {}", c.name), &c.netns, &argv, &out)?;
     let ready = wait_for(Duration::from_secs(10), || {
-        std::fs::metadata(&c.file).map(|m| m.len() >= 24).unwrap_or(false)
+        std::fs::metadata(&c.file)
+            .map(|m| m.len() >= 24)
+            .unwrap_or(false)
             || !super::sys::alive(proc.pid, proc.start_time)
     });
     if ready && c.file.exists() {
@@ -193,7 +197,10 @@ pub fn start_capture(state: &mut State, c: &CaptureState) -> Result<(), LabError
     }
     Err(LabError::Command {
         command: format!("tcpdump -i {} in {}", c.iface, c.netns),
-        output: std::fs::read_to_string(&out).unwrap_or_default().trim().into(),
+        output: std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .trim()
+            .into(),
     })
 }
 

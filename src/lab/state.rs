@@ -162,6 +162,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(STATE_FILE), "{").unwrap();
         let err = State::load(dir.path()).unwrap_err().to_string();
-        assert!(err.starts_with(&format!("{}: ", dir.path().join(STATE_FILE).display())), "{err}");
+        assert!(
+            err.starts_with(&format!("{}: ", dir.path().join(STATE_FILE).display())),
+            "{err}"
+        );
     }
 }

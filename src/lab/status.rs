@@ -37,9 +37,11 @@ pub fn wire_snapshot(file: &Path, config: EngineConfig) -> Result<Snapshot, LabE
     Ok(engine.snapshot(&file.display().to_string(), stats))
 }
 
-/// What `swanctl --list-sas` prints for a host (or why it could not).
-pub fn charon_sas(vici: &str) -> String {
-    match output("swanctl", &["--list-sas", "--uri", vici]) {
+/// What `swanctl --list-sas` prints for a host (or why it could not); `conf` is the
+/// host's strongswan.conf (its `swanctl` section keeps swanctl's plugin list short).
+pub fn charon_sas(vici: &str, conf: &Path) -> String {
+    let conf = format!("STRONGSWAN_CONF={}", conf.display());
+    match output("env", &[&conf, "swanctl", "--list-sas", "--uri", vici]) {
         Ok((true, text)) if text.trim().is_empty() => "(no SAs)\n".into(),
         Ok((true, text)) => text,
         Ok((false, text)) => format!("swanctl failed: {}\n", text.trim()),
@@ -54,7 +56,11 @@ pub fn render(state: &State) -> Result<String, LabError> {
         "lab {} ({}{})\n\n",
         state.dir.display(),
         state.scenario.as_deref().unwrap_or("custom policies"),
-        if state.nat { ", NAT between the hosts" } else { "" }
+        if state.nat {
+            ", NAT between the hosts"
+        } else {
+            ""
+        }
     ));
     for c in &state.captures {
         out.push_str(&format!(
@@ -67,9 +73,12 @@ pub fn render(state: &State) -> Result<String, LabError> {
         out.push('\n');
     }
     for h in &state.hosts {
-        out.push_str(&format!("== charon on {} ({}), swanctl --list-sas\n", h.name, h.address));
+        out.push_str(&format!(
+            "== charon on {} ({}), swanctl --list-sas\n",
+            h.name, h.address
+        ));
         match &h.vici {
-            Some(vici) => out.push_str(&charon_sas(vici)),
+            Some(vici) => out.push_str(&charon_sas(vici, &h.dir.join("strongswan.conf"))),
             None => out.push_str("(no IKE daemon on this host in this scenario)\n"),
         }
         out.push('\n');

@@ -247,7 +247,10 @@ mod tests {
         let me = std::process::id();
         let start = start_time(me).expect("this process has a start time");
         assert!(alive(me, start));
-        assert!(!alive(me, start + 1), "another start time is another process");
+        assert!(
+            !alive(me, start + 1),
+            "another start time is another process"
+        );
         assert_eq!(start_time(u32::MAX), None);
     }
 
@@ -264,7 +267,10 @@ mod tests {
         let start = start_time(pid).unwrap();
         assert!(!stop(pid, start + 7, Duration::from_millis(100)));
         assert!(alive(pid, start), "a different start time means not ours");
-        assert!(!stop(pid, start, Duration::from_secs(2)), "SIGTERM is enough for sleep");
+        assert!(
+            !stop(pid, start, Duration::from_secs(2)),
+            "SIGTERM is enough for sleep"
+        );
         let _ = child.wait();
         assert!(!alive(pid, start));
     }

@@ -4,6 +4,7 @@
 //! ```text
 //! direct:  alice [eth0 192.0.2.1/24] ==== [eth0 192.0.2.2/24] bob
 //! nat:     alice [eth0 10.0.0.2/24] == [in0 10.0.0.1] nat [out0 192.0.2.1] == [eth0 192.0.2.2] bob
+//!          (Alice's default gateway is the NAT's inside, Bob's its outside)
 //! ```
 //!
 //! Behind the NAT, Alice keeps her own address private and the NAT takes over the public
@@ -73,7 +74,9 @@ pub fn build(state: &mut State, nat: bool) -> Result<Vec<CaptureState>, LabError
     }
     let existing = netns_list()?;
     if let Some(taken) = all.iter().find(|n| existing.contains(n)) {
-        return Err(LabError::NamespaceExists { name: taken.clone() });
+        return Err(LabError::NamespaceExists {
+            name: taken.clone(),
+        });
     }
     for ns in &all {
         state.namespaces.push(ns.clone());
@@ -89,7 +92,26 @@ pub fn build(state: &mut State, nat: bool) -> Result<Vec<CaptureState>, LabError
         address(&mid, "in0", NAT_INSIDE)?;
         address(&mid, "out0", ALICE_PUBLIC)?;
         address(&bob, HOST_IFACE, a.bob)?;
-        ip(&["-n", &alice, "route", "add", "default", "via", &NAT_INSIDE.to_string()])?;
+        ip(&[
+            "-n",
+            &alice,
+            "route",
+            "add",
+            "default",
+            "via",
+            &NAT_INSIDE.to_string(),
+        ])?;
+        // Bob's gateway is the NAT's outside (as an Internet router would be), so his
+        // replies to Alice's private address have a route to be marked into the tunnel.
+        ip(&[
+            "-n",
+            &bob,
+            "route",
+            "add",
+            "default",
+            "via",
+            &ALICE_PUBLIC.to_string(),
+        ])?;
         masquerade(&mid, &state.dir)?;
         Ok(vec![
             capture(state, "inside", &mid, "in0"),
@@ -162,13 +184,18 @@ fn address(ns: &str, iface: &str, addr: IpAddr) -> Result<(), LabError> {
 }
 
 /// The NAT's ruleset: UDP gets new source ports (so the translation shows even where an
-/// address alone would do), everything else the public address.
+/// address alone would do), everything else the public address; and, as a NAT does,
+/// nothing from outside reaches the inside unless it answers a connection from inside.
 pub const MASQUERADE_NFT: &str = "\
 table ip lab-nat {
     chain postrouting {
         type nat hook postrouting priority srcnat; policy accept;
         oifname \"out0\" meta l4proto udp masquerade to :40000-40999
         oifname \"out0\" masquerade
+    }
+    chain forward {
+        type filter hook forward priority filter; policy accept;
+        iifname \"out0\" oifname \"in0\" ct state new drop
     }
 }
 ";
@@ -191,8 +218,14 @@ mod tests {
         assert_eq!(netns_name("", "alice"), "alice");
         assert_eq!(netns_name("t7", "nat"), "t7-nat");
         let direct = addresses(false);
-        assert_eq!((direct.alice, direct.alice_seen_by_bob), (ALICE_PUBLIC, ALICE_PUBLIC));
+        assert_eq!(
+            (direct.alice, direct.alice_seen_by_bob),
+            (ALICE_PUBLIC, ALICE_PUBLIC)
+        );
         let nat = addresses(true);
-        assert_eq!((nat.alice, nat.bob, nat.alice_seen_by_bob), (ALICE_PRIVATE, BOB_ADDR, ALICE_PUBLIC));
+        assert_eq!(
+            (nat.alice, nat.bob, nat.alice_seen_by_bob),
+            (ALICE_PRIVATE, BOB_ADDR, ALICE_PUBLIC)
+        );
     }
 }

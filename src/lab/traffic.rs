@@ -80,7 +80,9 @@ pub struct TrafficReport {
 impl TrafficReport {
     /// Whether every line came back on every connection.
     pub fn all_echoed(&self) -> bool {
-        self.tcp.iter().all(|t| t.error.is_none() && t.echoed == t.sent)
+        self.tcp
+            .iter()
+            .all(|t| t.error.is_none() && t.echoed == t.sent)
     }
 }
 
@@ -123,8 +125,12 @@ pub fn run(state: &State, opts: &TrafficOptions) -> Result<TrafficReport, LabErr
         Ok(())
     })?;
     if opts.pings > 0 {
-        report.pings.push(ping(&alice.netns, "alice", bob.reachable_at, opts.pings));
-        report.pings.push(ping(&bob.netns, "bob", alice.reachable_at, opts.pings));
+        report
+            .pings
+            .push(ping(&alice.netns, "alice", bob.reachable_at, opts.pings));
+        report
+            .pings
+            .push(ping(&bob.netns, "bob", alice.reachable_at, opts.pings));
     }
     Ok(report)
 }
@@ -261,7 +267,9 @@ fn ping(netns: &str, from: &str, to: IpAddr, count: u32) -> PingResult {
 
 /// `3 packets transmitted, 2 received, …` → (3, 2).
 fn ping_counts(text: &str) -> Option<(u32, u32)> {
-    let line = text.lines().find(|l| l.contains(" packets transmitted, "))?;
+    let line = text
+        .lines()
+        .find(|l| l.contains(" packets transmitted, "))?;
     let mut nums = line
         .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())

@@ -10,7 +10,7 @@ use super::state::{HostState, State};
 use super::sys::{check_requirements, check_root, ip, netns_list, nft_load, stop};
 use super::topology::{self, addresses, netns_name};
 use super::LabError;
-use crate::enforce::{self, ApplyOptions, DataPlane, IkeVersion, Rendered, RenderOptions};
+use crate::enforce::{self, ApplyOptions, DataPlane, IkeVersion, RenderOptions, Rendered};
 use crate::policy::{LoadOptions, Policy};
 
 /// The name the lab renders policies under: connections `lab-…`, nft table `inet lab`.
@@ -136,14 +136,19 @@ pub fn up(opts: &UpOptions) -> Result<State, LabError> {
     check_root()?;
     check_requirements()?;
     check_prefix(&opts.prefix)?;
-    let dir = opts.dir.clone().unwrap_or_else(|| default_dir(&opts.prefix));
+    let dir = opts
+        .dir
+        .clone()
+        .unwrap_or_else(|| default_dir(&opts.prefix));
     check_dir(&dir)?;
     if State::load(&dir)?.is_some() {
         let flags = down_flags(&opts.prefix, opts.dir.as_deref());
         return Err(LabError::AlreadyUp { dir, flags });
     }
     let plan = plan(opts, &dir)?;
-    let occupied = std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(false);
+    let occupied = std::fs::read_dir(&dir)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
     if occupied {
         return Err(LabError::Usage(format!(
             "{}: exists and is not empty; the lab keeps its files in a directory of its own",
@@ -205,7 +210,14 @@ fn build(state: &mut State, plan: &Plan) -> Result<(), LabError> {
         state.save()?;
     }
     let a = addresses(plan.nat);
-    let alice = host(state, plan, "alice", &plan.alice, a.alice, a.alice_seen_by_bob)?;
+    let alice = host(
+        state,
+        plan,
+        "alice",
+        &plan.alice,
+        a.alice,
+        a.alice_seen_by_bob,
+    )?;
     let bob = host(state, plan, "bob", &plan.bob, a.bob, a.bob)?;
     for tweak in plan.tweaks {
         apply_tweak(state, plan, tweak)?;
@@ -293,7 +305,10 @@ fn apply(state: &State, name: &str, rendered: &Rendered) -> Result<(), LabError>
 
 fn apply_tweak(state: &State, plan: &Plan, tweak: &Tweak) -> Result<(), LabError> {
     let Some(contents) = plan.scenario.and_then(|s| s.file(tweak.file)) else {
-        return Err(LabError::Usage(format!("tweak {} is not shipped", tweak.file)));
+        return Err(LabError::Usage(format!(
+            "tweak {} is not shipped",
+            tweak.file
+        )));
     };
     for name in tweak.hosts {
         let path = state.dir.join(name).join(tweak.file);
@@ -392,7 +407,11 @@ fn save_files(state: &State, to: &Path) -> Result<Vec<PathBuf>, LabError> {
         for f in ["charon.log", "strongswan.conf"] {
             copy(&h.dir.join(f), &Path::new(&h.name).join(f))?;
         }
-        for f in [enforce::SWANCTL_CONF, enforce::NFT_FILE, enforce::STRONGSWAN_CONF] {
+        for f in [
+            enforce::SWANCTL_CONF,
+            enforce::NFT_FILE,
+            enforce::STRONGSWAN_CONF,
+        ] {
             let rel = Path::new(&h.name).join("enforce").join(f);
             copy(&h.dir.join("enforce").join(f), &rel)?;
         }
@@ -412,7 +431,10 @@ mod tests {
     fn without_arguments_the_lab_is_the_ok_scenario() {
         let p = plan(&opts(), Path::new("/var/lib/ipsecmon/lab/t")).unwrap();
         assert_eq!(p.scenario.map(|s| s.name), Some("ok"));
-        assert_eq!(p.alice, Path::new("/var/lib/ipsecmon/lab/t/policies/alice.toml"));
+        assert_eq!(
+            p.alice,
+            Path::new("/var/lib/ipsecmon/lab/t/policies/alice.toml")
+        );
         assert!(!p.nat && p.bob_daemon);
     }
 
@@ -432,7 +454,10 @@ mod tests {
         let mut o = opts();
         o.scenario = Some("nope".into());
         let e = plan(&o, Path::new("/x")).unwrap_err().to_string();
-        assert!(e.starts_with("unknown scenario \"nope\"; the scenarios are ok, "), "{e}");
+        assert!(
+            e.starts_with("unknown scenario \"nope\"; the scenarios are ok, "),
+            "{e}"
+        );
         o.alice = Some("a.toml".into());
         assert_eq!(
             plan(&o, Path::new("/x")).unwrap_err().to_string(),

@@ -17,7 +17,7 @@ use std::process::Command;
 
 use super::conf::{Item, Section};
 use super::vici::{self, Client};
-use super::{EnforceError, Rendered, NFT_FILE, PKI_SCRIPT};
+use super::{DataPlane, EnforceError, Rendered, NFT_FILE, PKI_SCRIPT};
 
 /// The Debian packages `apply` relies on, named in its messages.
 pub const PACKAGES: &str =
@@ -159,6 +159,7 @@ fn preflight(opts: &ApplyOptions) -> Result<(), EnforceError> {
 pub fn apply(rendered: &Rendered, opts: &ApplyOptions) -> Result<ApplyReport, EnforceError> {
     preflight(opts)?;
     let files = rendered.write_to(&opts.dir)?;
+    check_routing_rule(rendered, opts)?;
     if rendered.pki_script.is_some() {
         make_certificates(opts)?;
     }
@@ -181,6 +182,32 @@ pub fn apply(rendered: &Rendered, opts: &ApplyOptions) -> Result<ApplyReport, En
     load_secrets(&mut client, rendered, &mut report)?;
     load_connections(&mut client, rendered, &opts.dir, &mut report)?;
     Ok(report)
+}
+
+/// With kernel-libipsec, charon must run with the rendered settings: without its fwmark
+/// routing rule the marked packets would not reach the TUN device (the packet filter then
+/// drops them, so the policy fails closed, but nothing would work).
+fn check_routing_rule(rendered: &Rendered, opts: &ApplyOptions) -> Result<(), EnforceError> {
+    let DataPlane::Libipsec { fwmark, .. } = &rendered.options.data_plane else {
+        return Ok(());
+    };
+    let rules = run(opts.netns.as_deref(), "ip", &["rule", "show"], None)?;
+    let mark = format!("fwmark {fwmark:#x} ");
+    if rules.contains(&mark) {
+        return Ok(());
+    }
+    let place = opts
+        .netns
+        .as_ref()
+        .map_or(String::new(), |ns| format!(" in namespace {ns}"));
+    Err(EnforceError::Vici {
+        uri: opts.vici.clone(),
+        reason: format!(
+            "charon is not running with the rendered settings (no routing rule for {}{place}); include {} from its strongswan.conf and restart it",
+            mark.trim(),
+            opts.dir.join(super::STRONGSWAN_CONF).display()
+        ),
+    })
 }
 
 fn prefix_of(rendered: &Rendered) -> (String, String) {

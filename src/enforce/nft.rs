@@ -1,8 +1,10 @@
 //! The policy as an nftables table that enforces what charon does not: Permit, Block, and
 //! no cleartext where a Negotiate action requires protection.
 //!
-//! Only traffic to and from this host is filtered (the `input` and `output` hooks); a
-//! tunnel gateway's forwarded traffic is left to charon's policies. Every directed filter
+//! Only traffic to and from this host is filtered (the `input` and `output` hooks; with
+//! kernel-libipsec `postrouting` instead of `output`, where a packet the route chain sent
+//! into the TUN device shows that device); a tunnel gateway's forwarded traffic is left to
+//! charon's policies. Every directed filter
 //! (a filter, and its mirror when mirrored) lands in `output` when its source can be this
 //! host and in `input` when its destination can be; `me` itself needs no match there.
 //! Within a chain the filters come most specific first, so the first verdict is the one
@@ -175,8 +177,10 @@ fn chain(
     dirs: &[Directed<'_>],
     plane: &DataPlane,
 ) {
+    let libipsec = matches!(plane, DataPlane::Libipsec { .. });
     let (hook_name, lo) = match hook {
         Hook::Input => ("input", "iif \"lo\""),
+        Hook::Output if libipsec => ("postrouting", "oif \"lo\""),
         Hook::Output => ("output", "oif \"lo\""),
     };
     let _ = writeln!(out, "    chain {name} {{");
@@ -184,6 +188,15 @@ fn chain(
         out,
         "        type filter hook {hook_name} priority filter; policy accept;"
     );
+    if libipsec && hook == Hook::Output {
+        // The output hook still names the device routed to before the route chain's mark
+        // re-routed the packet; postrouting sees the device it really leaves by.
+        let _ = writeln!(
+            out,
+            "        # only what this host sends; postrouting shows the real device"
+        );
+        let _ = writeln!(out, "        fib saddr type != local accept");
+    }
     let _ = writeln!(out, "        {lo} accept");
     let _ = writeln!(
         out,

@@ -397,6 +397,10 @@ impl Tables {
                 .push(format!("{origin}: no IKE proposal Wireshark decrypts"));
             return;
         };
+        if self.ikev2.iter().any(|l| l.keys == keys) {
+            // The same SA from the other host's log.
+            return;
+        }
         let taken: HashSet<(u64, u64)> = self.ikev2.iter().map(|l| (l.spi_i, l.spi_r)).collect();
         let spis = set
             .spis

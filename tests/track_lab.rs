@@ -157,7 +157,7 @@ fn demo_capture_facts() {
 
 /// Every `fixtures/lab/<scenario>/` with capture(s) and expected documents: `report` and
 /// `diagnose` give exactly the expected JSON. A scenario with two captures (inside and
-/// outside a NAT) is checked on each, as `<name>.report.expected.json`.
+/// outside a NAT) is checked on each, as `inside.report.expected.json` and so on.
 #[test]
 fn lab_scenarios_match_their_expected_documents() {
     let root = fixture("lab");
@@ -180,7 +180,7 @@ fn lab_scenarios_match_their_expected_documents() {
 }
 
 /// The captures of a scenario directory with the prefix of their expected documents:
-/// `capture.pcap` → `` (plain `report.expected.json`), `inside.pcap` → `inside.`.
+/// `link.pcap` → `` (plain `report.expected.json`), `inside.pcap` → `inside.`.
 fn captures(dir: &Path) -> Vec<(PathBuf, String)> {
     let mut out: Vec<(PathBuf, String)> = std::fs::read_dir(dir)
         .unwrap()
@@ -188,7 +188,7 @@ fn captures(dir: &Path) -> Vec<(PathBuf, String)> {
         .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
         .map(|p| {
             let stem = p.file_stem().unwrap().to_str().unwrap().to_string();
-            let prefix = if stem == "capture" {
+            let prefix = if stem == "link" {
                 String::new()
             } else {
                 format!("{stem}.")

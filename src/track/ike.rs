@@ -45,6 +45,8 @@ const MAX_DETAILS: usize = 8;
 const MAX_OFFERED: usize = 32;
 /// Most ICMP errors kept per IKE SA.
 const MAX_ICMP: usize = 8;
+/// Most refused child negotiations kept per IKE SA.
+const MAX_CHILD_FAILURES: usize = 8;
 
 /// One decoded IKE message with what the tracker derives from its datagram.
 #[derive(Debug, Clone, Copy)]
@@ -408,6 +410,12 @@ pub(crate) struct IkeSa {
     /// An IKE_AUTH response too short to hold IDr and AUTH (RFC 7296 §1.2): the failure
     /// it means if nothing follows.
     pub auth_suspect: Option<Failure>,
+    /// An IKE_AUTH response with room for IDr and AUTH but not for the child SA's SA and
+    /// TS payloads: the failure it means unless ESP shows the child after all.
+    pub child_suspect: Option<Failure>,
+    /// Child SA negotiations refused after the IKE SA was up (CREATE_CHILD_SA, Quick
+    /// Mode), bounded.
+    pub child_failures: Vec<Failure>,
     /// A COOKIE or INVALID_KE_PAYLOAD answer asks for a new IKE_SA_INIT.
     pub awaiting_retry: bool,
     /// Retried IKE_SA_INIT requests.
@@ -473,6 +481,8 @@ impl IkeSa {
             icmp: None,
             fragments_lost: None,
             auth_suspect: None,
+            child_suspect: None,
+            child_failures: Vec::new(),
             awaiting_retry: false,
             init_retries: 0,
             open_slots: [0, 0],
@@ -557,6 +567,8 @@ impl IkeSa {
         new.icmp_reports.clear();
         new.fragments_lost = None;
         new.auth_suspect = None;
+        new.child_suspect = None;
+        new.child_failures.clear();
         new.awaiting_retry = false;
         new.init_retries = 0;
         new.esp_linked = 0;
@@ -741,6 +753,7 @@ impl IkeSa {
         self.failure = None;
         self.pending_failure = None;
         self.auth_suspect = None;
+        self.child_suspect = None;
         if matches!(self.state, IkeState::Negotiating | IkeState::Failed) {
             self.set_state(IkeState::Established, frame, "first child SA usable");
         }
@@ -816,15 +829,8 @@ impl IkeSa {
             return;
         }
         let idle = now.0.saturating_sub(self.last_seen.0) >= stall_ns;
-        let settled = idle || at_end;
-        let known = [
-            self.auth_suspect.clone(),
-            self.pending_failure.clone(),
-            self.v1.info_after_mm5.map(info_after_mm5),
-            self.v1.qm_refused.map(qm_refused),
-        ];
-        if let Some(f) = known.into_iter().flatten().find(|_| settled) {
-            return self.fail(f);
+        if (idle || at_end) && self.settle_known() {
+            return;
         }
         if let Some(last) = self.unanswered() {
             let heard = self.icmp.is_some() || self.fragments_lost.is_some();
@@ -844,6 +850,37 @@ impl IkeSa {
                 Failure::inferred("negotiation-stalled", self.last_frame, 0.5, reason)
             });
             self.fail(f);
+        }
+    }
+
+    /// A failure the wire already showed but that later progress could still undo
+    /// (a short IKE_AUTH answer, INVALID_KE_PAYLOAD, an IKEv1 refusal) becomes final:
+    /// silence followed, the input ended, or the SA is being deleted. `true` if one did.
+    pub(crate) fn settle_known(&mut self) -> bool {
+        if self.state != IkeState::Negotiating || self.mid_life {
+            return false;
+        }
+        let known = [
+            self.auth_suspect.clone(),
+            self.pending_failure.clone(),
+            self.child_suspect.clone(),
+            self.v1.info_after_mm5.map(info_after_mm5),
+            self.v1.qm_refused.map(qm_refused),
+        ];
+        match known.into_iter().flatten().next() {
+            Some(f) => {
+                self.fail(f);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Records a child SA negotiation refused while the IKE SA is up.
+    pub(crate) fn child_refused(&mut self, failure: Failure) {
+        if self.child_failures.len() < MAX_CHILD_FAILURES {
+            debug!(spi_i = %spi64(self.spi_i), frame = failure.frame, code = %failure.code, "child SA refused");
+            self.child_failures.push(failure);
         }
     }
 
@@ -976,6 +1013,7 @@ impl IkeSa {
             established_after_s: self.established_after(),
             retransmissions: self.retransmissions,
             failure: self.failure.clone(),
+            child_failures: self.child_failures.clone(),
             nat: self.nat.verdict(),
             child_sas: self.children.iter().map(Child::to_report).collect(),
             exchanges: self.exchanges.iter().map(Exchange::to_report).collect(),

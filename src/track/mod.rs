@@ -489,6 +489,8 @@ impl Tracker {
         let Some(sa) = self.ike.get_mut(&key) else {
             return;
         };
+        // A refusal that was waiting for silence is what the Delete ends.
+        sa.settle_known();
         sa.set_state(IkeState::Deleted, frame, "Delete of the IKE SA");
         let mut spis: Vec<(u32, bool)> = Vec::new();
         for c in sa.children.iter_mut().filter(|c| !c.deleted) {
@@ -649,6 +651,7 @@ impl Tracker {
         let mut fx = Vec::new();
         if sa.key.version == 2 {
             ikev2::confirm_up(sa, &mut self.counters, &mut fx);
+            ikev2::confirm_child(sa, &mut self.counters, &mut fx);
         }
         if kind == LinkKind::Inferred {
             let towards_initiator = sa.towards_initiator(key.dst);

@@ -1449,3 +1449,120 @@ fn ikev1_quick_mode_answered_by_an_encrypted_informational_is_a_refusal() {
     );
     assert_eq!(sa.exchanges[3].retransmissions, 1);
 }
+
+#[test]
+fn an_auth_response_without_room_for_a_child_is_a_refused_child() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    let req = "r".repeat(244);
+    s.ike(
+        20,
+        I,
+        R,
+        v2(SPI_R, 35, 1, FROM_I, vec![sk_first(35, 212)]),
+        &req,
+    );
+    let resp = s.ike(
+        30,
+        R,
+        I,
+        v2(SPI_R, 35, 1, RESP, vec![sk_first(36, 92)]),
+        "auth-resp",
+    );
+    // The CREATE_CHILD_SA for the second filter is refused too, then the Delete.
+    s.ike(
+        40,
+        I,
+        R,
+        v2(SPI_R, 36, 2, FROM_I, vec![sk_first(33, 292)]),
+        "ccsa-req",
+    );
+    s.ike(
+        45,
+        R,
+        I,
+        v2(SPI_R, 36, 2, RESP, vec![sk_first(41, 36)]),
+        "ccsa-resp",
+    );
+    informational(&mut s, 6000, 3, 42, 0);
+    let r = s.finish(6100);
+    let sa = only(&r);
+    assert_eq!(sa.state, IkeState::Deleted);
+    assert!(sa.child_sas.is_empty());
+    let fail = sa.failure.clone().unwrap();
+    assert_eq!(
+        (fail.code.as_str(), fail.frame, fail.confidence),
+        ("negotiation-stalled", resp, 0.6)
+    );
+    assert_eq!(
+        sa.exchanges[1].details,
+        vec![
+            "response holds IDr and AUTH but no room for a child SA (92 bytes of SK data): the \
+             child SA was refused"
+        ]
+    );
+    let codes: Vec<&str> = sa.child_failures.iter().map(|f| f.code.as_str()).collect();
+    assert_eq!(codes, ["negotiation-stalled"]);
+    assert_eq!(r.stats.key_additions, 0);
+}
+
+#[test]
+fn esp_after_a_childless_looking_auth_response_proves_the_child() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    let req = "r".repeat(244);
+    s.ike(
+        20,
+        I,
+        R,
+        v2(SPI_R, 35, 1, FROM_I, vec![sk_first(35, 212)]),
+        &req,
+    );
+    s.ike(
+        30,
+        R,
+        I,
+        v2(SPI_R, 35, 1, RESP, vec![sk_first(36, 100)]),
+        "auth-resp",
+    );
+    s.esp(40, I, R, 0xc1, 1);
+    let r = s.finish(100);
+    let sa = only(&r);
+    assert_eq!(
+        (sa.state, sa.failure.clone()),
+        (IkeState::Established, None)
+    );
+    assert!(close(sa.established_after_s, 0.030));
+    assert_eq!(sa.child_sas[0].spi_out.as_deref(), Some("000000c1"));
+}
+
+#[test]
+fn a_cleartext_or_decrypted_child_error_is_an_exact_child_failure() {
+    let mut s = Sim::new();
+    v2_up(&mut s, 0);
+    s.ike(
+        100,
+        I,
+        R,
+        v2(SPI_R, 36, 2, FROM_I, vec![sk(220)]),
+        "ccsa-req",
+    );
+    let f = s.ike(
+        110,
+        R,
+        I,
+        v2(SPI_R, 36, 2, RESP, vec![sk(44), notify_spi(14, None, true)]),
+        "ccsa-resp",
+    );
+    let r = s.finish(200);
+    let sa = only(&r);
+    assert_eq!(sa.state, IkeState::Established);
+    let got: Vec<(&str, Option<u16>, u64, f64)> = sa
+        .child_failures
+        .iter()
+        .map(|c| (c.code.as_str(), c.notify_type, c.frame, c.confidence))
+        .collect();
+    assert_eq!(got, [("no-proposal-chosen", Some(14), f, 1.0)]);
+}

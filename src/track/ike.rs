@@ -325,9 +325,47 @@ pub(crate) struct Child {
     pub source: LinkKind,
     /// A Delete named it.
     pub deleted: bool,
+    /// What its negotiation said about being a rekey: `Some(false)` a new child (IKE_AUTH,
+    /// or a CREATE_CHILD_SA whose first inner payload is SA), `Some(true)` a rekey (a
+    /// CREATE_CHILD_SA starting with a Notify, REKEY_SA, RFC 7296 §1.3.3), `None` when
+    /// nothing tells (IKEv1 Quick Mode).
+    pub rekey_hint: Option<bool>,
+    /// A possible rekey whose replaced child the wire has not singled out: the direction
+    /// (`true`: towards the initiator) of its first SPI. ESP timing settles it when the
+    /// report is built (see `build::settle_rekeys`).
+    pub rekey_open: Option<bool>,
+    /// An encrypted child Delete followed this open rekey: the child it replaced is gone.
+    pub delete_pending: bool,
+}
+
+/// What filling an inferred SPI found out about a rekey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rekey {
+    /// Not a rekey (or already known).
+    No,
+    /// A rekey of the one child that could be meant.
+    Known,
+    /// Possibly a rekey of one of several children; settled by ESP timing.
+    Open,
 }
 
 impl Child {
+    /// A child whose SPIs the wire has not shown yet.
+    pub(crate) fn inferred(protocol: u8, at: Timestamp, rekey_hint: Option<bool>) -> Child {
+        Child {
+            spi_in: None,
+            spi_out: None,
+            protocol,
+            established_at: at,
+            rekeyed_from: None,
+            source: LinkKind::Inferred,
+            deleted: false,
+            rekey_hint,
+            rekey_open: None,
+            delete_pending: false,
+        }
+    }
+
     fn to_report(&self) -> ChildSaReport {
         ChildSaReport {
             spi_in: self.spi_in.map(spi32),
@@ -428,9 +466,10 @@ pub(crate) struct IkeSa {
     /// An encrypted Delete of a child SA (request and response both begin with a Delete
     /// payload) whose rekeyed successor has not shown its SPIs yet: the frame.
     pub pending_child_delete: Option<u64>,
-    /// An IKE SA rekey was inferred from the wire (its new SPIs not seen yet); when they
-    /// appear, the successor must not undo or count it again.
-    pub rekey_inferred: bool,
+    /// An IKE SA rekey was inferred from the wire (its new SPIs not seen yet): the frame
+    /// and time of the rekeying exchange's response. When the new SPIs appear, the
+    /// successor starts there and the rekey is not undone or counted again.
+    pub rekey_inferred: Option<(u64, Timestamp)>,
     /// An exchange after IKE_AUTH happened (EAP rounds are over).
     pub post_auth: bool,
     /// Negotiation not seen (the capture began during its life).
@@ -488,7 +527,7 @@ impl IkeSa {
             open_slots: [0, 0],
             esp_linked: 0,
             pending_child_delete: None,
-            rekey_inferred: false,
+            rekey_inferred: None,
             post_auth: false,
             mid_life: false,
             v1: V1Progress::default(),
@@ -573,7 +612,7 @@ impl IkeSa {
         new.init_retries = 0;
         new.esp_linked = 0;
         new.pending_child_delete = None;
-        new.rekey_inferred = false;
+        new.rekey_inferred = None;
         new.post_auth = true;
         new.mid_life = false;
         new.state = IkeState::Established;
@@ -614,16 +653,17 @@ impl IkeSa {
     }
 
     /// Puts an ESP/AH SPI learned from the wire alone into the oldest child SA that
-    /// still lacks one for that direction (or a new child when none does). Returns
-    /// `true` when the child looks like the rekey of an older one: an older child of
-    /// the same protocol already has an SPI in that direction.
+    /// still lacks one for that direction (or a new child when none does), and says
+    /// whether the child replaces an older one: with a rekey hint and one candidate (an
+    /// older live child of the same protocol with an SPI in that direction) it is
+    /// [`Rekey::Known`]; with several candidates, or no hint, [`Rekey::Open`].
     pub(crate) fn fill_inferred(
         &mut self,
         spi: u32,
         ah: bool,
         towards_initiator: bool,
         ts: Timestamp,
-    ) -> bool {
+    ) -> (usize, Rekey) {
         let protocol = if ah { 2 } else { 3 };
         let slot = usize::from(!towards_initiator);
         let dir = |c: &Child| {
@@ -645,46 +685,41 @@ impl IkeSa {
                 i
             }
             None => {
-                self.push_child(Child {
-                    spi_in: None,
-                    spi_out: None,
-                    protocol,
-                    established_at: ts,
-                    rekeyed_from: None,
-                    source: LinkKind::Inferred,
-                    deleted: false,
-                });
+                self.push_child(Child::inferred(protocol, ts, None));
                 self.children.len() - 1
             }
         };
-        let older = self.children[..idx]
+        let older: Vec<u32> = self.children[..idx]
             .iter()
-            .rev()
-            .find(|c| !c.deleted && c.protocol == protocol && dir(c).is_some())
-            .map(|c| c.spi_in.or(c.spi_out));
+            .filter(|c| !c.deleted && c.protocol == protocol && dir(c).is_some())
+            .filter_map(|c| c.spi_in.or(c.spi_out))
+            .collect();
         let child = &mut self.children[idx];
         if towards_initiator {
             child.spi_in = Some(spi);
         } else {
             child.spi_out = Some(spi);
         }
-        match older.flatten() {
-            Some(old) if child.rekeyed_from.is_none() => {
-                child.rekeyed_from = Some(old);
-                true
+        let settled = child.rekeyed_from.is_some() || child.rekey_open.is_some();
+        if settled || child.rekey_hint == Some(false) || older.is_empty() {
+            return (idx, Rekey::No);
+        }
+        match (child.rekey_hint, older.as_slice()) {
+            (Some(true), [only]) => {
+                child.rekeyed_from = Some(*only);
+                (idx, Rekey::Known)
             }
-            _ => false,
+            _ => {
+                child.rekey_open = Some(towards_initiator);
+                (idx, Rekey::Open)
+            }
         }
     }
 
     /// Marks deleted every live child that a newer child replaced by a rekey (its SPI
     /// is a newer child's `rekeyed_from`): what an encrypted Delete after a child rekey
     /// removes (RFC 7296 §2.8). Returns `false` when no child was replaced.
-    pub(crate) fn delete_superseded(
-        &mut self,
-        counters: &mut Counters,
-        fx: &mut Vec<Effect>,
-    ) -> bool {
+    pub(crate) fn delete_superseded(&mut self, fx: &mut Vec<Effect>) -> bool {
         let replaced: Vec<u32> = self
             .children
             .iter()
@@ -696,7 +731,6 @@ impl IkeSa {
             if named(c.spi_in) || named(c.spi_out) {
                 c.deleted = true;
                 found = true;
-                counters.key_deletions += 1;
                 fx.push(Effect::DeletedSpis {
                     ah: c.protocol == 2,
                     spis: c.spi_in.into_iter().chain(c.spi_out).collect(),
@@ -1214,6 +1248,13 @@ pub(crate) fn add_child(
     };
     let (requester, responder) = (e.req_offer, e.resp_offer);
     let rekeyed_from = e.rekey_spi;
+    let rekey_hint = match e.kind {
+        35 => Some(false),
+        36 if rekeyed_from.is_some() => Some(true),
+        36 if requester.is_some_and(|o| o.2) => Some(false),
+        36 => Some(e.sk_first == 41),
+        _ => None,
+    };
     // Each side proposes its own inbound SPI (RFC 7296 §3.3.1, RFC 2408 §3.5).
     let (to_init, to_resp) = if e.by_initiator {
         (requester, responder)
@@ -1243,11 +1284,9 @@ pub(crate) fn add_child(
     sa.push_child(Child {
         spi_in: to_init.map(|o| o.0),
         spi_out: to_resp.map(|o| o.0),
-        protocol,
-        established_at: ts,
         rekeyed_from,
         source,
-        deleted: false,
+        ..Child::inferred(protocol, ts, rekey_hint)
     });
 }
 

@@ -509,7 +509,10 @@ fn encrypted_delete(
                 i,
                 "Delete of a child SA (encrypted; answered with Deletes)".to_string(),
             );
-            if !sa.delete_superseded(counters, fx) {
+            // One child SA went (its Delete names it inside); counted here once, whichever
+            // child the wire shows it to be.
+            counters.key_deletions += 1;
+            if !sa.delete_superseded(fx) {
                 // The rekeyed successor has not shown its SPIs yet; see `linked`.
                 sa.pending_child_delete = Some(ctx.frame);
             }
@@ -547,7 +550,7 @@ fn ike_delete_unseen(
             counters.key_additions = counters.key_additions.saturating_sub(1);
             counters.quick_modes = counters.quick_modes.saturating_sub(1);
             counters.rekeys += 1;
-            sa.rekey_inferred = true;
+            sa.rekey_inferred = sa.exchanges[ccsa].response;
             let what = "IKE SA rekey (inferred: no new ESP SPI followed, and the old IKE SA \
                         was deleted right after; the new SA's SPIs are not in the clear)";
             detail(sa, ccsa, what.to_string());

@@ -1566,3 +1566,81 @@ fn a_cleartext_or_decrypted_child_error_is_an_exact_child_failure() {
         .collect();
     assert_eq!(got, [("no-proposal-chosen", Some(14), f, 1.0)]);
 }
+
+#[test]
+fn with_two_filters_a_rekey_is_matched_to_the_child_whose_traffic_it_takes_over() {
+    let mut s = Sim::new();
+    v2_up(&mut s, 0);
+    // The second filter's child (SA first inside SK: a new child, not a rekey).
+    s.ike(
+        50,
+        I,
+        R,
+        v2(SPI_R, 36, 2, FROM_I, vec![sk_first(33, 292)]),
+        "ccsa-new-req",
+    );
+    s.ike(
+        55,
+        R,
+        I,
+        v2(SPI_R, 36, 2, RESP, vec![sk_first(33, 292)]),
+        "ccsa-new-resp",
+    );
+    for (t, spi_to_r, spi_to_i) in [
+        (100, 0xa1, 0xb1),
+        (101, 0xa2, 0xb2),
+        (2000, 0xa1, 0xb1),
+        (2001, 0xa2, 0xb2),
+    ] {
+        let seq = if t < 1000 { 1 } else { 2 };
+        s.esp(t, I, R, spi_to_r, seq);
+        s.esp(t, R, I, spi_to_i, seq);
+    }
+    // Rekey of the first child (a Notify, REKEY_SA, first), its Delete, then its new
+    // SPIs take over while the second child goes on.
+    s.ike(
+        3000,
+        I,
+        R,
+        v2(SPI_R, 36, 3, FROM_I, vec![sk_first(41, 308)]),
+        "rekey-req",
+    );
+    s.ike(
+        3001,
+        R,
+        I,
+        v2(SPI_R, 36, 3, RESP, vec![sk_first(33, 292)]),
+        "rekey-resp",
+    );
+    informational(&mut s, 3002, 4, 42, 42);
+    for t in [4000, 5000] {
+        s.esp(t, I, R, 0xa3, (t / 1000) as u32);
+        s.esp(t, R, I, 0xb3, (t / 1000) as u32);
+        s.esp(t, I, R, 0xa2, (t / 1000) as u32);
+    }
+    let r = s.finish(6000);
+    let sa = only(&r);
+    let children: Vec<(Option<&str>, Option<&str>, bool)> = sa
+        .child_sas
+        .iter()
+        .map(|c| (c.spi_in.as_deref(), c.rekeyed_from.as_deref(), c.deleted))
+        .collect();
+    assert_eq!(
+        children,
+        [
+            (Some("000000b1"), None, true),
+            (Some("000000b2"), None, false),
+            (Some("000000b3"), Some("000000b1"), false),
+        ]
+    );
+    let st = &r.stats;
+    assert_eq!(
+        (
+            st.active_associations,
+            st.key_additions,
+            st.key_deletions,
+            st.rekeys
+        ),
+        (2, 3, 1, 1)
+    );
+}

@@ -122,10 +122,7 @@ impl Engine {
 
     /// An immutable snapshot: report, diagnosis and counters.
     pub fn snapshot(&self, source: &str, capture: CaptureStats) -> Snapshot {
-        let mut report = self.tracker.report();
-        if let Some(policy) = &self.policy {
-            label_with_rules(&mut report, policy);
-        }
+        let report = self.report();
         let cleartext = self
             .cleartext
             .as_ref()
@@ -147,6 +144,18 @@ impl Engine {
             decode_errors,
             cleartext,
         }
+    }
+}
+
+impl Engine {
+    /// The tracker's report, its SAs labelled with their policy rules when a policy is
+    /// loaded.
+    pub fn report(&self) -> crate::track::report::Report {
+        let mut report = self.tracker.report();
+        if let Some(policy) = &self.policy {
+            label_with_rules(&mut report, policy);
+        }
+        report
     }
 }
 

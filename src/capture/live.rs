@@ -97,6 +97,19 @@ pub fn open_live(
     })
 }
 
+/// The addresses of `iface` as libpcap lists them, IPv4 first; empty when the interface
+/// is unknown or has none.
+pub fn interface_addresses(iface: &str) -> Vec<std::net::IpAddr> {
+    let mut out: Vec<std::net::IpAddr> = pcap::Device::list()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|d| d.name == iface)
+        .flat_map(|d| d.addresses.into_iter().map(|a| a.addr))
+        .collect();
+    out.sort_by_key(|a| !a.is_ipv4());
+    out
+}
+
 /// Turns a libpcap error into one naming the interface, with the fix for missing privilege.
 fn live_error(iface: &str, e: &pcap::Error) -> CaptureError {
     let text = e.to_string();

@@ -51,6 +51,7 @@ fn esp(spi: &str, ike_sa: &str, src: &str, dst: &str, packets: u64) -> EspSaRepo
         ike_sa: Some(ike_sa.into()),
         ike_sa_link: Some("inferred".into()),
         peer_spi: None,
+        peer_link: None,
         rule: None,
     }
 }
@@ -133,11 +134,7 @@ fn totals_stay_monotonic_across_a_rekey() {
 fn failures_and_latency_count_once() {
     let mut failed = ike("3333333333333333", IkeState::Failed);
     failed.established_after_s = None;
-    failed.failure = Some(Failure {
-        code: "auth-failed".into(),
-        notify_type: Some(24),
-        frame: 3,
-    });
+    failed.failure = Some(Failure::notified("auth-failed", 24, 3));
     let s = snap(
         vec![ike("1111111111111111", IkeState::Established), failed],
         vec![],

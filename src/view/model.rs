@@ -722,6 +722,7 @@ pub(crate) mod tests {
             ike_sa: ike.map(str::to_string),
             ike_sa_link: ike.map(|_| "proposal".to_string()),
             peer_spi: None,
+            peer_link: None,
             rule: None,
         }
     }
@@ -751,6 +752,8 @@ pub(crate) mod tests {
                 retransmissions: 0,
                 notifies: vec![16388, 16389],
                 from_initiator: true,
+                dst_port: 500,
+                request_fragments: 0,
                 transmissions: Vec::new(),
                 details: vec!["responder chose aes128-sha256-modp2048".into()],
             }],
@@ -783,6 +786,7 @@ pub(crate) mod tests {
             established_at: Some(1_700_000_000.052),
             rekeyed_from: None,
             source: "proposal".into(),
+            deleted: false,
         });
         let mut stuck = ike(
             "aaaabbbbccccdddd",

@@ -70,6 +70,7 @@ fn snap(ike_sas: Vec<IkeSaReport>, esp_sas: Vec<EspSaReport>) -> Snapshot {
         capture: CaptureStats::default(),
         decode_errors: Vec::new(),
         cleartext: Vec::new(),
+        rules: Vec::new(),
     }
 }
 

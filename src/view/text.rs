@@ -67,6 +67,7 @@ pub fn layout(rows: &[SaRow], now: f64, width: Option<usize>) -> Vec<(Column, us
 fn has_content(c: Column, rows: &[SaRow]) -> bool {
     match c {
         Column::Rule => rows.iter().any(|r| r.rule.is_some()),
+        Column::Traffic => rows.iter().any(|r| r.traffic.is_some()),
         Column::Note => rows.iter().any(|r| r.note.is_some()),
         _ => true,
     }
@@ -77,7 +78,7 @@ fn has_content(c: Column, rows: &[SaRow]) -> bool {
 fn column_width(c: Column, rows: &[SaRow], now: f64) -> usize {
     let cap = match c {
         Column::Note => 40,
-        Column::Rule => 24,
+        Column::Rule | Column::Traffic => 24,
         _ => 47,
     };
     rows.iter()

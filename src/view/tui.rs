@@ -54,6 +54,8 @@ pub struct ViewState {
     pub refresh: f64,
     /// The capture loop's status (shown in the title; a failure also on the capture line).
     pub status: Status,
+    /// The table's columns as last drawn: digits and `s`/`S` sort by these.
+    pub shown: Vec<Column>,
 }
 
 impl ViewState {
@@ -72,6 +74,7 @@ impl ViewState {
             theme,
             refresh,
             status: Status::Running,
+            shown: Column::ALL.to_vec(),
         }
     }
 
@@ -146,9 +149,13 @@ impl ViewState {
         Action::Redraw
     }
 
-    /// Moves the sort to the next (or previous) column; past the last, back to report order.
+    /// Moves the sort to the next (or previous) shown column; past the last, back to
+    /// report order.
     fn cycle_sort(&mut self, forward: bool) {
-        let all = Column::ALL;
+        let all = &self.shown;
+        if all.is_empty() {
+            return;
+        }
         let pos = self.sort.and_then(|c| all.iter().position(|x| *x == c));
         self.sort = match (pos, forward) {
             (None, true) => Some(all[0]),
@@ -159,9 +166,10 @@ impl ViewState {
         };
     }
 
+    /// Sorts by the shown column numbered `d` (1 is the leftmost).
     fn sort_by_digit(&mut self, d: char) {
         let n = d.to_digit(10).unwrap_or(1) as usize;
-        let c = Column::ALL.get(n).copied();
+        let c = self.shown.get(n - 1).copied();
         if self.sort == c && c.is_some() {
             self.reverse = !self.reverse;
         } else {
@@ -226,7 +234,13 @@ fn stats_columns(width: u16) -> usize {
     }
 }
 
-fn draw_overview(f: &mut Frame<'_>, area: Rect, snap: &Snapshot, st: &ViewState, rows: &[SaRow]) {
+fn draw_overview(
+    f: &mut Frame<'_>,
+    area: Rect,
+    snap: &Snapshot,
+    st: &mut ViewState,
+    rows: &[SaRow],
+) {
     let cols = stats_columns(area.width);
     let stat_rows = 16_usize.div_ceil(cols) as u16;
     let nfind = snap.findings.len().max(1) as u16;
@@ -248,7 +262,7 @@ fn section(title: String, theme: Theme) -> Block<'static> {
         .title(Span::styled(title, theme.header()))
 }
 
-fn draw_table(f: &mut Frame<'_>, area: Rect, snap: &Snapshot, st: &ViewState, rows: &[SaRow]) {
+fn draw_table(f: &mut Frame<'_>, area: Rect, snap: &Snapshot, st: &mut ViewState, rows: &[SaRow]) {
     let now = snap.report.last_ts.unwrap_or(0.0);
     let mut title = format!("Security associations ({})", rows.len());
     if !st.filter.is_empty() || st.editing {
@@ -258,6 +272,7 @@ fn draw_table(f: &mut Frame<'_>, area: Rect, snap: &Snapshot, st: &ViewState, ro
         }
     }
     let layout = text::layout(rows, now, Some(area.width.saturating_sub(1) as usize));
+    st.shown = layout.iter().map(|(c, _)| *c).collect();
     let header =
         Row::new(layout.iter().map(|(c, w)| header_cell(*c, *w, st))).style(st.theme.header());
     let body = rows.iter().map(|r| {
@@ -376,7 +391,7 @@ fn draw_with_detail(
     f: &mut Frame<'_>,
     area: Rect,
     snap: &Snapshot,
-    st: &ViewState,
+    st: &mut ViewState,
     rows: &[SaRow],
 ) {
     let table_h = (area.height / 3).max(4);
@@ -695,9 +710,15 @@ mod tests {
     #[test]
     fn keys_sort_filter_pause_and_open_the_detail() {
         let mut st = state();
+        screen(160, 48, &mut st);
         st.on_key(key(KeyCode::Char('9')), 3);
         assert_eq!(st.sort, Some(Column::BytesOut));
         assert!(st.reverse);
+        let lines = screen(160, 48, &mut st);
+        assert!(lines[2].contains("Bytes outv"), "{}", lines[2]);
+        assert!(lines[3].contains("c0000002"), "largest first: {}", lines[3]);
+        st.on_key(key(KeyCode::Char('s')), 3);
+        assert_eq!(st.sort, Some(Column::PktsIn));
         st.on_key(key(KeyCode::Char(' ')), 3);
         assert!(st.paused);
         st.on_key(key(KeyCode::Char('/')), 3);

@@ -52,6 +52,15 @@ impl RowState {
             RowState::Expired => "expired",
         }
     }
+
+    /// Replaced, deleted or expired: history rather than a live SA. IPSecMon listed only
+    /// active SAs, so the view hides these unless asked.
+    pub fn is_ended(self) -> bool {
+        matches!(
+            self,
+            RowState::Rekeyed | RowState::Deleted | RowState::Expired
+        )
+    }
 }
 
 /// Counters of one direction of a row, from the ESP/AH SA of that SPI.
@@ -139,11 +148,25 @@ impl SaRow {
     }
 }
 
-/// How rows are built: which side is local.
+/// How rows are built: which side is local, and whether ended SAs are shown.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RowOptions {
     /// The local host; rows whose responder has this address are shown from its side.
     pub local: Option<IpAddr>,
+    /// Show rekeyed, deleted and expired SAs too (see [`RowState::is_ended`]).
+    pub all: bool,
+}
+
+/// The rows to show and how many ended ones were left out (0 with [`RowOptions::all`]).
+pub fn shown_rows(snap: &Snapshot, opts: RowOptions) -> (Vec<SaRow>, usize) {
+    let mut rows = rows(snap, opts);
+    if opts.all {
+        return (rows, 0);
+    }
+    let before = rows.len();
+    rows.retain(|r| !r.state.is_ended());
+    let hidden = before - rows.len();
+    (rows, hidden)
 }
 
 /// The rows of a snapshot, in report order (IKE SAs by first frame, then lone ESP/AH).
@@ -921,6 +944,38 @@ pub(crate) mod tests {
         assert_eq!(Column::Traffic.cell(&rows[2], 0.0), "-");
     }
 
+    /// The sample with its established child SA rekeyed into a new one.
+    pub(crate) fn rekeyed_sample() -> Snapshot {
+        let mut snap = sample();
+        snap.report.ike_sas[0].child_sas.push(ChildSaReport {
+            spi_in: Some("c0000003".into()),
+            spi_out: Some("c0000004".into()),
+            protocol: "esp".into(),
+            established_at: Some(1_700_000_010.0),
+            rekeyed_from: Some("c0000001".into()),
+            source: "proposal".into(),
+        });
+        snap
+    }
+
+    #[test]
+    fn ended_rows_are_hidden_unless_all_are_asked_for() {
+        let snap = rekeyed_sample();
+        let (rows, hidden) = shown_rows(&snap, RowOptions::default());
+        assert_eq!(hidden, 1);
+        let spis: Vec<_> = rows.iter().map(|r| r.spi_in.as_deref()).collect();
+        assert_eq!(spis, [Some("c0000003"), None, None]);
+        let all = RowOptions {
+            all: true,
+            ..RowOptions::default()
+        };
+        let (rows, hidden) = shown_rows(&snap, all);
+        assert_eq!(hidden, 0);
+        assert_eq!(rows[0].state, RowState::Rekeyed);
+        assert_eq!(rows[1].state, RowState::Established);
+        assert_eq!(rows.len(), 4);
+    }
+
     #[test]
     fn negotiating_row_without_a_finding_names_the_unanswered_request() {
         let mut snap = sample();
@@ -937,6 +992,7 @@ pub(crate) mod tests {
     fn local_responder_flips_the_row() {
         let opts = RowOptions {
             local: Some("10.0.0.2".parse().unwrap()),
+            all: false,
         };
         let rows = rows(&sample(), opts);
         assert_eq!(rows[0].local, "10.0.0.2:500");

@@ -8,7 +8,7 @@ use crate::capture::{CaptureStats, Frame};
 use crate::cleartext::CleartextWatch;
 use crate::diagnose;
 use crate::policy::Policy;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{RuleSummary, Snapshot};
 use crate::track::{self, Tracker};
 use crate::wire::ike::{self, vendor::DraftNatdMemory};
 use crate::wire::{Decoder, DecoderConfig, Packet, Reason};
@@ -38,6 +38,7 @@ pub struct Engine {
     last_ts: Option<crate::wire::Timestamp>,
     policy: Option<Arc<Policy>>,
     cleartext: Option<CleartextWatch>,
+    rules: Vec<RuleSummary>,
 }
 
 impl Engine {
@@ -51,6 +52,11 @@ impl Engine {
             natd: DraftNatdMemory::default(),
             last_ts: None,
             cleartext: config.policy.clone().map(CleartextWatch::new),
+            rules: config
+                .policy
+                .as_deref()
+                .map(RuleSummary::of_policy)
+                .unwrap_or_default(),
             policy: config.policy,
         }
     }
@@ -143,6 +149,7 @@ impl Engine {
             capture,
             decode_errors,
             cleartext,
+            rules: self.rules.clone(),
         }
     }
 }

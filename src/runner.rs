@@ -68,6 +68,7 @@ impl Shared {
             capture: CaptureStats::default(),
             decode_errors: Vec::new(),
             cleartext: Vec::new(),
+            rules: Vec::new(),
         };
         Shared {
             state: Mutex::new(Published {

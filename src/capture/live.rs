@@ -1,5 +1,7 @@
 //! Live capture through libpcap (the `pcap` crate).
 
+use std::os::fd::{AsRawFd, RawFd};
+
 use pcap::{Active, Capture};
 
 use super::{CaptureError, CaptureStats, Frame, FrameSource, DEFAULT_FILTER};
@@ -46,6 +48,7 @@ pub struct LiveSource {
     frames: u64,
     stats: CaptureStats,
     stats_due: bool,
+    timeout_ms: i32,
 }
 
 impl std::fmt::Debug for LiveSource {
@@ -79,7 +82,10 @@ pub fn open_live(
     if let Some(size) = opts.buffer_size {
         inactive = inactive.buffer_size(size);
     }
-    let mut cap = inactive.open().map_err(err)?;
+    // Non-blocking, with our own poll for the timeout: libpcap's read timeout is not kept
+    // on Linux in immediate mode (an idle interface would block the read for ever, and
+    // with it every stop request and refresh).
+    let mut cap = inactive.open().map_err(err)?.setnonblock().map_err(err)?;
     let filter = filter.unwrap_or(DEFAULT_FILTER);
     cap.filter(filter, true).map_err(|e| CaptureError::Live {
         iface: iface.to_string(),
@@ -94,6 +100,7 @@ pub fn open_live(
         frames: 0,
         stats: CaptureStats::default(),
         stats_due: false,
+        timeout_ms: opts.timeout_ms.max(1),
     })
 }
 
@@ -145,16 +152,34 @@ impl LiveSource {
     }
 }
 
+/// Waits until `fd` has a packet to read or `timeout_ms` passes; `true` if readable.
+/// An interrupted or failed poll counts as a timeout: the caller simply calls again.
+fn wait_readable(fd: RawFd, timeout_ms: i32) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is one valid, initialised pollfd that lives across the call.
+    let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    n > 0
+}
+
 impl FrameSource for LiveSource {
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         if self.stats_due || self.frames % STATS_EVERY == STATS_EVERY - 1 {
             self.refresh_stats();
         }
+        let fd = self.cap.as_raw_fd();
         // Only fields other than `cap` may be touched below: the frame borrows `cap`.
         let packet = match self.cap.next_packet() {
             Ok(p) => p,
             Err(pcap::Error::TimeoutExpired) => {
-                self.stats_due = true;
+                // Nothing queued: wait for a packet or the timeout. Either way the caller
+                // gets a pause and calls again, reading the packet if one came.
+                if !wait_readable(fd, self.timeout_ms) {
+                    self.stats_due = true;
+                }
                 return Ok(None);
             }
             Err(e) => return Err(live_error(&self.iface, &e)),

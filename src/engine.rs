@@ -115,14 +115,28 @@ impl Engine {
         self.tracker.tick(ts);
     }
 
+    /// The decoder (its reassembly counters and table).
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
     /// The tracker.
     pub fn tracker(&self) -> &Tracker {
         &self.tracker
     }
 
+    /// The tracker's report, with the fragment reassemblies the decoder abandoned
+    /// (expired or evicted) counted in its evictions.
+    pub fn report(&self) -> crate::track::report::Report {
+        let mut report = self.tracker.report();
+        let frags = self.decoder.reassembly_stats();
+        report.evictions.fragments = frags.expired + frags.evicted;
+        report
+    }
+
     /// An immutable snapshot: report, diagnosis and counters.
     pub fn snapshot(&self, source: &str, capture: CaptureStats) -> Snapshot {
-        let mut report = self.tracker.report();
+        let mut report = self.report();
         if let Some(policy) = &self.policy {
             label_with_rules(&mut report, policy);
         }

@@ -70,7 +70,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
     let mut engine = Engine::new(engine_config(&args.engine)?);
     let read = read_all(&mut engine, &args.files);
     engine.finish();
-    let report = engine.tracker().report();
+    let report = engine.report();
     let stdout = io::stdout();
     let mut out = stdout.lock();
     if args.json {

@@ -95,6 +95,7 @@ struct Counters {
     tunnel_packets: IntCounterVec,
     tunnel_lost: IntCounterVec,
     tunnel_replayed: IntCounterVec,
+    evictions: IntCounterVec,
     latency: Histogram,
 }
 
@@ -125,6 +126,7 @@ pub struct Metrics {
     last_frames: u64,
     last_errors: BTreeMap<String, u64>,
     last_stats: crate::track::report::Stats,
+    last_evictions: crate::track::report::Evictions,
     labelled: BTreeMap<String, String>,
 }
 
@@ -239,6 +241,12 @@ impl Counters {
                 "ESP/AH sequence numbers seen twice, per tunnel.",
                 t,
             ),
+            evictions: counter_vec(
+                r,
+                "ipsecmon_table_evictions_total",
+                "Entries dropped because a bounded table was full (a flood, or caps set too low).",
+                &["table"],
+            ),
             latency,
         }
     }
@@ -287,6 +295,7 @@ impl Metrics {
             last_frames: 0,
             last_errors: BTreeMap::new(),
             last_stats: Default::default(),
+            last_evictions: Default::default(),
             labelled: BTreeMap::new(),
         };
         m.initialise();
@@ -302,6 +311,9 @@ impl Metrics {
         }
         for w in ["kernel", "interface"] {
             self.counters.capture_dropped.with_label_values(&[w]);
+        }
+        for t in ["ike_sas", "esp_sas", "fragments"] {
+            self.counters.evictions.with_label_values(&[t]);
         }
         for s in TunnelState::ALL {
             self.gauges.tunnels.with_label_values(&[s.as_str()]);
@@ -336,6 +348,7 @@ impl Metrics {
     pub fn update(&mut self, snap: &Snapshot) {
         self.update_capture(snap);
         self.update_stats(&snap.report);
+        self.update_evictions(&snap.report);
         self.update_ike(&snap.report);
         self.update_tunnels(&snap.report);
         self.update_findings(snap);
@@ -386,6 +399,21 @@ impl Metrics {
             drop.max(c.dropped),
             ifdrop.max(c.if_dropped),
         );
+    }
+
+    fn update_evictions(&mut self, r: &Report) {
+        let (now, last) = (r.evictions, self.last_evictions);
+        for (table, n, l) in [
+            ("ike_sas", now.ike_sas, last.ike_sas),
+            ("esp_sas", now.esp_sas, last.esp_sas),
+            ("fragments", now.fragments, last.fragments),
+        ] {
+            self.counters
+                .evictions
+                .with_label_values(&[table])
+                .inc_by(n.saturating_sub(l));
+        }
+        self.last_evictions = now;
     }
 
     fn update_stats(&mut self, r: &Report) {

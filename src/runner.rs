@@ -415,6 +415,7 @@ mod tests {
                 received: self.n,
                 dropped: 0,
                 if_dropped: 0,
+                ..CaptureStats::default()
             }
         }
 

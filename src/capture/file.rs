@@ -437,6 +437,7 @@ impl FrameSource for FileSource {
             received: self.frames,
             dropped: 0,
             if_dropped: 0,
+            ..CaptureStats::default()
         }
     }
 

@@ -87,6 +87,7 @@ struct Counters {
     decode_errors: IntCounterVec,
     capture_received: IntCounter,
     capture_dropped: IntCounterVec,
+    capture_reopens: IntCounter,
     ipsecmon_stats: IntCounterVec,
     bytes: IntCounterVec,
     failures: IntCounterVec,
@@ -123,6 +124,7 @@ pub struct Metrics {
     counted_failed: BTreeSet<String>,
     counted_established: BTreeSet<String>,
     last_capture: (u64, u64, u64),
+    last_reopens: u64,
     last_frames: u64,
     last_errors: BTreeMap<String, u64>,
     last_stats: crate::track::report::Stats,
@@ -193,6 +195,11 @@ impl Counters {
                 "ipsecmon_capture_dropped_packets_total",
                 "Packets dropped before ipsecmon saw them (libpcap counters).",
                 &["where"],
+            ),
+            capture_reopens: counter(
+                r,
+                "ipsecmon_capture_reopens_total",
+                "Times the live interface went away and was opened again.",
             ),
             ipsecmon_stats: counter_vec(
                 r,
@@ -292,6 +299,7 @@ impl Metrics {
             counted_failed: BTreeSet::new(),
             counted_established: BTreeSet::new(),
             last_capture: (0, 0, 0),
+            last_reopens: 0,
             last_frames: 0,
             last_errors: BTreeMap::new(),
             last_stats: Default::default(),
@@ -394,6 +402,10 @@ impl Metrics {
             .capture_dropped
             .with_label_values(&["interface"])
             .inc_by(c.if_dropped.saturating_sub(ifdrop));
+        self.counters
+            .capture_reopens
+            .inc_by(c.reopens.saturating_sub(self.last_reopens));
+        self.last_reopens = self.last_reopens.max(c.reopens);
         self.last_capture = (
             rx.max(c.received),
             drop.max(c.dropped),

@@ -848,6 +848,7 @@ pub(crate) mod tests {
                 received: 42,
                 dropped: 0,
                 if_dropped: 0,
+                ..CaptureStats::default()
             },
             decode_errors: vec![("truncated".into(), 1), ("bad-ike-length".into(), 0)],
             cleartext: Vec::new(),

@@ -239,6 +239,10 @@ impl Worker {
             }
         };
         tracing::info!(source = %self.config.source_name, status = ?status, "capture ended");
+        // The input is over (its end, a stop request, or a fault): negotiations left
+        // waiting are judged as at the end of a file, so that the final snapshot says
+        // what `report` and `diagnose` would.
+        self.engine.finish();
         self.publish(status);
     }
 

@@ -63,6 +63,9 @@ pub struct LiveSource {
     /// handles before the current one.
     base: CaptureStats,
     stats_due: bool,
+    /// The latest packet, copied out of libpcap's buffer (reused: no allocation per
+    /// packet once it has grown to the largest packet).
+    packet: Vec<u8>,
     /// Set by a read error; the handle is closed on the next call.
     lost: Option<String>,
     next_attempt: Instant,
@@ -104,6 +107,7 @@ pub fn open_live(
         stats: CaptureStats::default(),
         base: CaptureStats::default(),
         stats_due: false,
+        packet: Vec::with_capacity(2048),
         lost: None,
         next_attempt: Instant::now(),
         failed_attempts: 0,
@@ -126,13 +130,30 @@ fn open_handle(
     if let Some(size) = opts.buffer_size {
         inactive = inactive.buffer_size(size);
     }
-    let mut cap = inactive.open().map_err(err)?;
+    // Non-blocking, with the waiting done here (see `LiveSource::read`): libpcap's own read
+    // timeout does not fire reliably in immediate mode, which would leave the caller
+    // blocked with no chance to publish, tick its timers or notice a stop request.
+    let mut cap = inactive.open().map_err(err)?.setnonblock().map_err(err)?;
     cap.filter(filter, true).map_err(|e| CaptureError::Live {
         iface: iface.to_string(),
         detail: format!("filter {filter:?} rejected: {e}"),
     })?;
     let link = LinkType::from_linktype(cap.get_datalink().0 as u32);
     Ok((cap, link))
+}
+
+/// Waits until `fd` is readable (or in error) or `timeout_ms` pass.
+fn wait_readable(fd: std::os::fd::RawFd, timeout_ms: i32) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call. Its result does not matter:
+    // the read that follows says whether a packet, nothing, or an error is there.
+    unsafe {
+        libc::poll(&mut pfd, 1, timeout_ms.max(1));
+    }
 }
 
 /// Turns a libpcap error into one naming the interface, with the fix for missing privilege.
@@ -176,6 +197,32 @@ impl LiveSource {
             if_dropped: b.if_dropped + u64::from(s.if_dropped),
             reopens: b.reopens,
         };
+    }
+
+    /// The next packet into `self.packet` (its time and original length), waiting up to
+    /// the read timeout for one; `None` on a timeout or a read error (which is noted for
+    /// the next call).
+    fn read(&mut self) -> Option<(Timestamp, u32)> {
+        for attempt in 0..2 {
+            let cap = self.cap.as_mut()?;
+            match cap.next_packet() {
+                Ok(p) => {
+                    self.packet.clear();
+                    self.packet.extend_from_slice(p.data);
+                    let micros = u32::try_from(p.header.ts.tv_usec).unwrap_or(0);
+                    let ts = Timestamp::from_parts(p.header.ts.tv_sec, micros.saturating_mul(1000));
+                    return Some((ts, p.header.len));
+                }
+                // Nothing buffered (the handle is non-blocking): wait once, then look again.
+                Err(pcap::Error::TimeoutExpired) if attempt == 0 => {
+                    let fd = std::os::fd::AsRawFd::as_raw_fd(cap);
+                    wait_readable(fd, self.opts.timeout_ms);
+                }
+                Err(pcap::Error::TimeoutExpired) => self.stats_due = true,
+                Err(e) => self.lost = Some(e.to_string()),
+            }
+        }
+        None
     }
 
     /// Closes the handle after a read error and schedules the first reopening.
@@ -229,31 +276,16 @@ impl FrameSource for LiveSource {
         if self.stats_due || self.frames % STATS_EVERY == STATS_EVERY - 1 {
             self.refresh_stats();
         }
-        let Some(cap) = self.cap.as_mut() else {
+        let Some((ts, orig_len)) = self.read() else {
             return Ok(None);
         };
-        // Only fields other than `cap` may be touched below: the frame borrows `cap`.
-        let packet = match cap.next_packet() {
-            Ok(p) => p,
-            Err(pcap::Error::TimeoutExpired) => {
-                self.stats_due = true;
-                return Ok(None);
-            }
-            Err(e) => {
-                self.lost = Some(e.to_string());
-                return Ok(None);
-            }
-        };
         self.frames += 1;
-        let h = packet.header;
-        let micros = u32::try_from(h.ts.tv_usec).unwrap_or(0);
-        let ts = Timestamp::from_parts(h.ts.tv_sec, micros.saturating_mul(1000));
         Ok(Some(Frame {
             number: self.frames,
             ts,
             link: self.link,
-            data: packet.data,
-            orig_len: h.len,
+            data: &self.packet,
+            orig_len,
         }))
     }
 

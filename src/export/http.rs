@@ -68,7 +68,8 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/healthz", get(healthz))
         .merge(protected)
         .layer(middleware::from_fn(deadline))
-        .layer(DefaultBodyLimit::max(1024))
+        .layer(middleware::from_fn(refuse_bodies))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
@@ -83,12 +84,30 @@ pub async fn serve(
     state: Arc<ServerState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state);
+    serve_limited(
+        listener,
+        state,
+        shutdown,
+        MAX_CONNECTIONS,
+        CONNECTION_LIFETIME,
+    )
+    .await
+}
+
+/// [`serve`] with the connection limits given.
+async fn serve_limited(
+    listener: tokio::net::TcpListener,
+    state: Arc<ServerState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    connections: usize,
+    lifetime: Duration,
+) -> std::io::Result<()> {
     let listener = Guarded {
         inner: listener,
-        slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+        slots: Arc::new(Semaphore::new(connections)),
+        lifetime,
     };
-    axum::serve(listener, app)
+    axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -97,6 +116,7 @@ pub async fn serve(
 struct Guarded {
     inner: tokio::net::TcpListener,
     slots: Arc<Semaphore>,
+    lifetime: Duration,
 }
 
 impl axum::serve::Listener for Guarded {
@@ -113,7 +133,7 @@ impl axum::serve::Listener for Guarded {
         let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
         let stream = Limited {
             io,
-            deadline: Box::pin(tokio::time::sleep(CONNECTION_LIFETIME)),
+            deadline: Box::pin(tokio::time::sleep(self.lifetime)),
             _slot: slot,
         };
         (stream, addr)
@@ -174,6 +194,25 @@ impl AsyncWrite for Limited {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.io).poll_shutdown(cx)
     }
+}
+
+/// Largest request body accepted; no endpoint reads one.
+const MAX_BODY: usize = 1024;
+
+/// Refuses a request announcing a body over [`MAX_BODY`] or a chunked one before any
+/// handler runs: the handlers never read bodies, so a body limit on extractors alone
+/// would never fire.
+async fn refuse_bodies(req: Request, next: Next) -> Response {
+    let h = req.headers();
+    let declared = h
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().parse::<u64>().unwrap_or(u64::MAX));
+    let too_big = declared.is_some_and(|n| n > MAX_BODY as u64);
+    if too_big || h.contains_key(header::TRANSFER_ENCODING) {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "requests carry no body\n").into_response();
+    }
+    next.run(req).await
 }
 
 async fn deadline(req: Request, next: Next) -> Response {
@@ -269,4 +308,117 @@ async fn findings(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
 
 async fn report(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
     Json((state.latest)().report.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::MetricsConfig;
+    use std::io::{Read, Write};
+
+    /// A server over an empty snapshot on a loopback port, with the given limits.
+    async fn start(connections: usize, lifetime: Duration) -> SocketAddr {
+        let snap = Arc::new(
+            crate::runner::Shared::new("test")
+                .latest()
+                .snapshot
+                .as_ref()
+                .clone(),
+        );
+        let latest: Latest = Arc::new(move || Arc::clone(&snap));
+        let state = ServerState::new(latest, Metrics::new(MetricsConfig::default()), None);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let never = std::future::pending::<()>();
+        tokio::spawn(serve_limited(listener, state, never, connections, lifetime));
+        addr
+    }
+
+    /// Sends `request` and returns the status code of the answer (0 when none came), on a
+    /// blocking thread with a plain socket.
+    async fn status(addr: SocketAddr, request: &[u8]) -> u16 {
+        let request = request.to_vec();
+        tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(&request).unwrap();
+            let mut text = Vec::new();
+            let _ = s.read_to_end(&mut text);
+            let text = String::from_utf8_lossy(&text);
+            text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0)
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_the_documented_endpoints_answer_and_bodies_are_refused() {
+        let addr = start(8, Duration::from_secs(5)).await;
+        let get = |path: &str| format!("GET {path} HTTP/1.0\r\n\r\n").into_bytes();
+        for path in [
+            "/metrics",
+            "/healthz",
+            "/api/v1/sas",
+            "/api/v1/stats",
+            "/api/v1/findings",
+            "/api/v1/report",
+        ] {
+            assert_eq!(status(addr, &get(path)).await, 200, "{path}");
+        }
+        for path in [
+            "/",
+            "/api/v1",
+            "/api/v1/keys",
+            "/metrics/x",
+            "/../etc/passwd",
+        ] {
+            assert_eq!(status(addr, &get(path)).await, 404, "{path}");
+        }
+        assert_eq!(status(addr, b"POST /metrics HTTP/1.0\r\n\r\n").await, 405);
+        let mut big = b"GET /metrics HTTP/1.0\r\nContent-Length: 4096\r\n\r\n".to_vec();
+        big.extend_from_slice(&[b'x'; 4096]);
+        assert_eq!(status(addr, &big).await, 413);
+        let chunked = b"GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n";
+        assert_eq!(status(addr, chunked).await, 413);
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_finishes_its_request_is_cut_off() {
+        let addr = start(8, Duration::from_millis(300)).await;
+        let read = tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            let mut buf = Vec::new();
+            s.read_to_end(&mut buf).map(|_| buf.len())
+        })
+        .await
+        .unwrap();
+        // Closed (end of stream or reset) long before the 5 s read timeout, unanswered.
+        assert!(
+            matches!(read, Ok(0))
+                || read
+                    .as_ref()
+                    .is_err_and(|e| e.kind() != std::io::ErrorKind::WouldBlock),
+            "{read:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_cap_wait_for_a_free_slot() {
+        let addr = start(2, Duration::from_millis(500)).await;
+        // Two idle connections take both slots...
+        let _a = std::net::TcpStream::connect(addr).unwrap();
+        let _b = std::net::TcpStream::connect(addr).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // ...so a third is answered only once their lifetime has freed a slot.
+        let started = std::time::Instant::now();
+        assert_eq!(status(addr, b"GET /healthz HTTP/1.0\r\n\r\n").await, 200);
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 }

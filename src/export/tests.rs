@@ -186,11 +186,12 @@ fn failures_latency_and_retransmissions_per_tunnel() {
     failed.established_after_s = None;
     failed.retransmissions = 4;
     failed.responder = "192.0.2.3:500".into();
-    failed.failure = Some(Failure {
-        code: "peer-unreachable".into(),
-        notify_type: None,
-        frame: 9,
-    });
+    failed.failure = Some(Failure::inferred(
+        "peer-unreachable",
+        9,
+        0.9,
+        "requests retransmitted, no answer".into(),
+    ));
     let s = snap(
         vec![ike("1111111111111111", IkeState::Established), failed],
         vec![],
@@ -286,11 +287,7 @@ fn a_tunnel_that_appears_later_starts_at_zero_then_counts() {
     let mut late = ike("4444444444444444", IkeState::Failed);
     late.responder = "192.0.2.9:500".into();
     late.retransmissions = 2;
-    late.failure = Some(Failure {
-        code: "auth-failed".into(),
-        notify_type: Some(24),
-        frame: 30,
-    });
+    late.failure = Some(Failure::notified("auth-failed", 24, 30));
     let later = snap(vec![first, late], vec![]);
     let failed = r#"ipsecmon_tunnel_negotiation_failures_total{code="auth-failed",rule="",tunnel="192.0.2.1<->192.0.2.9"}"#;
     let total = r#"ipsecmon_negotiation_failures_total{code="auth-failed"}"#;

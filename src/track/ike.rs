@@ -778,9 +778,9 @@ impl IkeSa {
 
     /// Counts a retransmission on exchange `i`.
     pub(crate) fn retransmitted(&mut self, i: usize, ctx: &MsgCtx<'_>, is_request: bool) {
-        self.retransmissions += 1;
+        self.retransmissions = self.retransmissions.saturating_add(1);
         if let Some(ex) = self.exchanges.get_mut(i) {
-            ex.retransmissions += 1;
+            ex.retransmissions = ex.retransmissions.saturating_add(1);
             if is_request {
                 ex.last_request_frame = ctx.frame;
                 if ex.transmissions.len() < MAX_TRANSMISSIONS {

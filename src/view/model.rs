@@ -905,6 +905,7 @@ pub(crate) mod tests {
                 received: 42,
                 dropped: 0,
                 if_dropped: 0,
+                ..CaptureStats::default()
             },
             decode_errors: vec![("truncated".into(), 1), ("bad-ike-length".into(), 0)],
             cleartext: Vec::new(),
@@ -958,6 +959,7 @@ pub(crate) mod tests {
             established_at: Some(1_700_000_010.0),
             rekeyed_from: Some("c0000001".into()),
             source: "proposal".into(),
+            deleted: false,
         });
         snap
     }

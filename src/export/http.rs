@@ -4,11 +4,18 @@
 //! Requests carry no body (anything over 1 KiB is refused), each is answered within 5 s
 //! or cut off, and with a token configured every path but `/healthz` needs
 //! `Authorization: Bearer TOKEN`.
+//!
+//! The `/metrics` exposition is rendered once per snapshot and kept: with thousands of
+//! tunnels a rendering takes far longer than a scrape may. While scrapes keep coming, a
+//! background task renders each new snapshot as soon as it is published, so that a scrape
+//! finds the exposition ready; a scrape that arrives first renders it itself.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -27,10 +34,24 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9795";
 /// How the server finds the latest snapshot (the capture loop publishes it).
 pub type Latest = Arc<dyn Fn() -> Arc<Snapshot> + Send + Sync>;
 
+/// How often the background renderer looks for a new snapshot.
+const RENDER_POLL: Duration = Duration::from_millis(100);
+/// How long after the last scrape the background renderer keeps rendering.
+const RENDER_AHEAD_FOR: Duration = Duration::from_secs(60);
+
+/// The collector and the exposition of the snapshot it last applied.
+struct Exposition {
+    snapshot: Option<Arc<Snapshot>>,
+    metrics: Metrics,
+    body: Bytes,
+}
+
 /// Shared state of the handlers.
 pub struct ServerState {
     latest: Latest,
-    metrics: Mutex<(Option<Arc<Snapshot>>, Metrics)>,
+    exposition: Mutex<Exposition>,
+    /// A scrape came since the background renderer last looked: keep rendering ahead.
+    scraped: AtomicBool,
     token: Option<String>,
 }
 
@@ -39,9 +60,60 @@ impl ServerState {
     pub fn new(latest: Latest, metrics: Metrics, token: Option<String>) -> Arc<Self> {
         Arc::new(ServerState {
             latest,
-            metrics: Mutex::new((None, metrics)),
+            exposition: Mutex::new(Exposition {
+                snapshot: None,
+                metrics,
+                body: Bytes::new(),
+            }),
+            scraped: AtomicBool::new(false),
             token,
         })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Exposition> {
+        // A panic mid-update leaves counters that are at worst one snapshot behind.
+        self.exposition.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The exposition of the latest snapshot, rendered now if it was not yet.
+    fn metrics_body(&self) -> Bytes {
+        let snap = (self.latest)();
+        let mut guard = self.lock();
+        let ex = &mut *guard;
+        if ex.snapshot.as_ref().is_none_or(|l| !Arc::ptr_eq(l, &snap)) {
+            ex.metrics.update(&snap);
+            ex.body = Bytes::from(ex.metrics.render());
+            ex.snapshot = Some(snap);
+        }
+        ex.body.clone()
+    }
+
+    /// Renders each new snapshot ahead of the scrapes, for as long as scrapes come: a
+    /// server nobody scraped for [`RENDER_AHEAD_FOR`] spends nothing on it.
+    async fn render_ahead(self: Arc<Self>) {
+        let mut since_scrape = RENDER_AHEAD_FOR;
+        loop {
+            tokio::time::sleep(RENDER_POLL).await;
+            since_scrape = if self.scraped.swap(false, Ordering::Relaxed) {
+                Duration::ZERO
+            } else {
+                since_scrape.saturating_add(RENDER_POLL)
+            };
+            if since_scrape >= RENDER_AHEAD_FOR || !self.behind() {
+                continue;
+            }
+            let state = Arc::clone(&self);
+            let _ = tokio::task::spawn_blocking(move || state.metrics_body()).await;
+        }
+    }
+
+    /// `true` when a newer snapshot than the rendered one exists and nobody is rendering.
+    fn behind(&self) -> bool {
+        let snap = (self.latest)();
+        match self.exposition.try_lock() {
+            Ok(ex) => ex.snapshot.as_ref().is_none_or(|l| !Arc::ptr_eq(l, &snap)),
+            Err(_) => false,
+        }
     }
 }
 
@@ -68,6 +140,7 @@ pub async fn serve(
     state: Arc<ServerState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    tokio::spawn(Arc::clone(&state).render_ahead());
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -119,16 +192,8 @@ async fn healthz(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
-    let snap = (state.latest)();
-    let body = {
-        let mut guard = state.metrics.lock().unwrap_or_else(|e| e.into_inner());
-        let (last, m) = &mut *guard;
-        if last.as_ref().is_none_or(|l| !Arc::ptr_eq(l, &snap)) {
-            m.update(&snap);
-            *last = Some(snap);
-        }
-        m.render()
-    };
+    state.scraped.store(true, Ordering::Relaxed);
+    let body = state.metrics_body();
     (
         [(
             header::CONTENT_TYPE,

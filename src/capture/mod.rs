@@ -50,6 +50,9 @@ pub struct CaptureStats {
     pub dropped: u64,
     /// Frames dropped by the interface.
     pub if_dropped: u64,
+    /// Times a live interface that went away was reopened.
+    #[serde(default)]
+    pub reopens: u64,
 }
 
 /// Errors opening or reading a source. Each names the file (or interface) and, when

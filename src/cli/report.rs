@@ -47,6 +47,10 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
         out.write_all(render(&report).as_bytes())?;
     }
     out.flush()?;
+    // The process ends next: freeing every SA and report row one by one would take up to
+    // a second on large captures, and the operating system reclaims it all at once.
+    std::mem::forget(report);
+    std::mem::forget(engine);
     match read {
         Ok(()) => Ok(EXIT_OK),
         Err(e) => {

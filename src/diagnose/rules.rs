@@ -726,6 +726,14 @@ pub(super) fn invalid_spi(report: &Report) -> Option<Finding> {
     })
 }
 
+/// The part of a flood summary that says how many entries a full table let go.
+fn evicted_note(evicted: u64) -> String {
+    if evicted == 0 {
+        return String::new();
+    }
+    format!("; {evicted} more IKE SAs were evicted from the full table (--max-ike-sas)")
+}
+
 /// Many negotiations left half-open (no responder SPI ever seen).
 pub(super) fn half_open_flood(report: &Report, config: &Config) -> Option<Finding> {
     let half_open: Vec<&IkeSaReport> = report
@@ -755,9 +763,10 @@ pub(super) fn half_open_flood(report: &Report, config: &Config) -> Option<Findin
         severity: Severity::Warning,
         ike_sa: None,
         summary: format!(
-            "{} negotiations from {} source(s) were never answered or completed",
+            "{} negotiations from {} source(s) were never answered or completed{}",
             half_open.len(),
-            sources.len()
+            sources.len(),
+            evicted_note(report.evictions.ike_sas)
         ),
         evidence,
         remedy: remedy(Code::HalfOpenFlood).to_string(),

@@ -292,10 +292,16 @@ fn stats(t: &Tracker, sas: &[&IkeSa], esps: &[(&EspKey, &EspSa)], peers: &[Peer]
         let sent = sent_by_us(t, k, e, esps, peers[i].map(|(j, _)| j));
         add_bytes(&mut s, k.ah, sent, e.bytes);
     }
+    let r = &t.retired;
+    s.confidential_bytes_sent += r.confidential_bytes_sent;
+    s.confidential_bytes_received += r.confidential_bytes_received;
+    s.authenticated_bytes_sent += r.authenticated_bytes_sent;
+    s.authenticated_bytes_received += r.authenticated_bytes_received;
     s
 }
 
-fn add_bytes(s: &mut Stats, ah: bool, sent: bool, bytes: u64) {
+/// Counts `bytes` of one ESP (`ah` false) or AH SA as sent or received.
+pub(crate) fn add_bytes(s: &mut Stats, ah: bool, sent: bool, bytes: u64) {
     // ESP normally carries an ICV too, so its bytes are also authenticated bytes.
     match (ah, sent) {
         (false, true) => s.confidential_bytes_sent += bytes,
@@ -307,6 +313,12 @@ fn add_bytes(s: &mut Stats, ah: bool, sent: bool, bytes: u64) {
     } else {
         s.authenticated_bytes_received += bytes;
     }
+}
+
+/// [`sent_by_us`] for an SA leaving the table, whose opposite direction is not looked up:
+/// without a local address or an IKE SA, it counts as sent.
+pub(crate) fn sent_alone(t: &Tracker, k: &EspKey, e: &EspSa) -> bool {
+    sent_by_us(t, k, e, &[], None)
 }
 
 /// "Sent" is from the local host when one is configured, else from the IKE SA's

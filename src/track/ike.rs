@@ -326,9 +326,9 @@ pub(crate) struct Child {
     /// A Delete named it.
     pub deleted: bool,
     /// What its negotiation said about being a rekey: `Some(false)` a new child (IKE_AUTH,
-    /// or a CREATE_CHILD_SA whose first inner payload is SA), `Some(true)` a rekey (a
-    /// CREATE_CHILD_SA starting with a Notify, REKEY_SA, RFC 7296 §1.3.3), `None` when
-    /// nothing tells (IKEv1 Quick Mode).
+    /// or a decrypted CREATE_CHILD_SA without REKEY_SA), `Some(true)` a rekey (REKEY_SA
+    /// decrypted, or an encrypted CREATE_CHILD_SA starting with a Notify, RFC 7296
+    /// §1.3.3), `None` when nothing tells (other CREATE_CHILD_SAs, IKEv1 Quick Mode).
     pub rekey_hint: Option<bool>,
     /// A possible rekey whose replaced child the wire has not singled out: the direction
     /// (`true`: towards the initiator) of its first SPI. ESP timing settles it when the
@@ -825,9 +825,9 @@ impl IkeSa {
 
     /// Counts a retransmission on exchange `i`.
     pub(crate) fn retransmitted(&mut self, i: usize, ctx: &MsgCtx<'_>, is_request: bool) {
-        self.retransmissions += 1;
+        self.retransmissions = self.retransmissions.saturating_add(1);
         if let Some(ex) = self.exchanges.get_mut(i) {
-            ex.retransmissions += 1;
+            ex.retransmissions = ex.retransmissions.saturating_add(1);
             if is_request {
                 ex.last_request_frame = ctx.frame;
                 if ex.transmissions.len() < MAX_TRANSMISSIONS {
@@ -1248,11 +1248,13 @@ pub(crate) fn add_child(
     };
     let (requester, responder) = (e.req_offer, e.resp_offer);
     let rekeyed_from = e.rekey_spi;
+    // RFC 7296 §1.3.3 puts REKEY_SA first in a rekey request; other first payloads
+    // say nothing either way, so ESP timing decides (see `Child::rekey_open`).
     let rekey_hint = match e.kind {
         35 => Some(false),
         36 if rekeyed_from.is_some() => Some(true),
         36 if requester.is_some_and(|o| o.2) => Some(false),
-        36 => Some(e.sk_first == 41),
+        36 if e.sk_first == 41 => Some(true),
         _ => None,
     };
     // Each side proposes its own inbound SPI (RFC 7296 §3.3.1, RFC 2408 §3.5).

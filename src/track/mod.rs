@@ -35,7 +35,7 @@ use crate::wire::{Addrs, AhPacket, DecodeError, EspPacket, IcmpError, IkeDatagra
 
 use esp::{EspKey, EspSa, LinkKind};
 use ike::{Counters, Effect, IkeKey, IkeSa, MsgCtx, Rekey};
-use report::{Evictions, IkeState, Report};
+use report::{Evictions, IkeState, Report, Stats};
 use table::Table;
 
 /// Limits and thresholds of the tracker.
@@ -51,6 +51,11 @@ pub struct Config {
     pub idle_expiry_ns: i64,
     /// The local host, when known: "sent" and "received" are from its side.
     pub local: Option<IpAddr>,
+    /// Live capture: SAs that ended (deleted, failed, expired) are dropped from the tables
+    /// this long (packet time, nanoseconds) after their last packet, so that a monitor
+    /// running for months holds only what is current. `None` (files) keeps every SA until
+    /// a full table evicts it, so that a report lists them all.
+    pub forget_after_ns: Option<i64>,
 }
 
 impl Default for Config {
@@ -61,6 +66,7 @@ impl Default for Config {
             stall_after_ns: 10_000_000_000,
             idle_expiry_ns: 3_600_000_000_000,
             local: None,
+            forget_after_ns: None,
         }
     }
 }
@@ -97,6 +103,9 @@ pub struct Tracker {
     deleted_spis: Table<(u32, bool), i64>,
     counters: Counters,
     evictions: Evictions,
+    /// Bytes of ESP/AH SAs no longer in the table (evicted or forgotten), so that the
+    /// statistics block never goes backwards.
+    retired: Stats,
     frames: u64,
     decode_errors: u64,
     last_ts: Option<Timestamp>,
@@ -119,6 +128,7 @@ impl Tracker {
             deleted_spis: Table::new(esp_cap.min(65_536)),
             counters: Counters::default(),
             evictions: Evictions::default(),
+            retired: Stats::default(),
             frames: 0,
             decode_errors: 0,
             last_ts: None,
@@ -578,9 +588,27 @@ impl Tracker {
         if bad {
             self.counters.bad_spi_packets += 1;
         }
-        if self.esp.insert(key, sa).is_some() {
+        if let Some((k, old)) = self.esp.insert(key, sa) {
             self.evictions.esp_sas += 1;
+            // A full table losing SPIs that carried one packet and belong to no IKE SA is
+            // what a flood of random SPIs looks like: those packets had no SA to go to
+            // (unless they were counted as bad SPI packets when they came).
+            if old.packets <= 1 && old.ike().is_none() && !old.bad {
+                self.counters.bad_spi_packets += old.packets;
+            }
+            self.retire_bytes(&k, &old);
         }
+    }
+
+    /// Keeps the bytes of an ESP/AH SA leaving the table in the statistics block.
+    fn retire_bytes(&mut self, key: &EspKey, sa: &EspSa) {
+        let sent = build::sent_alone(self, key, sa);
+        build::add_bytes(&mut self.retired, key.ah, sent, sa.bytes);
+    }
+
+    /// Entries in the IKE and ESP/AH tables (for tests of the bounds).
+    pub fn table_sizes(&self) -> (usize, usize) {
+        (self.ike.len(), self.esp.len())
     }
 
     /// The IKE SA a new ESP/AH SPI belongs to, and whether its packets are bad-SPI
@@ -750,6 +778,35 @@ impl Tracker {
             if let Some(sa) = self.ike.get_mut(&key) {
                 let frame = sa.last_frame;
                 sa.set_state(IkeState::Expired, frame, "idle past expiry");
+            }
+        }
+        if let Some(after) = self.config.forget_after_ns {
+            self.forget_ended(now.0.saturating_sub(after));
+        }
+    }
+
+    /// Drops SAs that ended and saw no packet since `before` (see
+    /// [`Config::forget_after_ns`]).
+    fn forget_ended(&mut self, before: i64) {
+        let ike: Vec<IkeKey> = self
+            .ike
+            .iter()
+            .filter(|(_, sa)| !sa.alive() && sa.last_seen.0 < before)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &ike {
+            debug!(spi_i = %report::spi64(k.spi_i), "forgetting an ended IKE SA");
+            self.ike.remove(k);
+        }
+        let esp: Vec<EspKey> = self
+            .esp
+            .iter()
+            .filter(|(_, e)| (e.expired || e.deleted_at().is_some()) && e.last_seen < before)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &esp {
+            if let Some(old) = self.esp.remove(k) {
+                self.retire_bytes(k, &old);
             }
         }
     }

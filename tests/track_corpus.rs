@@ -764,8 +764,10 @@ fn nat_evidence_says_what_the_verdict_rests_on() {
         e["detail"],
         "frame 1: the initiator's NAT_DETECTION_SOURCE_IP (SHA-1) does not match \
          10.5.2.60:10952, the initiator's address seen here; the initiator is behind NAT. \
-         The verdict rests on this source hash alone, which is weak: a peer that forces UDP \
-         encapsulation (strongSwan encap=yes, kernel-libipsec) fakes it on purpose"
+         The verdict rests on this source hash, weak alone (a peer that forces UDP \
+         encapsulation, like strongSwan encap=yes or kernel-libipsec, fakes it on purpose), \
+         and on the initiator's source port 10952 being neither 500 nor 4500, as a NAT that \
+         rewrites ports makes it"
     );
     let Some(doc) = report("tcpdump/tests/ikev2four.pcap") else {
         return;

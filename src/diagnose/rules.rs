@@ -168,7 +168,12 @@ fn failure(sa: &IkeSaReport, report: &Report, _config: &Config) -> Option<Findin
         out.remedy = REFUSED_REMEDY.to_string();
     }
     out.evidence = exchange_evidence(sa);
-    if let Some(icmp) = sa.icmp.first() {
+    // An inference that rests on the ICMP error names it in its reason already.
+    if let Some(icmp) = sa
+        .icmp
+        .first()
+        .filter(|i| f.reason.is_none() || i.frame != f.frame)
+    {
         out.evidence.push(ev(
             icmp.frame,
             icmp.ts,

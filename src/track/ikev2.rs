@@ -39,8 +39,10 @@ const NOTIFY: u8 = 41;
 /// The Delete payload type.
 const DELETE: u8 = 42;
 /// An IKE SA's Delete this soon after a CREATE_CHILD_SA that brought no new ESP SPI
-/// ends the old SA of an IKE SA rekey (RFC 7296 §2.18), not the connection.
-const REKEY_DELETE_WITHIN_NS: i64 = 10_000_000_000;
+/// ends the old SA of an IKE SA rekey (RFC 7296 §2.18), not the connection: the rekeying
+/// peer deletes the old SA at once (strongSwan within milliseconds), while a child SA
+/// that carries no traffic yet may be torn down by a Delete seconds later.
+const REKEY_DELETE_WITHIN_NS: i64 = 2_000_000_000;
 
 /// Smallest SK payload body (IV, ciphertext, ICV) that can hold IDr and AUTH: about 36
 /// bytes of plaintext even with the smallest identity and a 16-byte MAC, plus the

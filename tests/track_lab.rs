@@ -314,11 +314,18 @@ fn ikev1_scenario_facts_without_keys() {
     assert_eq!(code, 0);
 }
 
+/// A capture, the findings it gives as (code, severity), and its IKE SA's NAT verdict.
+type Case = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
 /// The diagnosis code of every lab scenario (without keys), and the NAT verdict.
 #[test]
 fn each_lab_scenario_gives_its_code_and_nat_verdict() {
     // (capture, findings, NAT verdict of its IKE SA)
-    let cases: [(&str, &[(&str, &str)], &str); 12] = [
+    let cases: [Case; 12] = [
         ("ok/link.pcap", &[], "none"),
         (
             "psk-mismatch/link.pcap",

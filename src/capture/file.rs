@@ -128,18 +128,36 @@ pub fn open_file(path: &Path) -> Result<FileSource, CaptureError> {
         path: path.to_path_buf(),
         source,
     };
-    let format_err = |detail: &str| CaptureError::Format {
-        path: path.to_path_buf(),
-        detail: detail.to_string(),
-    };
     let mut file = File::open(path).map_err(io_err)?;
     let meta = file.metadata().map_err(io_err)?;
     if meta.is_dir() {
-        return Err(format_err("it is a directory; give a capture file"));
+        return Err(CaptureError::Format {
+            path: path.to_path_buf(),
+            detail: "it is a directory; give a capture file".to_string(),
+        });
     }
     let gzip = starts_with_gzip_magic(&mut file).map_err(io_err)?;
+    from_stream(path, Box::new(file), gzip, meta.len())
+}
+
+/// Reads a capture held in memory (pcap, pcapng, or a gzip of either), named `name` in
+/// errors: the same reader as [`open_file`], for callers whose bytes come from elsewhere
+/// (the fuzz targets, tests).
+pub fn read_bytes(name: &Path, bytes: Vec<u8>) -> Result<FileSource, CaptureError> {
+    let gzip = bytes.starts_with(&GZIP_MAGIC);
+    let len = bytes.len() as u64;
+    from_stream(name, Box::new(std::io::Cursor::new(bytes)), gzip, len)
+}
+
+/// The reader over an opened byte stream, with `size` bytes in all (for progress).
+fn from_stream(
+    path: &Path,
+    stream: Box<dyn Read + Send>,
+    gzip: bool,
+    size: u64,
+) -> Result<FileSource, CaptureError> {
     let read_bytes = Arc::new(AtomicU64::new(0));
-    let counted = Counting::new(file, Arc::clone(&read_bytes));
+    let counted = Counting::new(stream, Arc::clone(&read_bytes));
     let src: Box<dyn Read + Send> = if gzip {
         Box::new(MultiGzDecoder::new(BufReader::with_capacity(
             1 << 18,
@@ -149,14 +167,17 @@ pub fn open_file(path: &Path) -> Result<FileSource, CaptureError> {
         Box::new(counted)
     };
     let mut input = Buffered::new(src);
-    let format = detect_format(&mut input, gzip).map_err(|detail| format_err(&detail))?;
+    let format = detect_format(&mut input, gzip).map_err(|detail| CaptureError::Format {
+        path: path.to_path_buf(),
+        detail,
+    })?;
     Ok(FileSource {
         path: path.to_path_buf(),
         input,
         format,
         frames: 0,
         read_bytes,
-        file_size: meta.len(),
+        file_size: size,
     })
 }
 

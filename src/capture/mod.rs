@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use crate::wire::{LinkType, Timestamp};
 
-pub use file::{open_file, FileSource, MAX_RECORD};
+pub use file::{open_file, read_bytes, FileSource, MAX_RECORD};
 pub use live::{open_live, LiveOptions, LiveSource};
 pub use paced::Paced;
 pub use privilege::{drop_privileges, PrivilegeError};

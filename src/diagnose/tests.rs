@@ -47,6 +47,7 @@ fn sa(state: IkeState) -> IkeSaReport {
         chosen: None,
         icmp: Vec::new(),
         rule: None,
+        decryption: None,
     }
 }
 
@@ -69,6 +70,7 @@ fn esp(spi: &str, src: &str, dst: &str, packets: u64, first: f64, last: f64) -> 
         ike_sa_link: Some("inferred".into()),
         peer_spi: None,
         rule: None,
+        decryption: None,
     }
 }
 

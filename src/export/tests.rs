@@ -30,6 +30,7 @@ fn ike(spi: &str, state: IkeState) -> IkeSaReport {
         chosen: None,
         icmp: Vec::new(),
         rule: None,
+        decryption: None,
     }
 }
 
@@ -52,6 +53,7 @@ fn esp(spi: &str, ike_sa: &str, src: &str, dst: &str, packets: u64) -> EspSaRepo
         ike_sa_link: Some("inferred".into()),
         peer_spi: None,
         rule: None,
+        decryption: None,
     }
 }
 

@@ -62,6 +62,7 @@ fn esp_report(t: &Tracker, k: &EspKey, e: &EspSa, peer: Option<u32>) -> EspSaRep
         ike_sa_link: ike.and(e.link).map(|l| l.as_str().to_string()),
         peer_spi: peer.map(spi32),
         rule: None,
+        decryption: t.esp_decrypt.get(k).map(|d| d.to_report()),
     }
 }
 

@@ -10,6 +10,7 @@ use tracing::debug;
 use crate::wire::ike::{registry, IkeMessage, PayloadBody};
 use crate::wire::{Addrs, Timestamp};
 
+use super::decryption::Tally;
 use super::esp::LinkKind;
 use super::nat::NatObservations;
 use super::report::{
@@ -405,6 +406,8 @@ pub(crate) struct IkeSa {
     pub chosen: Option<String>,
     /// ICMP errors quoting its packets.
     pub icmp_reports: Vec<IcmpReport>,
+    /// Decryption outcomes of its encrypted messages, once a key was tried.
+    pub decryption: Option<Tally>,
 }
 
 impl IkeSa {
@@ -452,6 +455,7 @@ impl IkeSa {
             offered: Vec::new(),
             chosen: None,
             icmp_reports: Vec::new(),
+            decryption: None,
         }
     }
 
@@ -521,6 +525,7 @@ impl IkeSa {
         new.last_seen = ts;
         new.icmp = None;
         new.icmp_reports.clear();
+        new.decryption = None;
         new.fragments_lost = None;
         new.auth_suspect = None;
         new.awaiting_retry = false;
@@ -823,6 +828,7 @@ impl IkeSa {
             icmp: self.icmp_reports.clone(),
             last_seen: self.last_seen.as_secs_f64(),
             rule: None,
+            decryption: self.decryption.map(|t| t.to_report()),
         }
     }
 }

@@ -917,3 +917,95 @@ fn reports_are_repeatable() {
     };
     assert_eq!(run(), run());
 }
+
+/// A TCP SYN whose checksum is right for 10.0.0.2 -> 192.0.2.2 (not for 192.0.2.1).
+const TCP_SEGMENT: [u8; 23] = [
+    0xc7, 0x38, 0x1a, 0x0b, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x50, 0x02, 0xff, 0xff,
+    0x3e, 0x34, 0x00, 0x00, 0x61, 0x62, 0x63,
+];
+
+/// An IKEv2 SA whose decrypted IKE_AUTH named child SPIs 0xc1 (to I) and 0xd1 (to R).
+fn v2_with_decrypted_child(s: &mut Sim) {
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    let req = v2(SPI_R, 35, 1, FROM_I, vec![sk(300), sa_spi(3, 0xc1, 4)]);
+    s.ike(20, I, R, req, "auth-req");
+    let resp = v2(SPI_R, 35, 1, RESP, vec![sk(208), sa_spi(3, 0xd1, 4)]);
+    s.ike(30, R, I, resp, "auth-resp");
+}
+
+#[test]
+fn decrypted_transport_esp_gives_inner_checksum_evidence() {
+    use crate::decrypt::{DecryptError, EspPlain};
+    let mut s = Sim::new();
+    v2_with_decrypted_child(&mut s);
+    let f = s.esp(40, I, R, 0xd1, 1);
+    let esp = EspPacket {
+        addrs: addrs(I, R, None),
+        encap: Encap::None,
+        spi: 0xd1,
+        seq: 1,
+        payload: &[0; 100],
+    };
+    let plain = EspPlain {
+        next_header: 6,
+        inner: &TCP_SEGMENT,
+        verified: true,
+    };
+    s.t.on_esp_decrypt(f, &esp, Ok(&plain));
+    let f2 = s.esp(41, I, R, 0xd1, 2);
+    s.t.on_esp_decrypt(f2, &esp, Err(DecryptError::IcvMismatch));
+    let r = s.finish(50);
+    let kinds: Vec<&str> = only(&r)
+        .nat
+        .evidence
+        .iter()
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert!(kinds.contains(&"checksum-mismatch"), "{kinds:?}");
+    let d = r.esp_sas[0].decryption.clone().unwrap();
+    assert_eq!(
+        (
+            d.status.as_str(),
+            d.decrypted,
+            d.verified,
+            d.not_authenticated
+        ),
+        ("partial", 1, 1, 1)
+    );
+    assert_eq!(d.first_failure.unwrap().frame, f2);
+    assert_eq!(r.esp_sas[0].ike_sa_link.as_deref(), Some("decrypted"));
+    assert_eq!(
+        (
+            r.stats.packets_not_authenticated,
+            r.stats.packets_not_decrypted
+        ),
+        (1, 0)
+    );
+}
+
+#[test]
+fn ike_decryption_outcomes_are_counted_per_sa() {
+    use crate::decrypt::{DecryptError, Outcome};
+    let mut s = Sim::new();
+    v2_with_decrypted_child(&mut s);
+    let header = v2(SPI_R, 35, 1, RESP, vec![]).header;
+    s.t.on_ike_decrypt(3, &header, Outcome::Failed(DecryptError::IcvMismatch));
+    s.t.on_ike_decrypt(4, &header, Outcome::Failed(DecryptError::BadPlaintext));
+    let r = s.finish(50);
+    let d = only(&r).decryption.clone().unwrap();
+    assert_eq!(
+        (d.status.as_str(), d.not_authenticated, d.not_decrypted),
+        ("not-authenticated", 1, 1)
+    );
+    assert_eq!(
+        (
+            r.stats.packets_not_authenticated,
+            r.stats.packets_not_decrypted
+        ),
+        (1, 1)
+    );
+    let unknown = msg(2, 0x99, 0x98, 37, 0, 0, vec![]).header;
+    s.t.on_ike_decrypt(5, &unknown, Outcome::Ok { verified: true });
+    assert_eq!(s.t.report().ike_sas.len(), 1);
+}

@@ -723,6 +723,7 @@ pub(crate) mod tests {
             ike_sa_link: ike.map(|_| "proposal".to_string()),
             peer_spi: None,
             rule: None,
+            decryption: None,
         }
     }
 
@@ -761,6 +762,7 @@ pub(crate) mod tests {
             icmp: Vec::new(),
             last_seen: 1_700_000_000.5,
             rule: None,
+            decryption: None,
         }
     }
 

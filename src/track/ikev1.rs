@@ -228,6 +228,10 @@ fn error_notifies(sa: &mut IkeSa, ctx: &MsgCtx<'_>) {
         .filter(|&n| n < 8192)
         .find_map(|n| v1_failure_code(n).map(|c| (n, c)));
     if let Some((n, code)) = found {
+        // INVALID-PAYLOAD-TYPE or PAYLOAD-MALFORMED (seen once decrypted) in answer to
+        // MM5 is the responder saying it could not decrypt MM5: the preshared keys differ.
+        let unreadable_mm5 = sa.v1.info_after_mm5 == Some(ctx.frame) && matches!(n, 1 | 16);
+        let code = if unreadable_mm5 { "auth-failed" } else { code };
         sa.fail(code, Some(n), ctx.frame);
     }
 }

@@ -1009,3 +1009,50 @@ fn ike_decryption_outcomes_are_counted_per_sa() {
     s.t.on_ike_decrypt(5, &unknown, Outcome::Ok { verified: true });
     assert_eq!(s.t.report().ike_sas.len(), 1);
 }
+
+#[test]
+fn ikev1_decrypted_payload_malformed_after_mm5_is_an_authentication_failure() {
+    let mut s = Sim::new();
+    for (t, from_i, tag) in [
+        (0, true, "mm1"),
+        (5, false, "mm2"),
+        (10, true, "mm3"),
+        (15, false, "mm4"),
+        (20, true, "mm5"),
+    ] {
+        let (a, b) = if from_i { (I, R) } else { (R, I) };
+        let spi_r = if t == 0 { 0 } else { SPI_R };
+        s.ike(t, a, b, v1(spi_r, 2, 0, vec![]), tag);
+    }
+    let mut n = notify_spi(16, None, true);
+    n.payload_type = 11;
+    s.ike(25, R, I, v1(SPI_R, 5, 0x42, vec![n]), "info-enc");
+    let r = s.finish(5000);
+    let f = only(&r).failure.clone().unwrap();
+    assert_eq!(
+        (f.code.as_str(), f.notify_type, f.frame),
+        ("auth-failed", Some(16), 6)
+    );
+}
+
+#[test]
+fn ikev2_decrypted_authentication_failed_in_an_informational_fails_the_sa() {
+    let mut s = Sim::new();
+    v2_up(&mut s, 0);
+    let info = v2(
+        SPI_R,
+        37,
+        2,
+        FROM_I,
+        vec![sk(40), notify_spi(24, None, true)],
+    );
+    let f = s.ike(100, I, R, info, "info-auth-failed");
+    let r = s.finish(200);
+    let failure = only(&r).failure.clone().unwrap();
+    assert_eq!(
+        (failure.code.as_str(), failure.notify_type, failure.frame),
+        ("auth-failed", Some(24), f)
+    );
+    assert_eq!(only(&r).state, IkeState::Failed);
+    assert_eq!(r.stats.active_associations, 0);
+}

@@ -175,7 +175,13 @@ fn report_ties_child_sas_to_their_ike_sa_from_decrypted_payloads() {
                 0.into()
             };
             assert_eq!(d["verified"], want, "{name}: {d}");
+            // Identities and traffic selectors are inside the encrypted exchanges.
+            assert!(
+                sa["id_i"].is_string() && sa["id_r"].is_string(),
+                "{name}: {sa}"
+            );
             for c in sa["child_sas"].as_array().unwrap() {
+                assert!(c["ts_i"].is_array() && c["ts_r"].is_array(), "{name}: {c}");
                 assert_eq!(c["source"], "decrypted", "{name}: {c}");
                 assert!(
                     c["spi_in"].is_string() && c["spi_out"].is_string(),

@@ -2,9 +2,7 @@
 //!
 //! The ICV of a separate integrity algorithm is a truncated HMAC over the ESP header,
 //! the IV and the ciphertext (§3.3.2); a combined-mode cipher's tag covers the plaintext
-//! with the SPI and sequence number as associated data (RFC 4106 §5). Extended sequence
-//! numbers are not supported: their high half is never on the wire, and the ICV of an
-//! SA using them covers it, so such packets fail the ICV check.
+//! with the SPI and sequence number as associated data (RFC 4106 §5).
 //!
 //! When the ICV cannot be checked (NULL authentication, "ANY n bit" entries, tcpdump's
 //! `-hmac96` secrets), a wrong key would go unnoticed; the trailer and the inner header

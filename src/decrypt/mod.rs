@@ -216,6 +216,10 @@ impl Decryptor {
     /// need from cleartext messages, and decrypts encrypted ones for which a key was
     /// given, appending the payloads found inside. `None` when there was nothing to
     /// decrypt or no key for it.
+    ///
+    /// IKEv1 messages decrypt only when the capture holds the responder's chosen
+    /// phase-1 transform and both KE payloads (Main Mode messages 2 to 4, Aggressive
+    /// Mode 1 and 2); without them the IV cannot be derived ([`DecryptError::NoIv`]).
     pub fn ike(
         &mut self,
         addrs: &Addrs,
@@ -264,6 +268,7 @@ impl Decryptor {
             return None;
         }
         let h = msg.header;
+        self.keys.ikev2(h.spi_i, h.spi_r).next()?;
         let bytes = bytes.get(..usize::try_from(h.length).ok()?)?;
         let sealed = ikev2::locate(bytes, h.next_payload)?;
         let mut failure = None;
@@ -321,6 +326,11 @@ impl Decryptor {
     }
 
     /// Decrypts an ESP packet when the table has a key for it. `None` when it has none.
+    ///
+    /// Extended sequence numbers are not supported: their high half is never on the
+    /// wire and the ICV covers it, so packets of such SAs fail the ICV check. AES-CCM is
+    /// decrypted for IKEv2 only, not for ESP. A decrypted tunnel that carries ESP again
+    /// is shown, not decrypted a second time.
     pub fn esp(&mut self, packet: &EspPacket<'_>) -> Option<Result<EspPlain<'_>, DecryptError>> {
         let (src, dst) = (packet.addrs.src, packet.addrs.dst);
         let mut failure = None;

@@ -48,6 +48,8 @@ fn sa(state: IkeState) -> IkeSaReport {
         icmp: Vec::new(),
         rule: None,
         decryption: None,
+        id_i: None,
+        id_r: None,
     }
 }
 

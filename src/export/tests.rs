@@ -31,6 +31,8 @@ fn ike(spi: &str, state: IkeState) -> IkeSaReport {
         icmp: Vec::new(),
         rule: None,
         decryption: None,
+        id_i: None,
+        id_r: None,
     }
 }
 

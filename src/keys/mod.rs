@@ -15,8 +15,7 @@
 //!
 //! Lines starting with `#` and empty lines are skipped. A line that cannot be read is an
 //! error naming the file and the line, never the key. A key file that group or others
-//! may read draws a warning naming the file. Keys are read once, when the table is
-//! loaded: lines appended later (save-keys writing during a live capture) are not seen.
+//! may read draws a warning naming the file.
 
 mod algo;
 mod parse;
@@ -284,7 +283,8 @@ pub struct KeyTable {
 
 impl KeyTable {
     /// Reads a key file, or every regular file of a directory (in name order, skipping
-    /// names that start with a dot).
+    /// names that start with a dot). The files are read once: lines appended later (the
+    /// save-keys plugin writing during a live capture) are not seen.
     pub fn load(path: &Path) -> Result<KeyTable, KeyError> {
         let io = |source| KeyError::Io {
             path: path.to_path_buf(),

@@ -68,17 +68,12 @@ impl Tally {
 }
 
 /// Records an outcome on an SA's tally (created on first use) and logs a change of its
-/// status once, naming the SA by `what` and its SPI.
-pub(crate) fn note(tally: &mut Option<Tally>, frame: u64, outcome: Outcome, what: &str, spi: &str) {
+/// status once, naming the SA by `what` and its SPI (formatted only when logged).
+pub(crate) fn note(tally: &mut Option<Tally>, frame: u64, outcome: Outcome, what: &str, spi: u64) {
     let t = tally.get_or_insert_with(Tally::default);
     if t.record(frame, outcome) || t.decrypted + t.not_decrypted + t.not_authenticated == 1 {
-        debug!(
-            sa = what,
-            spi,
-            frame,
-            status = t.status(),
-            "decryption status"
-        );
+        let spi = format_args!("{spi:x}");
+        debug!(sa = what, %spi, frame, status = t.status(), "decryption status");
     }
 }
 

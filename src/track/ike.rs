@@ -10,6 +10,7 @@ use tracing::debug;
 use crate::wire::ike::{registry, IkeMessage, PayloadBody};
 use crate::wire::{Addrs, Timestamp};
 
+use super::content::{self, Selectors};
 use super::decryption::Tally;
 use super::esp::LinkKind;
 use super::nat::NatObservations;
@@ -157,6 +158,9 @@ pub(crate) struct Exchange {
     pub transmissions: Vec<(u64, Timestamp, u32)>,
     /// Facts read from the exchange, in words.
     pub details: Vec<String>,
+    /// Traffic selectors, the requester's side first: the response's (narrowed) once
+    /// seen, else the request's.
+    pub selectors: Option<Selectors>,
 }
 
 impl Exchange {
@@ -184,6 +188,7 @@ impl Exchange {
             rekey_spi: rekey_notify_spi(ctx.msg),
             transmissions: vec![(ctx.frame, ctx.ts, ctx.len as u32)],
             details: Vec::new(),
+            selectors: content::selectors(ctx.msg),
         };
         ex.req_hashes.add(ctx.hash);
         ex.note(ctx);
@@ -241,6 +246,9 @@ impl Exchange {
         self.response = Some((ctx.frame, ctx.ts));
         self.resp_offer = proposed_child_spi(ctx.msg);
         self.ike_offer.1 = proposed_ike_spi(ctx.msg);
+        if let Some(sel) = content::selectors(ctx.msg) {
+            self.selectors = Some(sel);
+        }
         true
     }
 
@@ -303,6 +311,8 @@ pub(crate) struct Child {
     pub source: LinkKind,
     /// A Delete named it.
     pub deleted: bool,
+    /// Traffic selectors of the IKE initiator's side and the responder's.
+    pub selectors: Option<Selectors>,
 }
 
 impl Child {
@@ -314,6 +324,16 @@ impl Child {
             established_at: Some(self.established_at.as_secs_f64()),
             rekeyed_from: self.rekeyed_from.map(spi32),
             source: self.source.as_str().to_string(),
+            ts_i: self
+                .selectors
+                .as_ref()
+                .map(|s| s.0.clone())
+                .unwrap_or_default(),
+            ts_r: self
+                .selectors
+                .as_ref()
+                .map(|s| s.1.clone())
+                .unwrap_or_default(),
         }
     }
 }
@@ -408,6 +428,8 @@ pub(crate) struct IkeSa {
     pub icmp_reports: Vec<IcmpReport>,
     /// Decryption outcomes of its encrypted messages, once a key was tried.
     pub decryption: Option<Tally>,
+    /// The initiator's and the responder's identities, when seen.
+    pub ids: [Option<String>; 2],
 }
 
 impl IkeSa {
@@ -456,6 +478,7 @@ impl IkeSa {
             chosen: None,
             icmp_reports: Vec::new(),
             decryption: None,
+            ids: [None, None],
         }
     }
 
@@ -601,6 +624,7 @@ impl IkeSa {
                     rekeyed_from: None,
                     source: LinkKind::Inferred,
                     deleted: false,
+                    selectors: None,
                 });
                 self.children.len() - 1
             }
@@ -679,8 +703,16 @@ impl IkeSa {
         }
     }
 
-    /// Records that a message arrived.
+    /// Records that a message arrived, and the identities it names.
     pub(crate) fn touch(&mut self, ctx: &MsgCtx<'_>) {
+        let [id_i, id_r] = content::identities(ctx.msg, ctx.from_initiator);
+        if self.ids[0].is_none() {
+            self.ids[0] = id_i;
+        }
+        // The IDr of an IKE_AUTH request is only the identity the initiator asks for.
+        if id_r.is_some() && (self.ids[1].is_none() || ctx.msg.header.is_response()) {
+            self.ids[1] = id_r;
+        }
         self.last_frame = self.last_frame.max(ctx.frame);
         self.last_seen = self.last_seen.max(ctx.ts);
         if let Some((s, d)) = ctx.addrs.ports {
@@ -829,6 +861,8 @@ impl IkeSa {
             last_seen: self.last_seen.as_secs_f64(),
             rule: None,
             decryption: self.decryption.map(|t| t.to_report()),
+            id_i: self.ids[0].clone(),
+            id_r: self.ids[1].clone(),
         }
     }
 }
@@ -992,6 +1026,10 @@ pub(crate) fn add_child(
     };
     let (requester, responder) = (e.req_offer, e.resp_offer);
     let rekeyed_from = e.rekey_spi;
+    let selectors = e.selectors.clone().map(|(req, resp)| match e.by_initiator {
+        true => (req, resp),
+        false => (resp, req),
+    });
     // Each side proposes its own inbound SPI (RFC 7296 §3.3.1, RFC 2408 §3.5).
     let (to_init, to_resp) = if e.by_initiator {
         (requester, responder)
@@ -1026,6 +1064,7 @@ pub(crate) fn add_child(
         rekeyed_from,
         source,
         deleted: false,
+        selectors,
     });
 }
 

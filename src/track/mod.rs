@@ -13,6 +13,7 @@
 //! [`report::Evictions`].
 
 mod build;
+mod content;
 pub mod correlate;
 mod decryption;
 mod esp;
@@ -280,8 +281,7 @@ impl Tracker {
             },
         };
         if let Some(sa) = self.ike.get_mut(&key) {
-            let spi = report::spi64(sa.spi_i);
-            decryption::note(&mut sa.decryption, frame, outcome, "IKE", &spi);
+            decryption::note(&mut sa.decryption, frame, outcome, "IKE", sa.spi_i);
         }
     }
 
@@ -307,7 +307,7 @@ impl Tracker {
             ah: false,
         };
         let mut tally = self.esp_decrypt.get(&key).copied();
-        decryption::note(&mut tally, frame, outcome, "ESP", &report::spi32(esp.spi));
+        decryption::note(&mut tally, frame, outcome, "ESP", u64::from(esp.spi));
         if let Some(t) = tally {
             self.esp_decrypt.insert(key, t);
         }

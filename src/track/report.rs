@@ -128,6 +128,13 @@ pub struct ChildSaReport {
     /// How the SPIs were learned: `decrypted` (exact), `proposal` (cleartext SA payload),
     /// or `inferred` (endpoints and timing).
     pub source: String,
+    /// Traffic selectors of the IKE initiator's side (IKEv2 TSi or TSr, IKEv1 Quick Mode
+    /// IDci or IDcr), as `198.51.100.0/24 proto 6 port 6667`; empty when not seen.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ts_i: Vec<String>,
+    /// Traffic selectors of the IKE responder's side.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ts_r: Vec<String>,
 }
 
 /// One request/response round trip of an exchange.
@@ -273,6 +280,12 @@ pub struct IkeSaReport {
     /// Decryption of its encrypted messages, when `--keys` has keys for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decryption: Option<DecryptionReport>,
+    /// The initiator's identity (IKEv2 IDi, IKEv1 phase-1 ID), when seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_i: Option<String>,
+    /// The responder's identity (IKEv2 IDr of the IKE_AUTH response), when seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_r: Option<String>,
 }
 
 /// An ESP or AH SA (one direction), keyed by destination and SPI.

@@ -1056,3 +1056,69 @@ fn ikev2_decrypted_authentication_failed_in_an_informational_fails_the_sa() {
     assert_eq!(only(&r).state, IkeState::Failed);
     assert_eq!(r.stats.active_associations, 0);
 }
+
+fn ident(ptype: u8, value: &str) -> Payload {
+    let mut p = payload(
+        PayloadBody::Identification(crate::wire::ike::Identification {
+            id_type: 2,
+            protocol: 0,
+            port: 0,
+            value: value.to_string(),
+        }),
+        true,
+    );
+    p.payload_type = ptype;
+    p
+}
+
+fn selector(ptype: u8, first: &str, last: &str) -> Payload {
+    let mut p = payload(
+        PayloadBody::TrafficSelectors(vec![crate::wire::ike::TrafficSelector {
+            ts_type: 7,
+            ip_protocol: 0,
+            start_port: 0,
+            end_port: 65535,
+            start_addr: ip(first),
+            end_addr: ip(last),
+        }]),
+        true,
+    );
+    p.payload_type = ptype;
+    p
+}
+
+#[test]
+fn decrypted_identities_and_selectors_are_reported() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    let req = vec![
+        sk(300),
+        ident(35, "alice@example.org"),
+        ident(36, "asked-for"),
+        sa_spi(3, 0xc1, 4),
+        selector(44, "198.51.100.0", "198.51.100.255"),
+        selector(45, "0.0.0.0", "255.255.255.255"),
+    ];
+    s.ike(20, I, R, v2(SPI_R, 35, 1, FROM_I, req), "auth-req");
+    let resp = vec![
+        sk(208),
+        ident(36, "bob@example.org"),
+        sa_spi(3, 0xd1, 4),
+        selector(44, "198.51.100.0", "198.51.100.255"),
+        selector(45, "203.0.113.0", "203.0.113.255"),
+    ];
+    s.ike(30, R, I, v2(SPI_R, 35, 1, RESP, resp), "auth-resp");
+    let r = s.finish(40);
+    let sa = only(&r);
+    assert_eq!(sa.id_i.as_deref(), Some("alice@example.org"));
+    assert_eq!(sa.id_r.as_deref(), Some("bob@example.org"));
+    let c = &sa.child_sas[0];
+    assert_eq!(
+        (c.ts_i.clone(), c.ts_r.clone()),
+        (
+            vec!["198.51.100.0/24".to_string()],
+            vec!["203.0.113.0/24".to_string()]
+        )
+    );
+}

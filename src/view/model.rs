@@ -763,6 +763,8 @@ pub(crate) mod tests {
             last_seen: 1_700_000_000.5,
             rule: None,
             decryption: None,
+            id_i: None,
+            id_r: None,
         }
     }
 
@@ -785,6 +787,8 @@ pub(crate) mod tests {
             established_at: Some(1_700_000_000.052),
             rekeyed_from: None,
             source: "proposal".into(),
+            ts_i: Vec::new(),
+            ts_r: Vec::new(),
         });
         let mut stuck = ike(
             "aaaabbbbccccdddd",

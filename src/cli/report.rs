@@ -37,7 +37,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
     let mut engine = Engine::new(args.engine.engine_config()?);
     let read = read_all(&mut engine, &args.files);
     engine.finish();
-    let report = engine.tracker().report();
+    let report = engine.report();
     let stdout = io::stdout();
     let mut out = stdout.lock();
     if args.json {
@@ -154,9 +154,10 @@ fn ike_row(s: &mut String, sa: &IkeSaReport, t0: f64) {
             .as_ref()
             .map(|r| format!(", rekey of {r}"))
             .unwrap_or_default();
+        let deleted = if c.deleted { ", deleted" } else { "" };
         let _ = writeln!(
             s,
-            "      child {} in {} out {} ({}{rekey})",
+            "      child {} in {} out {} ({}{rekey}{deleted})",
             c.protocol,
             spi(&c.spi_in),
             spi(&c.spi_out),

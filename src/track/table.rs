@@ -38,7 +38,6 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
     }
 
     /// Entries held.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.index.len()
     }
@@ -97,7 +96,6 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
     }
 
     /// Removes `key`, returning its value.
-    #[cfg(test)]
     pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
         let slot = self.index.remove(key)?;
         self.free.push(slot);

@@ -422,3 +422,54 @@ fn correlate_locates_the_nat_of_both_nat_scenarios() {
         );
     }
 }
+
+/// With the session keys the inferences become exact: the notify inside each failed
+/// exchange is read, and narrowed traffic selectors show.
+#[test]
+fn with_keys_each_lab_scenario_gives_its_exact_code() {
+    let cases: [(&str, &[(&str, &str)]); 10] = [
+        ("ok", &[]),
+        ("ikev1", &[]),
+        ("psk-mismatch", &[("auth-failed", "error")]),
+        ("no-common-proposal", &[("no-proposal-chosen", "error")]),
+        ("pfs-mismatch", &[("no-proposal-chosen", "error")]),
+        ("not-mirrored", &[("ts-unacceptable", "warning")]),
+        ("esp-one-way", &[("esp-one-way", "error")]),
+        ("esp-blocked", &[("esp-blocked", "warning")]),
+        ("nat", &[("auth-failed", "error")]),
+        ("nat-t", &[]),
+    ];
+    for (scenario, want) in cases {
+        let dir = fixture(&format!("lab/{scenario}"));
+        let keys = dir.join("keys");
+        for (capture, _) in captures(&dir) {
+            let args = ["diagnose", "--keys", keys.to_str().unwrap()];
+            let (diag, _) = run(&args, std::slice::from_ref(&capture));
+            assert_eq!(codes(&diag), want, "{}", capture.display());
+            for f in diag["findings"].as_array().unwrap() {
+                if f["code"] != "esp-one-way" && f["code"] != "esp-blocked" {
+                    assert_eq!(f["confidence"], 1.0, "{}", capture.display());
+                }
+            }
+        }
+    }
+    let (diag, _) = run(
+        &[
+            "diagnose",
+            "--keys",
+            fixture("lab/pfs-mismatch/keys").to_str().unwrap(),
+        ],
+        &[fixture("lab/pfs-mismatch/link.pcap")],
+    );
+    let last = diag["findings"][0]["evidence"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        last["what"],
+        "closest mismatch: esp:3des-sha1-modp1024-noesn against esp:3des-sha1-noesn: perfect \
+         forward secrecy on one side only (modp1024 against none)"
+    );
+}

@@ -16,12 +16,18 @@ demo: build
 
 lint:
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
 unit:
 	$(CARGO) test --locked
 
-test: deps lint unit
+# A time-boxed run of every fuzz target (FUZZ_SECONDS each); see FUZZING.md.
+FUZZ_SECONDS ?= 25
+fuzz-smoke:
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
+test: deps lint unit fuzz-smoke
 
 # Criterion benchmarks (decoders, tracker, memory per SA); none of them runs in `make test`.
 bench:

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   libpcap-dev pkg-config
   strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
+  strongswan-pki
   nftables iproute2 iptables iputils-ping tcpdump
   tmux
   prometheus

@@ -68,6 +68,7 @@ impl Shared {
             capture: CaptureStats::default(),
             decode_errors: Vec::new(),
             cleartext: Vec::new(),
+            rules: Vec::new(),
         };
         Shared {
             state: Mutex::new(Published {
@@ -122,7 +123,9 @@ pub struct RunnerConfig {
     /// Stop after this much wall-clock time (live runs in scripts and tests).
     pub duration: Option<Duration>,
     /// Tick the engine with the wall clock on read timeouts: right for a live interface
-    /// (its timestamps are wall clock), wrong for a paced replay of an old capture.
+    /// (its timestamps are wall clock), wrong for a paced replay of an old capture. A live
+    /// run also forgets ended SAs after [`LIVE_FORGET_AFTER`] unless the engine's tracker
+    /// configuration already says when.
     pub wall_clock_ticks: bool,
     /// The engine's settings.
     pub engine: EngineConfig,
@@ -139,7 +142,11 @@ pub struct Runner {
 impl Runner {
     /// Starts the capture loop over an opened source. Open the source (and drop
     /// privileges) before calling this.
-    pub fn start(source: Box<dyn FrameSource + Send>, config: RunnerConfig) -> Runner {
+    pub fn start(source: Box<dyn FrameSource + Send>, mut config: RunnerConfig) -> Runner {
+        let tracker = &mut config.engine.tracker;
+        if config.wall_clock_ticks && tracker.forget_after_ns.is_none() {
+            tracker.forget_after_ns = Some(LIVE_FORGET_AFTER.as_nanos() as i64);
+        }
         let shared = Arc::new(Shared::new(&config.source_name));
         let stop = Arc::new(AtomicBool::new(false));
         let worker = Worker {
@@ -234,6 +241,10 @@ impl Worker {
             }
         };
         tracing::info!(source = %self.config.source_name, status = ?status, "capture ended");
+        // The input is over (its end, a stop request, or a fault): negotiations left
+        // waiting are judged as at the end of a file, so that the final snapshot says
+        // what `report` and `diagnose` would.
+        self.engine.finish();
         self.publish(status);
     }
 
@@ -285,6 +296,11 @@ fn wall_clock() -> Timestamp {
         .unwrap_or_default();
     Timestamp::from_parts(d.as_secs() as i64, d.subsec_nanos())
 }
+
+/// How long a live run keeps an SA that ended (deleted, failed, expired) after its last
+/// packet: long enough to see it in the view and the API, short enough that months of
+/// rekeys do not fill the tables.
+pub const LIVE_FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
 
 /// Longest wait of a paced replay per read, so stop requests and refreshes stay prompt.
 const REPLAY_TICK: Duration = Duration::from_millis(100);
@@ -417,6 +433,7 @@ mod tests {
                 received: self.n,
                 dropped: 0,
                 if_dropped: 0,
+                ..CaptureStats::default()
             }
         }
 

@@ -6,7 +6,7 @@
 //! so reading allocates nothing per frame.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -128,18 +128,40 @@ pub fn open_file(path: &Path) -> Result<FileSource, CaptureError> {
         path: path.to_path_buf(),
         source,
     };
-    let format_err = |detail: &str| CaptureError::Format {
-        path: path.to_path_buf(),
-        detail: detail.to_string(),
-    };
     let mut file = File::open(path).map_err(io_err)?;
     let meta = file.metadata().map_err(io_err)?;
     if meta.is_dir() {
-        return Err(format_err("it is a directory; give a capture file"));
+        return Err(CaptureError::Format {
+            path: path.to_path_buf(),
+            detail: "it is a directory; give a capture file".to_string(),
+        });
     }
-    let gzip = starts_with_gzip_magic(&mut file).map_err(io_err)?;
+    let head = read_head(&mut file).map_err(io_err)?;
+    let gzip = head == GZIP_MAGIC;
+    // The peeked bytes are put back in front rather than seeked over, so that a FIFO
+    // (`tcpdump -w - | ...`, a capture still being written) reads like a file.
+    let stream = std::io::Cursor::new(head).chain(file);
+    from_stream(path, Box::new(stream), gzip, meta.len())
+}
+
+/// Reads a capture held in memory (pcap, pcapng, or a gzip of either), named `name` in
+/// errors: the same reader as [`open_file`], for callers whose bytes come from elsewhere
+/// (the fuzz targets, tests).
+pub fn read_bytes(name: &Path, bytes: Vec<u8>) -> Result<FileSource, CaptureError> {
+    let gzip = bytes.starts_with(&GZIP_MAGIC);
+    let len = bytes.len() as u64;
+    from_stream(name, Box::new(std::io::Cursor::new(bytes)), gzip, len)
+}
+
+/// The reader over an opened byte stream, with `size` bytes in all (for progress).
+fn from_stream(
+    path: &Path,
+    stream: Box<dyn Read + Send>,
+    gzip: bool,
+    size: u64,
+) -> Result<FileSource, CaptureError> {
     let read_bytes = Arc::new(AtomicU64::new(0));
-    let counted = Counting::new(file, Arc::clone(&read_bytes));
+    let counted = Counting::new(stream, Arc::clone(&read_bytes));
     let src: Box<dyn Read + Send> = if gzip {
         Box::new(MultiGzDecoder::new(BufReader::with_capacity(
             1 << 18,
@@ -149,29 +171,34 @@ pub fn open_file(path: &Path) -> Result<FileSource, CaptureError> {
         Box::new(counted)
     };
     let mut input = Buffered::new(src);
-    let format = detect_format(&mut input, gzip).map_err(|detail| format_err(&detail))?;
+    let format = detect_format(&mut input, gzip).map_err(|detail| CaptureError::Format {
+        path: path.to_path_buf(),
+        detail,
+    })?;
     Ok(FileSource {
         path: path.to_path_buf(),
         input,
         format,
         frames: 0,
         read_bytes,
-        file_size: meta.len(),
+        file_size: size,
     })
 }
 
-/// Peeks at the first two bytes for the gzip magic, then rewinds.
-fn starts_with_gzip_magic(file: &mut File) -> std::io::Result<bool> {
+/// The first two bytes of the stream (fewer when it is shorter), to look for the gzip
+/// magic.
+fn read_head(file: &mut File) -> std::io::Result<Vec<u8>> {
     let mut head = [0u8; 2];
     let mut got = 0;
     while got < 2 {
-        match file.read(&mut head[got..])? {
-            0 => break,
-            n => got += n,
+        match file.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-    file.seek(SeekFrom::Start(0))?;
-    Ok(got == 2 && head == GZIP_MAGIC)
+    Ok(head[..got].to_vec())
 }
 
 /// Recognises the format from the first bytes and reads the pcap file header.
@@ -416,6 +443,7 @@ impl FrameSource for FileSource {
             received: self.frames,
             dropped: 0,
             if_dropped: 0,
+            ..CaptureStats::default()
         }
     }
 

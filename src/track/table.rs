@@ -53,7 +53,6 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
     }
 
     /// Entries held.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -192,7 +191,6 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
     }
 
     /// Removes `key`, returning its value.
-    #[cfg(test)]
     pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
         let (at, slot) = self.find(key)?;
         self.unlink(at);

@@ -429,6 +429,20 @@ fn seed_policies_negotiate_enforce_and_go_away() {
 
     negotiate_and_talk(&lab);
     assert!(alice.swanctl("--list-sas").contains("IKEv2"));
+
+    // The kernel data plane cannot run here (no kernel ESP), but its rulesets must load.
+    for golden in ["alice", "bob"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/enforce")
+            .join(golden)
+            .join("ipsecmon.nft");
+        let o = alice.exec(&["nft", "-c", "-f", &path.display().to_string()]);
+        assert!(
+            o.status.success(),
+            "{golden}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
     remove_twice(&lab);
 }
 

@@ -155,7 +155,8 @@ fn preflight(opts: &ApplyOptions) -> Result<(), EnforceError> {
 
 /// Writes the rendered files, loads the nft table, then the secrets and connections
 /// (secrets first, so a connection that starts at once finds its key), and unloads what an
-/// earlier apply under the same name loaded and this one does not.
+/// earlier apply under the same name loaded and this one does not. When charon refuses
+/// something midway, what was loaded before stays; [`remove`] takes it away.
 pub fn apply(rendered: &Rendered, opts: &ApplyOptions) -> Result<ApplyReport, EnforceError> {
     preflight(opts)?;
     let files = rendered.write_to(&opts.dir)?;
@@ -181,6 +182,14 @@ pub fn apply(rendered: &Rendered, opts: &ApplyOptions) -> Result<ApplyReport, En
     }
     load_secrets(&mut client, rendered, &mut report)?;
     load_connections(&mut client, rendered, &opts.dir, &mut report)?;
+    tracing::info!(
+        vici = %opts.vici,
+        netns = opts.netns.as_deref().unwrap_or("-"),
+        connections = report.loaded_connections.len(),
+        secrets = report.loaded_secrets.len(),
+        table = %report.nft_table,
+        "policy applied"
+    );
     Ok(report)
 }
 

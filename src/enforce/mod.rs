@@ -351,6 +351,18 @@ impl Rendered {
 
 /// Renders a policy for strongSwan and nftables (see the module documentation for the
 /// mapping). Errors name the rule or filter action that cannot be rendered and what to do.
+///
+/// Limitations, each where strongSwan or the kernel has no equivalent:
+/// - a rule offers only its first authentication method strongSwan can use (one
+///   authentication round per connection); Kerberos is skipped with a note, and a rule with
+///   nothing else is refused;
+/// - a child has one lifetime, the first security method's;
+/// - `allow_fallback_to_clear` only relaxes the packet filter: charon has no fallback to
+///   the clear, so outbound traffic still waits for its SA;
+/// - with [`DataPlane::Kernel`], a child's XFRM policies cover both directions, so a filter
+///   that is not mirrored still protects its reverse direction, and the kernel's inbound
+///   policy still rejects cleartext that `accept_unsecured` would let in; kernel-libipsec,
+///   where the packet filter alone decides, reproduces both.
 pub fn render(policy: &Policy, options: &RenderOptions) -> Result<Rendered, EnforceError> {
     check_options(options)?;
     let local = options

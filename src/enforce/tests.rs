@@ -8,7 +8,11 @@ use crate::policy::{file, LoadOptions, StaticResolver};
 /// A policy for 192.0.2.1 with one rule to 192.0.2.2 on TCP 6667, whose filter, action
 /// and authentication lines are given.
 fn policy_with(filter: &str, action: &str, auth: &str) -> Policy {
-    let text = format!(
+    load(&policy_source(filter, action, auth))
+}
+
+fn policy_source(filter: &str, action: &str, auth: &str) -> String {
+    format!(
         r#"
 name = "Test"
 local_addresses = ["192.0.2.1"]
@@ -24,8 +28,7 @@ filter_list = "L"
 filter_action = "A"
 authentication = [ {auth} ]
 "#
-    );
-    load(&text)
+    )
 }
 
 fn load(text: &str) -> Policy {
@@ -441,4 +444,28 @@ fn slugs_are_plain_names() {
     assert_eq!(swanctl::slug("Abczz with Bob"), "abczz-with-bob");
     assert_eq!(swanctl::slug("  SIP / Eve's PC!"), "sip-eve-s-pc");
     assert_eq!(swanctl::slug("???"), "rule");
+}
+
+#[test]
+fn builtin_policies_and_the_default_response_rule_need_more_than_kerberos() {
+    let resolver = StaticResolver::default();
+    let me = ["192.0.2.1".parse().unwrap()];
+    let opts = LoadOptions {
+        resolver: &resolver,
+        me: Some(&me),
+    };
+    let p = crate::policy::builtin::policy("secure-server", opts).unwrap();
+    let err = render(&p, &RenderOptions::default()).unwrap_err();
+    assert!(matches!(err, EnforceError::KerberosOnly { .. }), "{err}");
+    // The default response rule answers with Kerberos only: left out, with a note.
+    let text = format!(
+        "default_response_rule = true\n{}",
+        policy_source(TO_BOB, HIGH_PFS, PSK)
+    );
+    let r = rendered(&load(&text));
+    assert_eq!(r.connections, ["ipsecmon-r"]);
+    assert_eq!(
+        r.notes.last().map(String::as_str),
+        Some("the default response rule is not rendered: it has no method strongSwan can use (Kerberos only)")
+    );
 }

@@ -69,7 +69,10 @@ pub fn render(state: &State) -> Result<String, LabError> {
         ));
         let snap = wire_snapshot(&c.file, EngineConfig::default())?;
         let local = state.host("alice").map(|h| h.address);
-        out.push_str(&crate::view::text::render(&snap, RowOptions { local }));
+        out.push_str(&crate::view::text::render(
+            &snap,
+            RowOptions { local, all: true },
+        ));
         out.push('\n');
     }
     for h in &state.hosts {

@@ -336,6 +336,9 @@ pub struct DownReport {
 /// Removes the lab in `dir`: stops its processes (charon first, so its last messages are
 /// captured, then tcpdump), saves captures, logs and configuration to `save` when given,
 /// deletes its namespaces and its directory. Without a lab there is nothing to do.
+///
+/// Limitation: the DELETE charon sends for its IKE SAs when it is stopped may or may not
+/// leave before it exits, so a capture may end without it.
 pub fn down(dir: &Path, save: Option<&Path>) -> Result<DownReport, LabError> {
     check_root()?;
     match State::load(dir)? {

@@ -369,8 +369,7 @@ fn esp_blocked_shows_ike_without_esp() {
     scenario("esp-blocked", 9, |lab| {
         assert!(!lab.traffic(1));
         // ipsecmon expects ESP within 30 s of IKE completing; the second round's pings
-        // put a frame after that time into the capture (the DELETE charon sends when it
-        // stops may or may not leave before it exits).
+        // put a frame after that time into the capture, which ends when `down` begins.
         std::thread::sleep(Duration::from_secs(28));
         assert!(!lab.traffic(1));
     });

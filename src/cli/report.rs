@@ -13,7 +13,6 @@ use crate::capture::{self, Frame, FrameSource};
 use crate::cli::{EngineArgs, EXIT_OK, EXIT_USAGE};
 use crate::engine::{Engine, EngineConfig};
 use crate::track::report::{EspSaReport, IkeSaReport, Report, Stats};
-use crate::track::Config;
 
 /// Arguments of `ipsecmon report`.
 #[derive(Debug, Args)]
@@ -32,36 +31,9 @@ pub struct ReportArgs {
     pub engine: EngineArgs,
 }
 
-/// The engine settings that `EngineArgs` asks for.
+/// The engine settings that `EngineArgs` asks for (policy included).
 pub fn engine_config(args: &EngineArgs) -> anyhow::Result<EngineConfig> {
-    if let Some(keys) = &args.keys {
-        anyhow::bail!(
-            "--keys {}: this build cannot decrypt; run without --keys to report from the cleartext",
-            keys.display()
-        );
-    }
-    if !(args.stall_after.is_finite() && args.stall_after > 0.0) {
-        anyhow::bail!(
-            "--stall-after {}: give a positive number of seconds",
-            args.stall_after
-        );
-    }
-    let tracker = Config {
-        max_ike_sas: args.max_ike_sas,
-        max_esp_sas: args.max_esp_sas,
-        stall_after_ns: (args.stall_after * 1e9) as i64,
-        local: args.local,
-        ..Config::default()
-    };
-    let diagnose = crate::diagnose::Config {
-        stall_after_s: args.stall_after,
-        ..crate::diagnose::Config::default()
-    };
-    Ok(EngineConfig {
-        tracker,
-        diagnose,
-        ..EngineConfig::default()
-    })
+    args.engine_config()
 }
 
 /// Runs the command; returns the exit code. A file that cannot be read ends the input

@@ -78,12 +78,13 @@ pub fn run(args: ViewArgs) -> anyhow::Result<u8> {
         bail!("standard output is not a terminal: use --once for text or --json for JSON Lines");
     }
     let spec = source_spec(&args)?;
+    let engine = args.engine.engine_config()?;
     let (source, live) = open(&spec, &args)?;
     if let Some(user) = &args.live.user {
         capture::drop_privileges(user).with_context(|| format!("dropping privileges to {user}"))?;
     }
     runner::stop_on_signals();
-    let config = runner_config(&args, &spec, live);
+    let config = runner_config(&args, &spec, live, engine);
     let runner = Runner::start(source, config);
     if args.once {
         return once(runner, &args);
@@ -146,7 +147,12 @@ fn open(spec: &SourceSpec, args: &ViewArgs) -> anyhow::Result<(Box<dyn FrameSour
     Ok((opened.source, opened.live))
 }
 
-fn runner_config(args: &ViewArgs, spec: &SourceSpec, live: bool) -> RunnerConfig {
+fn runner_config(
+    args: &ViewArgs,
+    spec: &SourceSpec,
+    live: bool,
+    engine: EngineConfig,
+) -> RunnerConfig {
     let refresh = Duration::from_secs_f64(args.refresh);
     let mut duration = args.duration.map(Duration::from_secs_f64);
     if live && args.once && duration.is_none() {
@@ -157,19 +163,8 @@ fn runner_config(args: &ViewArgs, spec: &SourceSpec, live: bool) -> RunnerConfig
         refresh,
         duration,
         wall_clock_ticks: live,
-        engine: engine_config(&args.engine),
+        engine,
     }
-}
-
-/// The engine settings the shared options name.
-pub fn engine_config(e: &EngineArgs) -> EngineConfig {
-    let mut c = EngineConfig::default();
-    c.tracker.max_ike_sas = e.max_ike_sas;
-    c.tracker.max_esp_sas = e.max_esp_sas;
-    c.tracker.stall_after_ns = (e.stall_after * 1e9) as i64;
-    c.tracker.local = e.local;
-    c.diagnose.stall_after_s = e.stall_after;
-    c
 }
 
 fn row_options(args: &ViewArgs) -> RowOptions {

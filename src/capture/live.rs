@@ -25,7 +25,8 @@ pub struct LiveOptions {
     /// Read timeout in milliseconds: `next_frame` returns `Ok(None)` this often when no
     /// traffic arrives, so the caller can tick timers and refresh its outputs.
     pub timeout_ms: i32,
-    /// Kernel buffer size in bytes (`None`: libpcap's default).
+    /// Kernel buffer size in bytes (`None`: libpcap's default of 2 MiB; the default here
+    /// is 16 MiB).
     pub buffer_size: Option<i32>,
 }
 
@@ -35,10 +36,15 @@ impl Default for LiveOptions {
             promiscuous: false,
             snaplen: 65_535,
             timeout_ms: 200,
-            buffer_size: None,
+            buffer_size: Some(DEFAULT_BUFFER),
         }
     }
 }
+
+/// Kernel buffer of a live capture: libpcap's default of 2 MiB holds only a few
+/// milliseconds of a busy link, and the capture thread pauses while it builds each
+/// snapshot; 16 MiB rides out those pauses.
+const DEFAULT_BUFFER: i32 = 16 << 20;
 
 /// How often a vanished interface is looked for again.
 const REOPEN_EVERY: Duration = Duration::from_secs(1);

@@ -8,7 +8,7 @@ use crate::capture::{CaptureStats, Frame};
 use crate::cleartext::CleartextWatch;
 use crate::diagnose;
 use crate::policy::Policy;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{RuleSummary, Snapshot};
 use crate::track::{self, Tracker};
 use crate::wire::ike::{self, vendor::DraftNatdMemory};
 use crate::wire::{Decoder, DecoderConfig, Packet, Reason};
@@ -38,6 +38,7 @@ pub struct Engine {
     last_ts: Option<crate::wire::Timestamp>,
     policy: Option<Arc<Policy>>,
     cleartext: Option<CleartextWatch>,
+    rules: Vec<RuleSummary>,
 }
 
 impl Engine {
@@ -51,6 +52,11 @@ impl Engine {
             natd: DraftNatdMemory::default(),
             last_ts: None,
             cleartext: config.policy.clone().map(CleartextWatch::new),
+            rules: config
+                .policy
+                .as_deref()
+                .map(RuleSummary::of_policy)
+                .unwrap_or_default(),
             policy: config.policy,
         }
     }
@@ -125,21 +131,22 @@ impl Engine {
         &self.tracker
     }
 
-    /// The tracker's report, with the fragment reassemblies the decoder abandoned
-    /// (expired or evicted) counted in its evictions.
+    /// The tracker's report: its SAs labelled with their policy rules when a policy is
+    /// loaded, and the fragment reassemblies the decoder abandoned (expired or evicted)
+    /// counted in its evictions.
     pub fn report(&self) -> crate::track::report::Report {
         let mut report = self.tracker.report();
         let frags = self.decoder.reassembly_stats();
         report.evictions.fragments = frags.expired + frags.evicted;
+        if let Some(policy) = &self.policy {
+            label_with_rules(&mut report, policy);
+        }
         report
     }
 
     /// An immutable snapshot: report, diagnosis and counters.
     pub fn snapshot(&self, source: &str, capture: CaptureStats) -> Snapshot {
-        let mut report = self.report();
-        if let Some(policy) = &self.policy {
-            label_with_rules(&mut report, policy);
-        }
+        let report = self.report();
         let cleartext = self
             .cleartext
             .as_ref()
@@ -160,6 +167,7 @@ impl Engine {
             capture,
             decode_errors,
             cleartext,
+            rules: self.rules.clone(),
         }
     }
 }

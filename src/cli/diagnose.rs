@@ -75,7 +75,7 @@ fn live(args: &DiagnoseArgs) -> anyhow::Result<Vec<diagnose::Finding>> {
             refresh: Duration::from_secs(1),
             duration: args.duration.map(Duration::from_secs_f64),
             wall_clock_ticks: true,
-            engine: args.engine.engine_config()?,
+            engine: args.engine.engine_config_on(args.interface.as_deref())?,
         },
     );
     let mut seen = 0;

@@ -11,7 +11,7 @@ use clap::Args;
 
 use crate::capture::{self, Frame, FrameSource};
 use crate::cli::{EngineArgs, EXIT_OK, EXIT_USAGE};
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::Engine;
 use crate::track::report::{EspSaReport, IkeSaReport, Report, Stats};
 
 /// Arguments of `ipsecmon report`.
@@ -31,15 +31,10 @@ pub struct ReportArgs {
     pub engine: EngineArgs,
 }
 
-/// The engine settings that `EngineArgs` asks for (policy included).
-pub fn engine_config(args: &EngineArgs) -> anyhow::Result<EngineConfig> {
-    args.engine_config()
-}
-
 /// Runs the command; returns the exit code. A file that cannot be read ends the input
 /// there: what was read before it is still reported, and the exit code is 2.
 pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
-    let mut engine = Engine::new(engine_config(&args.engine)?);
+    let mut engine = Engine::new(args.engine.engine_config()?);
     let read = read_all(&mut engine, &args.files);
     engine.finish();
     let report = engine.report();
@@ -53,6 +48,10 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
         out.write_all(render(&report).as_bytes())?;
     }
     out.flush()?;
+    // The process ends next: freeing every SA and report row one by one would take up to
+    // a second on large captures, and the operating system reclaims it all at once.
+    std::mem::forget(report);
+    std::mem::forget(engine);
     match read {
         Ok(()) => Ok(EXIT_OK),
         Err(e) => {
@@ -157,9 +156,10 @@ fn ike_row(s: &mut String, sa: &IkeSaReport, t0: f64) {
             .as_ref()
             .map(|r| format!(", rekey of {r}"))
             .unwrap_or_default();
+        let deleted = if c.deleted { ", deleted" } else { "" };
         let _ = writeln!(
             s,
-            "      child {} in {} out {} ({}{rekey})",
+            "      child {} in {} out {} ({}{rekey}{deleted})",
             c.protocol,
             spi(&c.spi_in),
             spi(&c.spi_out),

@@ -27,8 +27,8 @@ pub const DEMO_CAPTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/de
     "Without -i or -r the view replays the bundled demo capture (",
     env!("CARGO_MANIFEST_DIR"),
     "/fixtures/demo/demo.pcap, recorded from the lab pair) at its recorded pace.\n\n",
-    "Keys: q quit, ? help, space pause, s/S sort, r reverse, / filter, arrows and Enter for \
-     an SA's detail pane."
+    "Keys: q quit, ? help, space pause, s/S or 1-9 sort, r reverse, / filter, a ended SAs, \
+     arrows and Enter for an SA's detail pane (PgUp/PgDn scroll it)."
 ))]
 pub struct ViewArgs {
     /// Seconds between redraws (IPSecMon's refresh interval).
@@ -60,6 +60,10 @@ pub struct ViewArgs {
     /// Stop after this many seconds (live capture in scripts and tests).
     #[arg(long)]
     pub duration: Option<f64>,
+
+    /// Show ended SAs too (replaced by a rekey, deleted, expired); the `a` key in the view.
+    #[arg(long)]
+    pub all: bool,
 
     /// Live capture options.
     #[command(flatten)]
@@ -170,6 +174,7 @@ fn runner_config(
 fn row_options(args: &ViewArgs) -> RowOptions {
     RowOptions {
         local: args.engine.local,
+        all: args.all,
     }
 }
 

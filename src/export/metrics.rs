@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::diagnose::Code;
@@ -96,8 +96,11 @@ struct Counters {
     tunnel_packets: IntCounterVec,
     tunnel_lost: IntCounterVec,
     tunnel_replayed: IntCounterVec,
+    tunnel_failures: IntCounterVec,
+    tunnel_retransmissions: IntCounterVec,
     evictions: IntCounterVec,
     latency: Histogram,
+    tunnel_latency: HistogramVec,
 }
 
 /// Gauges, set from each snapshot.
@@ -130,6 +133,11 @@ pub struct Metrics {
     last_stats: crate::track::report::Stats,
     last_evictions: crate::track::report::Evictions,
     labelled: BTreeMap<String, String>,
+    /// Tunnels labelled during the current update after the first one: their events are
+    /// counted from the next update on, so their series first appear at zero and
+    /// `increase()` sees their first events (Prometheus cannot see a series born at 1).
+    fresh: BTreeSet<String>,
+    updates: u64,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -175,6 +183,17 @@ impl Counters {
         )
         .expect("valid histogram");
         r.register(Box::new(latency.clone()))
+            .expect("unique metric");
+        let tunnel_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "ipsecmon_tunnel_establishment_seconds",
+                "Time from the first IKE request to the first usable child SA, per tunnel.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["tunnel", "rule"],
+        )
+        .expect("valid histogram");
+        r.register(Box::new(tunnel_latency.clone()))
             .expect("unique metric");
         let t = &["tunnel", "rule", "direction"];
         Counters {
@@ -248,6 +267,18 @@ impl Counters {
                 "ESP/AH sequence numbers seen twice, per tunnel.",
                 t,
             ),
+            tunnel_failures: counter_vec(
+                r,
+                "ipsecmon_tunnel_negotiation_failures_total",
+                "IKE negotiations that failed, per tunnel and diagnosis code.",
+                &["tunnel", "rule", "code"],
+            ),
+            tunnel_retransmissions: counter_vec(
+                r,
+                "ipsecmon_tunnel_ike_retransmissions_total",
+                "Retransmitted IKE messages, per tunnel.",
+                &["tunnel", "rule"],
+            ),
             evictions: counter_vec(
                 r,
                 "ipsecmon_table_evictions_total",
@@ -255,6 +286,7 @@ impl Counters {
                 &["table"],
             ),
             latency,
+            tunnel_latency,
         }
     }
 }
@@ -305,6 +337,8 @@ impl Metrics {
             last_stats: Default::default(),
             last_evictions: Default::default(),
             labelled: BTreeMap::new(),
+            fresh: BTreeSet::new(),
+            updates: 0,
         };
         m.initialise();
         m
@@ -347,13 +381,36 @@ impl Metrics {
             self.gauges.ike_sas.with_label_values(&[s.as_str()]);
         }
         for (key, rule) in self.config.expected.clone() {
-            self.labelled.insert(key.clone(), rule.clone());
-            self.set_tunnel_state(&key, &rule, TunnelState::Down);
+            self.label_for(&key, Some(&rule));
         }
+    }
+
+    /// Creates every series of a newly labelled tunnel at zero (state `down`), so that
+    /// `rate()` and alerts read 0 for a quiet tunnel or direction instead of nothing.
+    fn initialise_tunnel(&mut self, key: &str, rule: &str) {
+        self.set_tunnel_state(key, rule, TunnelState::Down);
+        let c = &self.counters;
+        if let Some((a, b)) = key.split_once("<->") {
+            for direction in [format!("{a}->{b}"), format!("{b}->{a}")] {
+                let labels = [key, rule, direction.as_str()];
+                c.tunnel_packets.with_label_values(&labels);
+                c.tunnel_bytes.with_label_values(&labels);
+                c.tunnel_lost.with_label_values(&labels);
+                c.tunnel_replayed.with_label_values(&labels);
+            }
+        }
+        for code in FAILURE_CODES {
+            c.tunnel_failures
+                .with_label_values(&[key, rule, code.as_str()]);
+        }
+        c.tunnel_retransmissions.with_label_values(&[key, rule]);
+        c.tunnel_latency.with_label_values(&[key, rule]);
+        self.gauges.tunnel_nat.with_label_values(&[key, rule]);
     }
 
     /// Applies a snapshot: counters advance by what changed since the previous one.
     pub fn update(&mut self, snap: &Snapshot) {
+        self.fresh.clear();
         self.update_capture(snap);
         self.update_stats(&snap.report);
         self.update_evictions(&snap.report);
@@ -363,6 +420,13 @@ impl Metrics {
         if let Some(ts) = snap.report.last_ts {
             self.gauges.last_packet.set(ts);
         }
+        self.updates += 1;
+    }
+
+    /// `true` when the last update labelled tunnels whose series it created at zero and
+    /// whose events it left for the next update (see `fresh`).
+    pub fn has_fresh_tunnels(&self) -> bool {
+        !self.fresh.is_empty()
     }
 
     /// The exposition in Prometheus's text format.
@@ -509,11 +573,19 @@ impl Metrics {
         let mut present = HashMap::new();
         for sa in &r.ike_sas {
             *by_state.entry(sa.state.as_str()).or_insert(0) += 1;
-            self.count_once(sa);
+            let (key, _, _) = tunnels::ike_key(sa);
+            let (tunnel, rule) = self.label_for(&key, sa.rule.as_deref());
+            if self.fresh.contains(&tunnel) {
+                continue;
+            }
+            self.count_once(sa, &tunnel, &rule);
             let last = self.last_retrans.get(&sa.spi_i).copied().unwrap_or(0);
+            let new = u64::from(sa.retransmissions.saturating_sub(last));
+            self.counters.retransmissions.inc_by(new);
             self.counters
-                .retransmissions
-                .inc_by(u64::from(sa.retransmissions.saturating_sub(last)));
+                .tunnel_retransmissions
+                .with_label_values(&[&tunnel, &rule])
+                .inc_by(new);
             present.insert(sa.spi_i.clone(), sa.retransmissions.max(last));
         }
         self.last_retrans = present;
@@ -532,16 +604,25 @@ impl Metrics {
         }
     }
 
-    /// Counts an SA's failure and its establishment latency once in its life.
-    fn count_once(&mut self, sa: &IkeSaReport) {
+    /// Counts an SA's failure and its establishment latency once in its life, in total and
+    /// for its tunnel.
+    fn count_once(&mut self, sa: &IkeSaReport, tunnel: &str, rule: &str) {
         if let Some(f) = &sa.failure {
             if self.counted_failed.insert(sa.spi_i.clone()) {
                 self.counters.failures.with_label_values(&[&f.code]).inc();
+                self.counters
+                    .tunnel_failures
+                    .with_label_values(&[tunnel, rule, &f.code])
+                    .inc();
             }
         }
         if let Some(t) = sa.established_after_s {
             if self.counted_established.insert(sa.spi_i.clone()) {
                 self.counters.latency.observe(t);
+                self.counters
+                    .tunnel_latency
+                    .with_label_values(&[tunnel, rule])
+                    .observe(t);
             }
         }
     }
@@ -555,6 +636,10 @@ impl Metrics {
         if self.labelled.len() < self.config.max_tunnels {
             let rule = rule.unwrap_or_default().to_string();
             self.labelled.insert(key.to_string(), rule.clone());
+            self.initialise_tunnel(key, &rule);
+            if self.updates > 0 {
+                self.fresh.insert(key.to_string());
+            }
             return (key.to_string(), rule);
         }
         (OTHER.to_string(), String::new())
@@ -632,6 +717,9 @@ impl Metrics {
             let id = format!("{proto}/{}/{}", esp.dst, esp.spi);
             let (key, _, _) = tunnels::esp_key(esp, &by_spi);
             let (label, rule) = self.label_for(&key, esp.rule.as_deref());
+            if self.fresh.contains(&label) {
+                continue;
+            }
             let direction = format!("{}->{}", tunnels::host(&esp.src), tunnels::host(&esp.dst));
             let direction = if label == OTHER {
                 String::new()

@@ -51,6 +51,7 @@ fn esp(spi: &str, ike_sa: &str, src: &str, dst: &str, packets: u64) -> EspSaRepo
         ike_sa: Some(ike_sa.into()),
         ike_sa_link: Some("inferred".into()),
         peer_spi: None,
+        peer_link: None,
         rule: None,
     }
 }
@@ -70,6 +71,7 @@ fn snap(ike_sas: Vec<IkeSaReport>, esp_sas: Vec<EspSaReport>) -> Snapshot {
         capture: CaptureStats::default(),
         decode_errors: Vec::new(),
         cleartext: Vec::new(),
+        rules: Vec::new(),
     }
 }
 
@@ -133,11 +135,7 @@ fn totals_stay_monotonic_across_a_rekey() {
 fn failures_and_latency_count_once() {
     let mut failed = ike("3333333333333333", IkeState::Failed);
     failed.established_after_s = None;
-    failed.failure = Some(Failure {
-        code: "auth-failed".into(),
-        notify_type: Some(24),
-        frame: 3,
-    });
+    failed.failure = Some(Failure::notified("auth-failed", 24, 3));
     let s = snap(
         vec![ike("1111111111111111", IkeState::Established), failed],
         vec![],
@@ -183,6 +181,136 @@ fn failures_and_latency_count_once() {
 }
 
 #[test]
+fn failures_latency_and_retransmissions_per_tunnel() {
+    let mut failed = ike("3333333333333333", IkeState::Failed);
+    failed.established_after_s = None;
+    failed.retransmissions = 4;
+    failed.responder = "192.0.2.3:500".into();
+    failed.failure = Some(Failure::inferred(
+        "peer-unreachable",
+        9,
+        0.9,
+        "requests retransmitted, no answer".into(),
+    ));
+    let s = snap(
+        vec![ike("1111111111111111", IkeState::Established), failed],
+        vec![],
+    );
+    let mut m = Metrics::new(MetricsConfig::default());
+    m.update(&s);
+    m.update(&s);
+    let text = m.render();
+    let up = r#"rule="",tunnel="192.0.2.1<->192.0.2.2"}"#;
+    let down = r#"rule="",tunnel="192.0.2.1<->192.0.2.3"}"#;
+    assert_eq!(
+        value(
+            &text,
+            r#"ipsecmon_tunnel_negotiation_failures_total{code="peer-unreachable",rule="",tunnel="192.0.2.1<->192.0.2.3"}"#
+        ),
+        1.0
+    );
+    let failures_of_up: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("ipsecmon_tunnel_negotiation_failures_total{"))
+        .filter(|l| l.contains("192.0.2.1<->192.0.2.2"))
+        .collect();
+    assert_eq!(failures_of_up.len(), 8, "every code at zero");
+    assert!(failures_of_up.iter().all(|l| l.ends_with(" 0")));
+    assert_eq!(
+        value(
+            &text,
+            &format!("ipsecmon_tunnel_ike_retransmissions_total{{{down}")
+        ),
+        4.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            &format!("ipsecmon_tunnel_ike_retransmissions_total{{{up}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"ipsecmon_tunnel_establishment_seconds_bucket{rule="",tunnel="192.0.2.1<->192.0.2.2",le="0.05"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            &format!("ipsecmon_tunnel_establishment_seconds_count{{{up}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            &format!("ipsecmon_tunnel_establishment_seconds_count{{{down}")
+        ),
+        0.0
+    );
+}
+
+#[test]
+fn a_new_tunnel_has_zero_series_in_both_directions() {
+    let mut m = Metrics::new(MetricsConfig::default());
+    m.update(&snap(
+        vec![ike("1111111111111111", IkeState::Established)],
+        vec![esp(
+            "c0000001",
+            "1111111111111111",
+            "192.0.2.1",
+            "192.0.2.2",
+            10,
+        )],
+    ));
+    let text = m.render();
+    let back = r#"{direction="192.0.2.2->192.0.2.1",rule="",tunnel="192.0.2.1<->192.0.2.2"}"#;
+    for metric in [
+        "ipsecmon_tunnel_packets_total",
+        "ipsecmon_tunnel_bytes_total",
+        "ipsecmon_tunnel_esp_lost_packets_total",
+        "ipsecmon_tunnel_esp_replayed_packets_total",
+    ] {
+        assert_eq!(value(&text, &format!("{metric}{back}")), 0.0, "{metric}");
+    }
+    assert_eq!(value(&text, FWD), 10.0);
+}
+
+#[test]
+fn a_tunnel_that_appears_later_starts_at_zero_then_counts() {
+    let first = ike("1111111111111111", IkeState::Established);
+    let mut m = Metrics::new(MetricsConfig::default());
+    m.update(&snap(vec![first.clone()], vec![]));
+    let mut late = ike("4444444444444444", IkeState::Failed);
+    late.responder = "192.0.2.9:500".into();
+    late.retransmissions = 2;
+    late.failure = Some(Failure::notified("auth-failed", 24, 30));
+    let later = snap(vec![first, late], vec![]);
+    let failed = r#"ipsecmon_tunnel_negotiation_failures_total{code="auth-failed",rule="",tunnel="192.0.2.1<->192.0.2.9"}"#;
+    let total = r#"ipsecmon_negotiation_failures_total{code="auth-failed"}"#;
+    m.update(&later);
+    let text = m.render();
+    assert_eq!(value(&text, failed), 0.0, "born at zero");
+    assert_eq!(value(&text, total), 0.0);
+    m.update(&later);
+    let text = m.render();
+    assert_eq!(value(&text, failed), 1.0);
+    assert_eq!(value(&text, total), 1.0);
+    assert_eq!(
+        value(
+            &text,
+            r#"ipsecmon_tunnel_ike_retransmissions_total{rule="",tunnel="192.0.2.1<->192.0.2.9"}"#
+        ),
+        2.0
+    );
+    m.update(&later);
+    assert_eq!(value(&m.render(), failed), 1.0, "counted once");
+}
+
+#[test]
 fn label_cap_aggregates_into_other() {
     let config = MetricsConfig {
         max_tunnels: 2,
@@ -213,12 +341,40 @@ fn configured_tunnels_read_down_before_any_packet() {
     };
     let m = Metrics::new(config);
     let text = m.render();
+    let labels = r#"rule="Abczz to Bob's PC",tunnel="192.0.2.1<->192.0.2.2""#;
     assert_eq!(
         value(
             &text,
             r#"ipsecmon_tunnel_state{rule="Abczz to Bob's PC",state="down",tunnel="192.0.2.1<->192.0.2.2"}"#
         ),
         1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"ipsecmon_tunnel_state{rule="Abczz to Bob's PC",state="established",tunnel="192.0.2.1<->192.0.2.2"}"#
+        ),
+        0.0
+    );
+    for direction in ["192.0.2.1->192.0.2.2", "192.0.2.2->192.0.2.1"] {
+        assert_eq!(
+            value(
+                &text,
+                &format!(r#"ipsecmon_tunnel_bytes_total{{direction="{direction}",{labels}}}"#)
+            ),
+            0.0
+        );
+    }
+    assert_eq!(
+        value(&text, &format!("ipsecmon_tunnel_nat_detected{{{labels}}}")),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            &format!("ipsecmon_tunnel_establishment_seconds_count{{{labels}}}")
+        ),
+        0.0
     );
 }
 

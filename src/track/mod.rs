@@ -201,24 +201,25 @@ impl Tracker {
     /// An ESP packet: one table lookup and a counter update unless the SPI is new.
     pub fn on_esp(&mut self, frame: u64, ts: Timestamp, esp: &EspPacket<'_>) {
         self.seen(frame, ts);
-        let key = EspKey {
-            dst: esp.addrs.dst,
-            spi: esp.spi,
-            ah: false,
-        };
+        let key = EspKey::new(esp.addrs.src, esp.addrs.dst, esp.spi, false);
         self.on_ipsec(frame, ts, key, &esp.addrs, esp.seq, esp.payload.len());
     }
 
     /// An AH packet.
     pub fn on_ah(&mut self, frame: u64, ts: Timestamp, ah: &AhPacket<'_>) {
         self.seen(frame, ts);
-        let key = EspKey {
-            dst: ah.addrs.dst,
-            spi: ah.spi,
-            ah: true,
-        };
+        let key = EspKey::new(ah.addrs.src, ah.addrs.dst, ah.spi, true);
         let len = ah.payload.len() + ah.icv.len();
         self.on_ipsec(frame, ts, key, &ah.addrs, ah.seq, len);
+        // AH leaves the transport header readable: its IKE SA's NAT evidence counts the
+        // packet and checks the inner checksum against the outer addresses.
+        let ike = self.esp.get(&key).and_then(|e| e.ike());
+        if let Some(sa) = ike
+            .and_then(|k| self.current(k))
+            .and_then(|k| self.ike.get_mut(&k))
+        {
+            sa.nat.on_ah(frame, ah);
+        }
     }
 
     /// A NAT-T keepalive: evidence for the NAT detection of the IKE SA between its peers.
@@ -424,15 +425,19 @@ impl Tracker {
         let bogus = old_sa.children.last().is_some_and(|c| {
             c.source == LinkKind::Inferred && c.spi_in.is_none() && c.spi_out.is_none()
         });
-        if bogus {
+        // An inferred rekey already undid the placeholder child when the old SA's Delete
+        // showed the rekey.
+        if bogus && !old_sa.rekey_inferred {
             old_sa.children.pop();
             old_sa.open_slots = old_sa.open_slots.map(|s| s.saturating_sub(1));
             self.counters.key_additions = self.counters.key_additions.saturating_sub(1);
+            self.counters.quick_modes = self.counters.quick_modes.saturating_sub(1);
         }
         let same_roles = h.is_initiator() == (ctx.addrs.src == old_sa.initiator.0);
+        let counted = old_sa.rekey_inferred;
         let new = old_sa.successor(key, h.spi_i, h.spi_r, !same_roles, ctx.frame, ctx.ts);
         old_sa.retire(key, ctx.frame);
-        self.counters.rekeys += 1;
+        self.counters.rekeys += u64::from(!counted);
         self.insert_ike(new)
     }
 
@@ -474,7 +479,7 @@ impl Tracker {
         } else {
             sa.responder.0
         };
-        if let Some(e) = self.esp.get_mut(&EspKey { dst, spi, ah }) {
+        if let Some(e) = self.esp.get_mut(&EspKey::unicast(dst, spi, ah)) {
             e.set_ike(key, kind);
             e.bad = false;
         }
@@ -488,7 +493,7 @@ impl Tracker {
         for &spi in spis {
             self.deleted_spis.insert((spi, ah), ts.0);
             for dst in dsts {
-                if let Some(e) = self.esp.get_mut(&EspKey { dst, spi, ah }) {
+                if let Some(e) = self.esp.get_mut(&EspKey::unicast(dst, spi, ah)) {
                     e.deleted_at = ts.0;
                 }
             }
@@ -580,8 +585,9 @@ impl Tracker {
         if let Some((k, old)) = self.esp.insert(key, sa) {
             self.evictions.esp_sas += 1;
             // A full table losing SPIs that carried one packet and belong to no IKE SA is
-            // what a flood of random SPIs looks like: those packets had no SA to go to.
-            if old.packets <= 1 && old.ike().is_none() {
+            // what a flood of random SPIs looks like: those packets had no SA to go to
+            // (unless they were counted as bad SPI packets when they came).
+            if old.packets <= 1 && old.ike().is_none() && !old.bad {
                 self.counters.bad_spi_packets += old.packets;
             }
             self.retire_bytes(&k, &old);
@@ -600,7 +606,9 @@ impl Tracker {
     }
 
     /// The IKE SA a new ESP/AH SPI belongs to, and whether its packets are bad-SPI
-    /// packets (a Deleted SPI, or peers whose only IKE SA was deleted).
+    /// packets: a Deleted SPI, peers whose only IKE SA was deleted, or an SPI that no
+    /// child negotiation of a fully observed IKE SA left room for (a flood of random
+    /// SPIs between real peers costs a bounded table and shows as bad-SPI packets).
     fn link_for(
         &self,
         key: &EspKey,
@@ -623,11 +631,15 @@ impl Tracker {
         let Some(ike) = self.current(ike) else {
             return (None, false);
         };
-        match self.ike.get(&ike).map(|s| s.state) {
-            Some(IkeState::Negotiating | IkeState::Established) => {
+        let Some(sa) = self.ike.get(&ike) else {
+            return (None, false);
+        };
+        match sa.state {
+            IkeState::Negotiating | IkeState::Established if sa.expects_spi(key.dst) => {
                 (Some((ike, LinkKind::Inferred)), false)
             }
-            Some(IkeState::Deleted) => (None, true),
+            // Fully observed peers that negotiated no child for it: never negotiated.
+            IkeState::Established | IkeState::Deleted => (None, true),
             _ => (None, false),
         }
     }
@@ -662,7 +674,10 @@ impl Tracker {
         } else {
             crate::wire::Encap::None
         };
-        sa.nat.on_child_packet(frame, encap, key.ah);
+        if !key.ah {
+            // AH packets reach the NAT evidence one by one through `on_ah`.
+            sa.nat.on_child_packet(frame, encap, false);
+        }
         sa.esp_linked += 1;
         let mut fx = Vec::new();
         if sa.key.version == 2 {
@@ -672,6 +687,9 @@ impl Tracker {
             let towards_initiator = sa.towards_initiator(key.dst);
             let rekey = sa.fill_inferred(key.spi, key.ah, towards_initiator, ts);
             self.counters.rekeys += u64::from(rekey);
+            if rekey && sa.pending_child_delete.take().is_some() {
+                sa.delete_superseded(&mut self.counters, &mut fx);
+            }
         }
         self.apply(ike, frame, ts, fx);
     }

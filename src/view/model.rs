@@ -52,6 +52,15 @@ impl RowState {
             RowState::Expired => "expired",
         }
     }
+
+    /// Replaced, deleted or expired: history rather than a live SA. IPSecMon listed only
+    /// active SAs, so the view hides these unless asked.
+    pub fn is_ended(self) -> bool {
+        matches!(
+            self,
+            RowState::Rekeyed | RowState::Deleted | RowState::Expired
+        )
+    }
 }
 
 /// Counters of one direction of a row, from the ESP/AH SA of that SPI.
@@ -74,6 +83,8 @@ pub struct SaRow {
     pub ike: Option<usize>,
     /// Policy rule name, when a policy labelled the SA.
     pub rule: Option<String>,
+    /// What the SA carries: the protocols and ports of its rule's filters.
+    pub traffic: Option<String>,
     /// Local endpoint (the initiator unless `--local` names the responder).
     pub local: String,
     /// Remote endpoint.
@@ -137,11 +148,25 @@ impl SaRow {
     }
 }
 
-/// How rows are built: which side is local.
+/// How rows are built: which side is local, and whether ended SAs are shown.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RowOptions {
     /// The local host; rows whose responder has this address are shown from its side.
     pub local: Option<IpAddr>,
+    /// Show rekeyed, deleted and expired SAs too (see [`RowState::is_ended`]).
+    pub all: bool,
+}
+
+/// The rows to show and how many ended ones were left out (0 with [`RowOptions::all`]).
+pub fn shown_rows(snap: &Snapshot, opts: RowOptions) -> (Vec<SaRow>, usize) {
+    let mut rows = rows(snap, opts);
+    if opts.all {
+        return (rows, 0);
+    }
+    let before = rows.len();
+    rows.retain(|r| !r.state.is_ended());
+    let hidden = before - rows.len();
+    (rows, hidden)
 }
 
 /// The rows of a snapshot, in report order (IKE SAs by first frame, then lone ESP/AH).
@@ -231,7 +256,8 @@ impl IkeCtx<'_> {
         };
         SaRow {
             ike: Some(self.index),
-            rule: None,
+            rule: self.ike.rule.clone(),
+            traffic: traffic_of(self.snap, self.ike.rule.as_deref()),
             local: local.clone(),
             remote: remote.clone(),
             security,
@@ -374,7 +400,8 @@ fn lone_rows(snap: &Snapshot, used: &mut [bool], now: f64, local: Option<IpAddr>
         let outer = outb.or(inb).unwrap_or(sa);
         let mut row = SaRow {
             ike: None,
-            rule: None,
+            rule: sa.rule.clone(),
+            traffic: traffic_of(snap, sa.rule.as_deref()),
             local: outer.src.clone(),
             remote: outer.dst.clone(),
             security: security_of(proto, Some(&sa.encap)),
@@ -421,7 +448,17 @@ fn security_of(protocol: &str, encap: Option<&str>) -> String {
     }
 }
 
-/// What a row that is not up waits on: its failure code, else its worst finding.
+/// The traffic a rule selects, from the snapshot's rule summaries.
+fn traffic_of(snap: &Snapshot, rule: Option<&str>) -> Option<String> {
+    let rule = rule?;
+    snap.rules
+        .iter()
+        .find(|r| r.name == rule)
+        .map(|r| r.traffic.clone())
+}
+
+/// What a row that is not up waits on: its failure code, else its worst finding (the
+/// current suspect, with a `?`), else the request still unanswered.
 fn note_for(ike: &IkeSaReport, findings: &[Finding]) -> Option<String> {
     if let Some(f) = &ike.failure {
         return Some(f.code.clone());
@@ -429,9 +466,19 @@ fn note_for(ike: &IkeSaReport, findings: &[Finding]) -> Option<String> {
     if ike.state != IkeState::Negotiating {
         return None;
     }
-    findings_for(findings, &ike.spi_i)
-        .next()
-        .map(|f| format!("{}?", f.code.as_str()))
+    if let Some(f) = findings_for(findings, &ike.spi_i).next() {
+        return Some(format!("{}?", f.code.as_str()));
+    }
+    let waiting = ike
+        .exchanges
+        .iter()
+        .rev()
+        .find(|x| x.response_frame.is_none())?;
+    let retx = match waiting.retransmissions {
+        0 => String::new(),
+        n => format!(", {n} retransmissions"),
+    };
+    Some(format!("no reply to {}{retx}", waiting.exchange))
 }
 
 /// The findings about one IKE SA, worst first.
@@ -452,6 +499,8 @@ pub fn findings_for<'a>(
 pub enum Column {
     /// Policy rule.
     Rule,
+    /// Protocols and ports the SA carries.
+    Traffic,
     /// Local endpoint.
     Local,
     /// Remote endpoint.
@@ -484,8 +533,9 @@ pub enum Column {
 
 impl Column {
     /// Every column, in display order.
-    pub const ALL: [Column; 15] = [
+    pub const ALL: [Column; 16] = [
         Column::Rule,
+        Column::Traffic,
         Column::Local,
         Column::Remote,
         Column::Security,
@@ -506,6 +556,7 @@ impl Column {
     pub fn title(self) -> &'static str {
         match self {
             Column::Rule => "Rule",
+            Column::Traffic => "Traffic",
             Column::Local => "Local",
             Column::Remote => "Remote",
             Column::Security => "Sec",
@@ -531,16 +582,17 @@ impl Column {
             Column::SpiOut => 2,
             Column::State => 3,
             Column::Local => 4,
-            Column::BytesIn => 5,
-            Column::BytesOut => 6,
-            Column::Note => 7,
-            Column::Age => 8,
-            Column::Security => 9,
-            Column::Last => 10,
-            Column::Rate => 11,
-            Column::PktsIn => 12,
-            Column::PktsOut => 13,
-            Column::Rule => 14,
+            Column::Rule => 5,
+            Column::BytesIn => 6,
+            Column::BytesOut => 7,
+            Column::Note => 8,
+            Column::Age => 9,
+            Column::Security => 10,
+            Column::Traffic => 11,
+            Column::Last => 12,
+            Column::Rate => 13,
+            Column::PktsIn => 14,
+            Column::PktsOut => 15,
         }
     }
 
@@ -563,6 +615,7 @@ impl Column {
         let dash = || "-".to_string();
         match self {
             Column::Rule => row.rule.clone().unwrap_or_else(dash),
+            Column::Traffic => row.traffic.clone().unwrap_or_else(dash),
             Column::Local => row.local.clone(),
             Column::Remote => row.remote.clone(),
             Column::Security => row.security.clone(),
@@ -722,6 +775,7 @@ pub(crate) mod tests {
             ike_sa: ike.map(str::to_string),
             ike_sa_link: ike.map(|_| "proposal".to_string()),
             peer_spi: None,
+            peer_link: None,
             rule: None,
         }
     }
@@ -751,6 +805,8 @@ pub(crate) mod tests {
                 retransmissions: 0,
                 notifies: vec![16388, 16389],
                 from_initiator: true,
+                dst_port: 500,
+                request_fragments: 0,
                 transmissions: Vec::new(),
                 details: vec!["responder chose aes128-sha256-modp2048".into()],
             }],
@@ -783,6 +839,7 @@ pub(crate) mod tests {
             established_at: Some(1_700_000_000.052),
             rekeyed_from: None,
             source: "proposal".into(),
+            deleted: false,
         });
         let mut stuck = ike(
             "aaaabbbbccccdddd",
@@ -852,6 +909,7 @@ pub(crate) mod tests {
             },
             decode_errors: vec![("truncated".into(), 1), ("bad-ike-length".into(), 0)],
             cleartext: Vec::new(),
+            rules: Vec::new(),
         }
     }
 
@@ -873,9 +931,74 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn policy_rule_and_its_traffic_label_the_rows() {
+        let mut snap = sample();
+        snap.report.ike_sas[0].rule = Some("Abczz with Bob".into());
+        snap.report.esp_sas[2].rule = Some("SIP with Eve".into());
+        snap.rules = vec![crate::snapshot::RuleSummary {
+            name: "Abczz with Bob".into(),
+            traffic: "tcp/6667, tcp/6668".into(),
+        }];
+        let rows = rows(&snap, RowOptions::default());
+        assert_eq!(rows[0].rule.as_deref(), Some("Abczz with Bob"));
+        assert_eq!(rows[0].traffic.as_deref(), Some("tcp/6667, tcp/6668"));
+        assert_eq!(rows[1].rule, None);
+        assert_eq!(rows[2].rule.as_deref(), Some("SIP with Eve"));
+        assert_eq!(rows[2].traffic, None);
+        assert_eq!(Column::Traffic.cell(&rows[0], 0.0), "tcp/6667, tcp/6668");
+        assert_eq!(Column::Traffic.cell(&rows[2], 0.0), "-");
+    }
+
+    /// The sample with its established child SA rekeyed into a new one.
+    pub(crate) fn rekeyed_sample() -> Snapshot {
+        let mut snap = sample();
+        snap.report.ike_sas[0].child_sas.push(ChildSaReport {
+            spi_in: Some("c0000003".into()),
+            spi_out: Some("c0000004".into()),
+            protocol: "esp".into(),
+            established_at: Some(1_700_000_010.0),
+            rekeyed_from: Some("c0000001".into()),
+            source: "proposal".into(),
+            deleted: false,
+        });
+        snap
+    }
+
+    #[test]
+    fn ended_rows_are_hidden_unless_all_are_asked_for() {
+        let snap = rekeyed_sample();
+        let (rows, hidden) = shown_rows(&snap, RowOptions::default());
+        assert_eq!(hidden, 1);
+        let spis: Vec<_> = rows.iter().map(|r| r.spi_in.as_deref()).collect();
+        assert_eq!(spis, [Some("c0000003"), None, None]);
+        let all = RowOptions {
+            all: true,
+            ..RowOptions::default()
+        };
+        let (rows, hidden) = shown_rows(&snap, all);
+        assert_eq!(hidden, 0);
+        assert_eq!(rows[0].state, RowState::Rekeyed);
+        assert_eq!(rows[1].state, RowState::Established);
+        assert_eq!(rows.len(), 4);
+    }
+
+    #[test]
+    fn negotiating_row_without_a_finding_names_the_unanswered_request() {
+        let mut snap = sample();
+        snap.findings.clear();
+        let rows = rows(&snap, RowOptions::default());
+        assert_eq!(
+            rows[1].note.as_deref(),
+            Some("no reply to IKE_SA_INIT, 3 retransmissions")
+        );
+        assert_eq!(rows[0].note, None);
+    }
+
+    #[test]
     fn local_responder_flips_the_row() {
         let opts = RowOptions {
             local: Some("10.0.0.2".parse().unwrap()),
+            all: false,
         };
         let rows = rows(&sample(), opts);
         assert_eq!(rows[0].local, "10.0.0.2:500");

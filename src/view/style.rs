@@ -2,6 +2,8 @@
 //! (bold, reversed, underlined, dim), so states stay apart without colour, and `NO_COLOR`
 //! (https://no-color.org) turns the colours off.
 
+use std::ffi::OsString;
+
 use ratatui::style::{Color, Modifier, Style};
 
 use crate::diagnose::Severity;
@@ -15,10 +17,23 @@ pub struct Theme {
 }
 
 impl Theme {
-    /// Colour unless `NO_COLOR` is set to a non-empty value.
+    /// Colour unless `NO_COLOR` is set to a non-empty value or `TERM` is `dumb`.
     pub fn from_env() -> Self {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Theme { colour: !no_color }
+        Theme::from_vars(std::env::var_os("NO_COLOR"), std::env::var_os("TERM"))
+    }
+
+    /// The theme for these values of `NO_COLOR` and `TERM`.
+    pub fn from_vars(no_color: Option<OsString>, term: Option<OsString>) -> Self {
+        let no_color = no_color.is_some_and(|v| !v.is_empty());
+        let dumb = term.is_some_and(|t| t == "dumb");
+        Theme {
+            colour: !(no_color || dumb),
+        }
+    }
+
+    /// Whether colours are used (modifiers always are).
+    pub fn has_colour(self) -> bool {
+        self.colour
     }
 
     /// Modifiers only.
@@ -107,5 +122,14 @@ mod tests {
             Theme { colour: true }.state(RowState::Failed).fg,
             Some(Color::Red)
         );
+    }
+
+    #[test]
+    fn no_color_and_dumb_terminals_turn_colour_off() {
+        let os = |s: &str| Some(OsString::from(s));
+        assert!(Theme::from_vars(None, os("xterm-256color")).has_colour());
+        assert!(Theme::from_vars(os(""), os("xterm")).has_colour());
+        assert!(!Theme::from_vars(os("1"), os("xterm")).has_colour());
+        assert!(!Theme::from_vars(None, os("dumb")).has_colour());
     }
 }

@@ -67,6 +67,7 @@ pub fn layout(rows: &[SaRow], now: f64, width: Option<usize>) -> Vec<(Column, us
 fn has_content(c: Column, rows: &[SaRow]) -> bool {
     match c {
         Column::Rule => rows.iter().any(|r| r.rule.is_some()),
+        Column::Traffic => rows.iter().any(|r| r.traffic.is_some()),
         Column::Note => rows.iter().any(|r| r.note.is_some()),
         _ => true,
     }
@@ -77,7 +78,7 @@ fn has_content(c: Column, rows: &[SaRow]) -> bool {
 fn column_width(c: Column, rows: &[SaRow], now: f64) -> usize {
     let cap = match c {
         Column::Note => 40,
-        Column::Rule => 24,
+        Column::Rule | Column::Traffic => 24,
         _ => 47,
     };
     rows.iter()
@@ -152,12 +153,19 @@ pub fn capture_line(snap: &Snapshot) -> String {
 
 /// The whole `--once` text: title, SA table, statistics, findings, capture counters.
 pub fn render(snap: &Snapshot, opts: RowOptions) -> String {
-    let rows = model::rows(snap, opts);
+    let (rows, hidden) = model::shown_rows(snap, opts);
     let now = snap.report.last_ts.unwrap_or(0.0);
     let mut out = String::new();
     let _ = writeln!(out, "{}", title(snap));
     let _ = writeln!(out);
-    let _ = writeln!(out, "Security associations ({})", rows.len());
+    let _ = write!(out, "Security associations ({})", rows.len());
+    if hidden > 0 {
+        let _ = write!(
+            out,
+            " + {hidden} ended (rekeyed, deleted, expired), shown with --all"
+        );
+    }
+    let _ = writeln!(out);
     let cols = layout(&rows, now, None);
     let _ = writeln!(out, "{}", table_line(&cols, |c| c.title().to_string()));
     for row in &rows {
@@ -282,6 +290,25 @@ Key deletions                           0"
             lines[22],
             "Capture: 42 received, 0 dropped, 0 by interface; decode errors 1 (truncated 1)"
         );
+    }
+
+    #[test]
+    fn once_text_counts_the_ended_sas_it_leaves_out() {
+        let snap = crate::view::model::tests::rekeyed_sample();
+        let text = render(&snap, RowOptions::default());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[2],
+            "Security associations (3) + 1 ended (rekeyed, deleted, expired), shown with --all"
+        );
+        assert!(lines[4].starts_with("10.0.0.1:500 10.0.0.2:500 ESP aes128-sha256 c0000003"));
+        let all = RowOptions {
+            all: true,
+            ..RowOptions::default()
+        };
+        let text = render(&snap, all);
+        assert_eq!(text.lines().nth(2), Some("Security associations (4)"));
+        assert!(text.contains("c0000001 c0000002 rekeyed"));
     }
 
     #[test]

@@ -18,6 +18,9 @@ use super::model::{self, Column, RowOptions, SaRow};
 use super::style::Theme;
 use super::text;
 
+/// Lines one PgUp/PgDn moves the detail pane.
+const DETAIL_PAGE: u16 = 5;
+
 /// What the loop should do after a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -54,6 +57,12 @@ pub struct ViewState {
     pub refresh: f64,
     /// The capture loop's status (shown in the title; a failure also on the capture line).
     pub status: Status,
+    /// The table's columns as last drawn: digits and `s`/`S` sort by these.
+    pub shown: Vec<Column>,
+    /// Ended SAs left out of the last drawn table.
+    pub hidden: usize,
+    /// Lines scrolled off the top of the detail pane.
+    pub detail_scroll: u16,
 }
 
 impl ViewState {
@@ -72,19 +81,27 @@ impl ViewState {
             theme,
             refresh,
             status: Status::Running,
+            shown: Column::ALL.to_vec(),
+            hidden: 0,
+            detail_scroll: 0,
         }
     }
 
     /// The rows as shown: filtered, then sorted.
     pub fn visible_rows(&self, snap: &Snapshot) -> Vec<SaRow> {
-        let mut rows = model::rows(snap, self.rows);
+        self.visible(snap).0
+    }
+
+    /// The rows as shown, and how many ended SAs are hidden.
+    pub fn visible(&self, snap: &Snapshot) -> (Vec<SaRow>, usize) {
+        let (mut rows, hidden) = model::shown_rows(snap, self.rows);
         if !self.filter.is_empty() {
             rows.retain(|r| r.matches(&self.filter));
         }
         if let Some(c) = self.sort {
             model::sort_rows(&mut rows, c, self.reverse);
         }
-        rows
+        (rows, hidden)
     }
 
     /// Applies one key; `rows` is the number of visible rows.
@@ -131,24 +148,42 @@ impl ViewState {
             KeyCode::Char('s') | KeyCode::Right => self.cycle_sort(true),
             KeyCode::Char('S') | KeyCode::Left => self.cycle_sort(false),
             KeyCode::Char('r') => self.reverse = !self.reverse,
+            KeyCode::Char('a') => self.rows.all = !self.rows.all,
             KeyCode::Char(d @ '1'..='9') => self.sort_by_digit(d),
-            KeyCode::Down | KeyCode::Char('j') => {
-                self.selected = (self.selected + 1).min(rows.saturating_sub(1))
+            KeyCode::PageDown if self.detail => {
+                self.detail_scroll = self.detail_scroll.saturating_add(DETAIL_PAGE)
             }
-            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
+            KeyCode::PageUp if self.detail => {
+                self.detail_scroll = self.detail_scroll.saturating_sub(DETAIL_PAGE)
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.selected = (self.selected + 1).min(rows.saturating_sub(1));
+                self.detail_scroll = 0;
+            }
+            KeyCode::Up | KeyCode::Char('k') => {
+                self.selected = self.selected.saturating_sub(1);
+                self.detail_scroll = 0;
+            }
             KeyCode::PageDown => self.selected = (self.selected + 10).min(rows.saturating_sub(1)),
             KeyCode::PageUp => self.selected = self.selected.saturating_sub(10),
             KeyCode::Home => self.selected = 0,
             KeyCode::End => self.selected = rows.saturating_sub(1),
-            KeyCode::Enter => self.detail = !self.detail && rows > 0,
+            KeyCode::Enter => {
+                self.detail = !self.detail && rows > 0;
+                self.detail_scroll = 0;
+            }
             _ => {}
         }
         Action::Redraw
     }
 
-    /// Moves the sort to the next (or previous) column; past the last, back to report order.
+    /// Moves the sort to the next (or previous) shown column; past the last, back to
+    /// report order.
     fn cycle_sort(&mut self, forward: bool) {
-        let all = Column::ALL;
+        let all = &self.shown;
+        if all.is_empty() {
+            return;
+        }
         let pos = self.sort.and_then(|c| all.iter().position(|x| *x == c));
         self.sort = match (pos, forward) {
             (None, true) => Some(all[0]),
@@ -159,9 +194,10 @@ impl ViewState {
         };
     }
 
+    /// Sorts by the shown column numbered `d` (1 is the leftmost).
     fn sort_by_digit(&mut self, d: char) {
         let n = d.to_digit(10).unwrap_or(1) as usize;
-        let c = Column::ALL.get(n).copied();
+        let c = self.shown.get(n - 1).copied();
         if self.sort == c && c.is_some() {
             self.reverse = !self.reverse;
         } else {
@@ -174,7 +210,8 @@ impl ViewState {
 /// Draws the whole screen.
 pub fn draw(f: &mut Frame<'_>, snap: &Snapshot, state: &mut ViewState) {
     let area = f.area();
-    let rows = state.visible_rows(snap);
+    let (rows, hidden) = state.visible(snap);
+    state.hidden = hidden;
     state.selected = state.selected.min(rows.len().saturating_sub(1));
     let [title, body, capture, keys] = Layout::vertical([
         Constraint::Length(1),
@@ -226,7 +263,13 @@ fn stats_columns(width: u16) -> usize {
     }
 }
 
-fn draw_overview(f: &mut Frame<'_>, area: Rect, snap: &Snapshot, st: &ViewState, rows: &[SaRow]) {
+fn draw_overview(
+    f: &mut Frame<'_>,
+    area: Rect,
+    snap: &Snapshot,
+    st: &mut ViewState,
+    rows: &[SaRow],
+) {
     let cols = stats_columns(area.width);
     let stat_rows = 16_usize.div_ceil(cols) as u16;
     let nfind = snap.findings.len().max(1) as u16;
@@ -248,9 +291,12 @@ fn section(title: String, theme: Theme) -> Block<'static> {
         .title(Span::styled(title, theme.header()))
 }
 
-fn draw_table(f: &mut Frame<'_>, area: Rect, snap: &Snapshot, st: &ViewState, rows: &[SaRow]) {
+fn draw_table(f: &mut Frame<'_>, area: Rect, snap: &Snapshot, st: &mut ViewState, rows: &[SaRow]) {
     let now = snap.report.last_ts.unwrap_or(0.0);
     let mut title = format!("Security associations ({})", rows.len());
+    if st.hidden > 0 {
+        title.push_str(&format!(" + {} ended, hidden (a shows)", st.hidden));
+    }
     if !st.filter.is_empty() || st.editing {
         title.push_str(&format!(" filter: {}", st.filter));
         if st.editing {
@@ -258,6 +304,7 @@ fn draw_table(f: &mut Frame<'_>, area: Rect, snap: &Snapshot, st: &ViewState, ro
         }
     }
     let layout = text::layout(rows, now, Some(area.width.saturating_sub(1) as usize));
+    st.shown = layout.iter().map(|(c, _)| *c).collect();
     let header =
         Row::new(layout.iter().map(|(c, w)| header_cell(*c, *w, st))).style(st.theme.header());
     let body = rows.iter().map(|r| {
@@ -293,8 +340,10 @@ fn draw_stats(f: &mut Frame<'_>, area: Rect, snap: &Snapshot, st: &ViewState, co
     let lines = text::stat_lines(&snap.report.stats);
     let per_col = lines.len().div_ceil(cols);
     let col_w = (area.width as usize / cols).max(12);
-    let value_w = 10.min(col_w.saturating_sub(2));
-    let label_w = col_w.saturating_sub(value_w + 2);
+    // Each column is label, a space, the value and two spaces of gutter; labels keep their
+    // full width while values have at least 7 characters (larger ones are abbreviated).
+    let label_w = text::STAT_LABEL_WIDTH.min(col_w.saturating_sub(3 + 7));
+    let value_w = col_w.saturating_sub(label_w + 3).min(12);
     let out: Vec<Line> = (0..per_col)
         .map(|r| {
             let spans = (0..cols)
@@ -367,7 +416,7 @@ fn draw_keys(f: &mut Frame<'_>, area: Rect, st: &ViewState) {
     let s = if st.editing {
         "type an address or SPI - Enter keep - Esc clear"
     } else {
-        "q quit  ? help  space pause  s/S sort  r reverse  / filter  arrows+Enter detail"
+        "q quit  ? help  space pause  s/S sort  / filter  a all  arrows+Enter detail"
     };
     f.render_widget(Paragraph::new(s).style(st.theme.dim()), area);
 }
@@ -376,7 +425,7 @@ fn draw_with_detail(
     f: &mut Frame<'_>,
     area: Rect,
     snap: &Snapshot,
-    st: &ViewState,
+    st: &mut ViewState,
     rows: &[SaRow],
 ) {
     let table_h = (area.height / 3).max(4);
@@ -385,14 +434,16 @@ fn draw_with_detail(
     draw_table(f, table, snap, st, rows);
     let row = &rows[st.selected.min(rows.len() - 1)];
     let lines = detail_lines(snap, row, st.theme);
+    st.detail_scroll = st.detail_scroll.min(lines.len().saturating_sub(1) as u16);
     let title = match row.spi_in.as_deref().or(row.spi_out.as_deref()) {
-        Some(spi) => format!("Detail: SA {spi} (Esc closes)"),
-        None => "Detail (Esc closes)".to_string(),
+        Some(spi) => format!("Detail: SA {spi} (Esc closes, PgUp/PgDn scroll)"),
+        None => "Detail (Esc closes, PgUp/PgDn scroll)".to_string(),
     };
     f.render_widget(
         Paragraph::new(lines)
             .block(section(title, st.theme))
-            .wrap(Wrap { trim: false }),
+            .wrap(Wrap { trim: false })
+            .scroll((st.detail_scroll, 0)),
         detail,
     );
 }
@@ -401,8 +452,12 @@ fn draw_with_detail(
 /// algorithms, ESP counters and findings.
 pub fn detail_lines(snap: &Snapshot, row: &SaRow, theme: Theme) -> Vec<Line<'static>> {
     let mut out = Vec::new();
+    out.push(Line::raw(row_line(row, snap.report.last_ts.unwrap_or(0.0))));
     match row.ike.and_then(|i| snap.report.ike_sas.get(i)) {
-        Some(ike) => ike_detail(&mut out, snap, ike, theme),
+        Some(ike) => {
+            out.extend(child_line(ike, row));
+            ike_detail(&mut out, snap, ike, theme)
+        }
         None => out.push(Line::raw(
             "No IKE negotiation for these SPIs in the capture (it began before, or IKE \
              travels elsewhere).",
@@ -410,6 +465,54 @@ pub fn detail_lines(snap: &Snapshot, row: &SaRow, theme: Theme) -> Vec<Line<'sta
     }
     esp_detail(&mut out, snap, row, theme);
     out
+}
+
+/// The row itself: state, security, rule and traffic, age and last packet.
+fn row_line(row: &SaRow, now: f64) -> String {
+    let mut s = format!(
+        "{}  {}  {} <-> {}  age {}",
+        row.state.as_str(),
+        row.security,
+        row.local,
+        row.remote,
+        model::duration(now - row.since)
+    );
+    if let Some(last) = row.last_seen() {
+        s.push_str(&format!(
+            ", last packet {} ago",
+            model::duration(now - last)
+        ));
+    }
+    if let Some(rule) = &row.rule {
+        s.push_str(&format!("  rule \"{rule}\""));
+    }
+    if let Some(t) = &row.traffic {
+        s.push_str(&format!(" ({t})"));
+    }
+    s
+}
+
+/// The child SA of the row, as the IKE SA negotiated it: when it came up, what it replaced.
+fn child_line(ike: &IkeSaReport, row: &SaRow) -> Option<Line<'static>> {
+    let spis = [row.spi_in.as_deref(), row.spi_out.as_deref()];
+    let child = ike.child_sas.iter().find(|c| {
+        let mine = [c.spi_in.as_deref(), c.spi_out.as_deref()];
+        mine.iter().flatten().any(|s| spis.contains(&Some(*s)))
+    })?;
+    let at = child
+        .established_at
+        .map(|t| format!("up at +{}", model::duration(t - ike.started)))
+        .unwrap_or_else(|| "not yet up".into());
+    let from = child
+        .rekeyed_from
+        .as_ref()
+        .map(|r| format!(", rekey of {r}"))
+        .unwrap_or_default();
+    Some(Line::raw(format!(
+        "child SA {} ({}): {at}{from}",
+        child.protocol.to_ascii_uppercase(),
+        child.source
+    )))
 }
 
 fn heading(s: &str, theme: Theme) -> Line<'static> {
@@ -454,7 +557,7 @@ fn ike_detail(out: &mut Vec<Line<'static>>, snap: &Snapshot, ike: &IkeSaReport, 
     }
     out.push(heading("IKE history", theme));
     for x in &ike.exchanges {
-        out.push(Line::raw(exchange_line(x, ike.started)));
+        out.push(Line::raw(exchange_line(x, ike.started, ike.version)));
         out.extend(x.details.iter().map(|d| Line::raw(format!("      {d}"))));
     }
     out.extend(ike.icmp.iter().map(|i| {
@@ -492,32 +595,37 @@ fn ike_detail(out: &mut Vec<Line<'static>>, snap: &Snapshot, ike: &IkeSaReport, 
     }
 }
 
-fn exchange_line(x: &crate::track::report::ExchangeReport, t0: f64) -> String {
+fn exchange_line(x: &crate::track::report::ExchangeReport, t0: f64, version: u8) -> String {
     let resp = x
         .response_frame
         .map(|r| r.to_string())
         .unwrap_or_else(|| "none".into());
-    let rtt = x
-        .rtt_s
-        .map(|r| format!("{:.1}ms", r * 1000.0))
-        .unwrap_or_else(|| "-".into());
-    let notifies = if x.notifies.is_empty() {
-        String::new()
-    } else {
-        let n: Vec<String> = x.notifies.iter().map(u16::to_string).collect();
-        format!("  notify {}", n.join(","))
-    };
-    format!(
-        "  +{:<8} {:<16} msg {:<3} frames {}->{}  rtt {}  retransmitted {}{}",
+    let mut s = format!(
+        "  +{:<7} {:<15} msg {:<3} frames {}->{}",
         model::duration(x.started - t0),
         x.exchange,
         x.message_id,
         x.request_frame,
-        resp,
-        rtt,
-        x.retransmissions,
-        notifies
-    )
+        resp
+    );
+    if let Some(r) = x.rtt_s {
+        s.push_str(&format!("  rtt {:.1}ms", r * 1000.0));
+    }
+    if x.retransmissions > 0 {
+        s.push_str(&format!("  retransmitted {}", x.retransmissions));
+    }
+    if !x.notifies.is_empty() {
+        let names: Vec<String> = x
+            .notifies
+            .iter()
+            .map(|n| {
+                crate::wire::ike::registry::notify_name(version, *n)
+                    .map_or_else(|| n.to_string(), str::to_string)
+            })
+            .collect();
+        s.push_str(&format!("  notify {}", names.join(",")));
+    }
+    s
 }
 
 fn nat_word(ike: &IkeSaReport) -> &'static str {
@@ -594,6 +702,7 @@ const HELP: &[(&str, &str)] = &[
     ("s, S", "sort by the next / previous column"),
     ("1-9", "sort by column 1-9 (again: reverse)"),
     ("r", "reverse the sort"),
+    ("a", "show or hide ended SAs (rekeyed, deleted, expired)"),
     ("/", "filter by address, SPI or state (Enter, Esc)"),
     ("Up, Down", "select an SA"),
     ("Enter", "open the selected SA's detail pane"),
@@ -693,11 +802,36 @@ mod tests {
     }
 
     #[test]
+    fn every_statistic_shows_its_value_at_every_width() {
+        let stats = sample().report.stats;
+        for (w, h) in [(80, 24), (120, 30), (160, 48), (220, 50)] {
+            let lines = screen(w, h, &mut state());
+            for (label, v) in text::stat_lines(&stats) {
+                let line = lines
+                    .iter()
+                    .find(|l| l.contains(label))
+                    .unwrap_or_else(|| panic!("{w}x{h}: no {label}"));
+                let after = line.split(label).nth(1).unwrap_or_default().trim_start();
+                assert!(
+                    after.starts_with(&v.to_string()),
+                    "{w}x{h}: {label} shows {after:?}, not {v}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn keys_sort_filter_pause_and_open_the_detail() {
         let mut st = state();
+        screen(160, 48, &mut st);
         st.on_key(key(KeyCode::Char('9')), 3);
         assert_eq!(st.sort, Some(Column::BytesOut));
         assert!(st.reverse);
+        let lines = screen(160, 48, &mut st);
+        assert!(lines[2].contains("Bytes outv"), "{}", lines[2]);
+        assert!(lines[3].contains("c0000002"), "largest first: {}", lines[3]);
+        st.on_key(key(KeyCode::Char('s')), 3);
+        assert_eq!(st.sort, Some(Column::PktsIn));
         st.on_key(key(KeyCode::Char(' ')), 3);
         assert!(st.paused);
         st.on_key(key(KeyCode::Char('/')), 3);
@@ -731,6 +865,60 @@ mod tests {
         assert!(all.contains("offered ike:aes128-sha256-modp2048 (none chosen yet)"));
         assert!(all.contains("responder chose aes128-sha256-modp2048"));
         assert!(all.contains("remedy: Check that 10.0.9.9 is up"));
+    }
+
+    fn screen_of(snap: &Snapshot, w: u16, h: u16, state: &mut ViewState) -> Vec<String> {
+        let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+        term.draw(|f| draw(f, snap, state)).unwrap();
+        let buf = term.backend().buffer().clone();
+        (0..h)
+            .map(|y| {
+                let line: String = (0..w).map(|x| buf[(x, y)].symbol().to_string()).collect();
+                line.trim_end().to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_shows_and_hides_ended_sas() {
+        let snap = crate::view::model::tests::rekeyed_sample();
+        let mut st = state();
+        let lines = screen_of(&snap, 120, 30, &mut st);
+        assert!(
+            lines[1].starts_with("Security associations (3) + 1 ended, hidden (a shows)"),
+            "{}",
+            lines[1]
+        );
+        assert!(!lines.join("\n").contains("rekeyed"));
+        st.on_key(key(KeyCode::Char('a')), 3);
+        let lines = screen_of(&snap, 120, 30, &mut st);
+        assert!(
+            lines[1].starts_with("Security associations (4)──"),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[3].contains("c0000001") && lines[3].contains("rekeyed"));
+    }
+
+    #[test]
+    fn detail_pane_scrolls_and_names_the_child_sa() {
+        let snap = crate::view::model::tests::rekeyed_sample();
+        let mut st = state();
+        st.on_key(key(KeyCode::Enter), 3);
+        let all = screen_of(&snap, 100, 24, &mut st).join("\n");
+        assert!(all.contains("Detail: SA c0000003"), "{all}");
+        assert!(all.contains("child SA ESP (proposal): up at +10s, rekey of c0000001"));
+        assert!(all.contains("IKEv2 SA 1111222233334444/5555666677778888"));
+        st.on_key(key(KeyCode::PageDown), 3);
+        assert_eq!(st.detail_scroll, DETAIL_PAGE);
+        let all = screen_of(&snap, 100, 24, &mut st).join("\n");
+        assert!(
+            !all.contains("child SA ESP (proposal)"),
+            "scrolled off: {all}"
+        );
+        assert!(all.contains("NAT: undecidable"), "{all}");
+        st.on_key(key(KeyCode::Down), 3);
+        assert_eq!(st.detail_scroll, 0);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 CARGO ?= cargo
 DEMO_CAPTURE ?= fixtures/demo/demo.pcap
 
-.PHONY: deps build demo test lint unit fuzz-smoke bench bench-compare bench-live clean
+.PHONY: deps build demo test lint unit fuzz-smoke soak bench bench-compare bench-live clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -28,6 +28,12 @@ fuzz-smoke:
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 test: deps lint unit fuzz-smoke
+
+# serve on a live interface in network namespaces for SOAK_SECONDS, with replayed traffic,
+# rekeys, interface flaps and concurrent scrapes; memory sampled (root; RELIABILITY.md).
+SOAK_SECONDS ?= 600
+soak:
+	bash scripts/soak.sh $(SOAK_SECONDS)
 
 # Criterion benchmarks (decoders, tracker, memory per SA); none of them runs in `make test`.
 bench:

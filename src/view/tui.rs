@@ -328,12 +328,13 @@ fn draw_table(f: &mut Frame<'_>, area: Rect, snap: &Snapshot, st: &mut ViewState
     f.render_stateful_widget(table, area, &mut ts);
 }
 
+/// A header cell; the sort column's title carries `^` (ascending) or `v` right after it.
 fn header_cell(c: Column, w: usize, st: &ViewState) -> String {
-    let mut t = text::fit(c.title(), w, c.is_numeric());
-    if st.sort == Some(c) {
-        t.push(if st.reverse { 'v' } else { '^' });
+    if st.sort != Some(c) {
+        return text::fit(c.title(), w, c.is_numeric());
     }
-    t
+    let marker = if st.reverse { 'v' } else { '^' };
+    text::fit(&format!("{}{marker}", c.title()), w + 1, c.is_numeric())
 }
 
 fn draw_stats(f: &mut Frame<'_>, area: Rect, snap: &Snapshot, st: &ViewState, cols: usize) {

@@ -61,7 +61,11 @@ impl std::fmt::Debug for LiveSource {
     }
 }
 
-/// Opens `iface` for capture in immediate mode and applies `filter` (or [`DEFAULT_FILTER`]).
+/// Opens `iface` for capture and applies `filter` (or [`DEFAULT_FILTER`]).
+///
+/// Not in immediate mode: on Linux that gives every packet a ring slot of the full snapshot
+/// length, so the default buffer holds only a few dozen packets and a burst is dropped.
+/// Packets are instead delivered in blocks at least every [`LiveOptions::timeout_ms`].
 ///
 /// Timestamps have libpcap's default microsecond precision (nanosecond precision is not
 /// requested because libpcap would silently ignore the request where unsupported).
@@ -77,14 +81,13 @@ pub fn open_live(
         .map_err(err)?
         .promisc(opts.promiscuous)
         .snaplen(opts.snaplen)
-        .immediate_mode(true)
         .timeout(opts.timeout_ms);
     if let Some(size) = opts.buffer_size {
         inactive = inactive.buffer_size(size);
     }
-    // Non-blocking, with our own poll for the timeout: libpcap's read timeout is not kept
-    // on Linux in immediate mode (an idle interface would block the read for ever, and
-    // with it every stop request and refresh).
+    // Non-blocking, with our own poll for the timeout: libpcap's blocking read does not
+    // return on an idle Linux interface (the kernel never hands over an empty block), which
+    // would hold up every stop request and refresh.
     let mut cap = inactive.open().map_err(err)?.setnonblock().map_err(err)?;
     let filter = filter.unwrap_or(DEFAULT_FILTER);
     cap.filter(filter, true).map_err(|e| CaptureError::Live {

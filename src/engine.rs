@@ -121,17 +121,32 @@ impl Engine {
         self.tracker.tick(ts);
     }
 
+    /// The decoder (its reassembly counters and table).
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
     /// The tracker.
     pub fn tracker(&self) -> &Tracker {
         &self.tracker
     }
 
-    /// An immutable snapshot: report, diagnosis and counters.
-    pub fn snapshot(&self, source: &str, capture: CaptureStats) -> Snapshot {
+    /// The tracker's report: its SAs labelled with their policy rules when a policy is
+    /// loaded, and the fragment reassemblies the decoder abandoned (expired or evicted)
+    /// counted in its evictions.
+    pub fn report(&self) -> crate::track::report::Report {
         let mut report = self.tracker.report();
+        let frags = self.decoder.reassembly_stats();
+        report.evictions.fragments = frags.expired + frags.evicted;
         if let Some(policy) = &self.policy {
             label_with_rules(&mut report, policy);
         }
+        report
+    }
+
+    /// An immutable snapshot: report, diagnosis and counters.
+    pub fn snapshot(&self, source: &str, capture: CaptureStats) -> Snapshot {
+        let report = self.report();
         let cleartext = self
             .cleartext
             .as_ref()

@@ -117,12 +117,15 @@ impl Shared {
 pub struct RunnerConfig {
     /// The source's name as snapshots show it (`file.pcap`, `interface eth0`).
     pub source_name: String,
-    /// Wall-clock time between publications.
+    /// Wall-clock time between publications; longer when building a snapshot takes more
+    /// than a tenth of it, so that capture keeps nine tenths of the loop's time.
     pub refresh: Duration,
     /// Stop after this much wall-clock time (live runs in scripts and tests).
     pub duration: Option<Duration>,
     /// Tick the engine with the wall clock on read timeouts: right for a live interface
-    /// (its timestamps are wall clock), wrong for a paced replay of an old capture.
+    /// (its timestamps are wall clock), wrong for a paced replay of an old capture. A live
+    /// run also forgets ended SAs after [`LIVE_FORGET_AFTER`] unless the engine's tracker
+    /// configuration already says when.
     pub wall_clock_ticks: bool,
     /// The engine's settings.
     pub engine: EngineConfig,
@@ -139,7 +142,11 @@ pub struct Runner {
 impl Runner {
     /// Starts the capture loop over an opened source. Open the source (and drop
     /// privileges) before calling this.
-    pub fn start(source: Box<dyn FrameSource + Send>, config: RunnerConfig) -> Runner {
+    pub fn start(source: Box<dyn FrameSource + Send>, mut config: RunnerConfig) -> Runner {
+        let tracker = &mut config.engine.tracker;
+        if config.wall_clock_ticks && tracker.forget_after_ns.is_none() {
+            tracker.forget_after_ns = Some(LIVE_FORGET_AFTER.as_nanos() as i64);
+        }
         let shared = Arc::new(Shared::new(&config.source_name));
         let stop = Arc::new(AtomicBool::new(false));
         let worker = Worker {
@@ -230,10 +237,14 @@ impl Worker {
             let now = Instant::now();
             if now >= next {
                 self.publish(Status::Running);
-                next = now + self.config.refresh;
+                next = next_publication(now, Instant::now(), self.config.refresh);
             }
         };
         tracing::info!(source = %self.config.source_name, status = ?status, "capture ended");
+        // The input is over (its end, a stop request, or a fault): negotiations left
+        // waiting are judged as at the end of a file, so that the final snapshot says
+        // what `report` and `diagnose` would.
+        self.engine.finish();
         self.publish(status);
     }
 
@@ -265,6 +276,18 @@ impl Worker {
     }
 }
 
+/// Publications take at most this share of the capture loop's time: building a
+/// snapshot of tens of thousands of SAs takes long enough to overflow the kernel's
+/// capture buffer if it came every refresh.
+const MAX_PUBLISH_SHARE: u32 = 10;
+
+/// When to publish next, after a publication that started at `started` and ended at
+/// `ended`: one refresh later, or later still when the snapshot took long to build.
+fn next_publication(started: Instant, ended: Instant, refresh: Duration) -> Instant {
+    let spent = ended.saturating_duration_since(started);
+    ended + refresh.max(spent * (MAX_PUBLISH_SHARE - 1))
+}
+
 /// The wall clock as a packet timestamp, for live ticks: live capture timestamps are wall
 /// clock too, so timers advance consistently.
 fn wall_clock() -> Timestamp {
@@ -273,6 +296,11 @@ fn wall_clock() -> Timestamp {
         .unwrap_or_default();
     Timestamp::from_parts(d.as_secs() as i64, d.subsec_nanos())
 }
+
+/// How long a live run keeps an SA that ended (deleted, failed, expired) after its last
+/// packet: long enough to see it in the view and the API, short enough that months of
+/// rekeys do not fill the tables.
+pub const LIVE_FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
 
 /// Longest wait of a paced replay per read, so stop requests and refreshes stay prompt.
 const REPLAY_TICK: Duration = Duration::from_millis(100);
@@ -405,6 +433,7 @@ mod tests {
                 received: self.n,
                 dropped: 0,
                 if_dropped: 0,
+                ..CaptureStats::default()
             }
         }
 
@@ -431,6 +460,16 @@ mod tests {
             wall_clock_ticks: true,
             engine: EngineConfig::default(),
         }
+    }
+
+    #[test]
+    fn slow_snapshots_space_publications_out() {
+        let t0 = Instant::now();
+        let refresh = Duration::from_secs(1);
+        let quick = next_publication(t0, t0 + Duration::from_millis(20), refresh);
+        assert_eq!(quick, t0 + Duration::from_millis(1020));
+        let slow = next_publication(t0, t0 + Duration::from_millis(300), refresh);
+        assert_eq!(slow, t0 + Duration::from_millis(300 + 2700));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Hostile input through the whole pipeline: every frame of every fixture and corpus
-//! capture, mutated (bit flips, truncations, length fields at their extremes), goes
-//! through decoder, tracker, diagnosis and snapshot. Nothing may panic, and the tables
-//! stay within their caps.
+//! capture, mutated (bit flips, truncations, random and targeted length fields at their
+//! extremes), goes through decoder, tracker, diagnosis and snapshot; and every capture
+//! file, mutated as a whole (truncated, its record headers flipped or given absurd
+//! lengths), goes through the file reader and the same `report` path. Nothing may panic,
+//! and the tables stay within their caps.
 
 use std::path::{Path, PathBuf};
 
@@ -83,20 +85,134 @@ fn mutations(data: &[u8], rng: &mut Rng) -> Vec<Vec<u8>> {
     out
 }
 
+/// The fixtures, and the third-party corpus when it sits beside the repository (or beside
+/// the directory holding this worktree).
 fn roots() -> Vec<PathBuf> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    vec![
-        repo.join("fixtures"),
-        repo.join("../shared/corpus/external"),
-    ]
+    let mut roots = vec![repo.join("fixtures")];
+    let corpus = ["../shared", "../../shared"]
+        .iter()
+        .map(|up| repo.join(up).join("corpus/external"))
+        .find(|dir| dir.is_dir());
+    match corpus {
+        Some(dir) => roots.push(dir),
+        None => println!("the ../shared corpus is absent: mutating the fixtures only"),
+    }
+    roots
 }
 
-#[test]
-fn mutated_frames_never_panic_and_state_stays_bounded() {
+fn all_captures() -> Vec<PathBuf> {
     let mut files = Vec::new();
     for root in roots() {
         captures(&root, &mut files);
     }
+    files
+}
+
+/// Where the IPv4 header starts for the link types whose header length is fixed.
+fn ipv4_at(link: LinkType, data: &[u8]) -> Option<usize> {
+    let at = match link {
+        LinkType::Ethernet if data.get(12..14) == Some(&[0x08, 0x00]) => 14,
+        LinkType::Raw | LinkType::Ipv4 => 0,
+        LinkType::Null | LinkType::Loop => 4,
+        LinkType::LinuxSll => 16,
+        LinkType::LinuxSll2 => 20,
+        _ => return None,
+    };
+    (data.get(at)? >> 4 == 4).then_some(at)
+}
+
+/// The same frame with each length field of IPv4, UDP, the IKE header and the first IKE
+/// payload set to 0, 1 and its maximum (IKE's 32-bit length also to 28, a bare header).
+fn length_extremes(link: LinkType, data: &[u8]) -> Vec<Vec<u8>> {
+    let Some(ip) = ipv4_at(link, data) else {
+        return Vec::new();
+    };
+    let ihl = usize::from(data[ip] & 0x0f) * 4;
+    let udp = ip + ihl;
+    let mut fields: Vec<(usize, usize)> = vec![(ip + 2, 2)];
+    if data.get(ip + 9) == Some(&17) {
+        fields.push((udp + 4, 2));
+        let marker = data.get(udp + 8..udp + 12) == Some(&[0; 4]);
+        let ike = udp + 8 + if marker { 4 } else { 0 };
+        fields.extend([(ike + 24, 4), (ike + 30, 2)]);
+    }
+    let mut out = Vec::new();
+    for (at, width) in fields {
+        if at + width > data.len() {
+            continue;
+        }
+        let values: &[u32] = if width == 2 {
+            &[0, 1, 0xffff]
+        } else {
+            &[0, 28, u32::MAX]
+        };
+        for &v in values {
+            let mut m = data.to_vec();
+            let bytes = v.to_be_bytes();
+            m[at..at + width].copy_from_slice(&bytes[4 - width..]);
+            out.push(m);
+        }
+    }
+    out
+}
+
+/// Whole-file mutations of a capture: cut at random points, bytes of the file and record
+/// headers flipped, and record lengths set to 0 and to their maximum.
+fn file_mutations(bytes: &[u8], rng: &mut Rng) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for _ in 0..6 {
+        out.push(bytes[..rng.below(bytes.len())].to_vec());
+    }
+    let head = bytes.len().min(4096);
+    for _ in 0..12 {
+        let mut m = bytes.to_vec();
+        for _ in 0..4 {
+            let i = rng.below(head);
+            m[i] ^= 1 << rng.below(8);
+        }
+        out.push(m);
+    }
+    // In classic pcap the first record's captured and original lengths are at 32 and 36.
+    for (at, v) in [
+        (32, 0u32),
+        (32, u32::MAX),
+        (36, 0),
+        (36, u32::MAX),
+        (20, 0xffff),
+    ] {
+        if bytes.len() >= at + 4 {
+            let mut m = bytes.to_vec();
+            m[at..at + 4].copy_from_slice(&v.to_le_bytes());
+            out.push(m);
+        }
+    }
+    out
+}
+
+/// Reads a capture held in memory through the engine and renders every output, as
+/// `report`, `diagnose` and `serve` would.
+fn report_bytes(bytes: Vec<u8>, config: &EngineConfig) -> u64 {
+    let Ok(mut src) = capture::read_bytes(Path::new("mutated.pcap"), bytes) else {
+        return 0;
+    };
+    let mut engine = Engine::new(config.clone());
+    while let Ok(Some(frame)) = src.next_frame() {
+        engine.process(&frame);
+    }
+    engine.finish();
+    let snap = engine.snapshot("mutated", Default::default());
+    serde_json::to_string(&snap.report).expect("the report serialises");
+    let _ = ipsecmon::cli::report::render(&snap.report);
+    let mut metrics = ipsecmon::export::Metrics::new(Default::default());
+    metrics.update(&snap);
+    let _ = metrics.render();
+    snap.report.frames
+}
+
+#[test]
+fn mutated_frames_never_panic_and_state_stays_bounded() {
+    let files = all_captures();
     if files.is_empty() {
         println!("skipped: no fixtures and no ../shared corpus");
         return;
@@ -110,7 +226,11 @@ fn mutated_frames_never_panic_and_state_stays_bounded() {
         let mut engine = Engine::new(config.clone());
         let mut number = 0;
         for (ts, link, data) in frames(file) {
-            for m in std::iter::once(data.clone()).chain(mutations(&data, &mut rng)) {
+            let extremes = length_extremes(link, &data);
+            let all = std::iter::once(data.clone())
+                .chain(mutations(&data, &mut rng))
+                .chain(extremes);
+            for m in all {
                 number += 1;
                 engine.process(&Frame {
                     number,
@@ -137,6 +257,38 @@ fn mutated_frames_never_panic_and_state_stays_bounded() {
     }
     println!(
         "{fed} frames (originals and mutations) from {} captures",
+        files.len()
+    );
+}
+
+#[test]
+fn mutated_files_never_panic_through_report() {
+    let files = all_captures();
+    if files.is_empty() {
+        println!("skipped: no fixtures and no ../shared corpus");
+        return;
+    }
+    let mut config = EngineConfig::default();
+    config.tracker.max_ike_sas = 64;
+    config.tracker.max_esp_sas = 64;
+    let mut rng = Rng(0x5eed_f11e);
+    let (mut variants, mut frames) = (0u64, 0u64);
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap();
+        if bytes.is_empty() {
+            continue;
+        }
+        for m in file_mutations(&bytes, &mut rng) {
+            frames += report_bytes(m, &config);
+            variants += 1;
+        }
+    }
+    assert!(
+        variants >= 23 * files.len() as u64 / 2,
+        "{variants} variants"
+    );
+    println!(
+        "{variants} mutated files ({frames} frames read) from {} captures",
         files.len()
     );
 }

@@ -6,7 +6,7 @@
 //! so reading allocates nothing per frame.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -136,8 +136,12 @@ pub fn open_file(path: &Path) -> Result<FileSource, CaptureError> {
             detail: "it is a directory; give a capture file".to_string(),
         });
     }
-    let gzip = starts_with_gzip_magic(&mut file).map_err(io_err)?;
-    from_stream(path, Box::new(file), gzip, meta.len())
+    let head = read_head(&mut file).map_err(io_err)?;
+    let gzip = head == GZIP_MAGIC;
+    // The peeked bytes are put back in front rather than seeked over, so that a FIFO
+    // (`tcpdump -w - | ...`, a capture still being written) reads like a file.
+    let stream = std::io::Cursor::new(head).chain(file);
+    from_stream(path, Box::new(stream), gzip, meta.len())
 }
 
 /// Reads a capture held in memory (pcap, pcapng, or a gzip of either), named `name` in
@@ -181,18 +185,20 @@ fn from_stream(
     })
 }
 
-/// Peeks at the first two bytes for the gzip magic, then rewinds.
-fn starts_with_gzip_magic(file: &mut File) -> std::io::Result<bool> {
+/// The first two bytes of the stream (fewer when it is shorter), to look for the gzip
+/// magic.
+fn read_head(file: &mut File) -> std::io::Result<Vec<u8>> {
     let mut head = [0u8; 2];
     let mut got = 0;
     while got < 2 {
-        match file.read(&mut head[got..])? {
-            0 => break,
-            n => got += n,
+        match file.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-    file.seek(SeekFrom::Start(0))?;
-    Ok(got == 2 && head == GZIP_MAGIC)
+    Ok(head[..got].to_vec())
 }
 
 /// Recognises the format from the first bytes and reads the pcap file header.
@@ -437,6 +443,7 @@ impl FrameSource for FileSource {
             received: self.frames,
             dropped: 0,
             if_dropped: 0,
+            ..CaptureStats::default()
         }
     }
 

@@ -1,6 +1,6 @@
 //! Live capture through libpcap (the `pcap` crate).
 
-use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
 
 use pcap::{Active, Capture};
 
@@ -25,9 +25,14 @@ pub struct LiveOptions {
     /// Read timeout in milliseconds: `next_frame` returns `Ok(None)` this often when no
     /// traffic arrives, so the caller can tick timers and refresh its outputs.
     pub timeout_ms: i32,
-    /// Kernel buffer size in bytes (`None`: libpcap's default).
+    /// Kernel buffer size in bytes (`None`: libpcap's default of 2 MiB).
     pub buffer_size: Option<i32>,
 }
+
+/// Default kernel buffer: a third of a second of a saturated gigabit link. The capture
+/// thread pauses while it publishes a snapshot (tens to hundreds of milliseconds with
+/// tens of thousands of SAs); libpcap's 2 MiB default fills in 17 ms at that rate.
+pub const DEFAULT_BUFFER: i32 = 32 << 20;
 
 impl Default for LiveOptions {
     fn default() -> Self {
@@ -35,20 +40,41 @@ impl Default for LiveOptions {
             promiscuous: false,
             snaplen: 65_535,
             timeout_ms: 200,
-            buffer_size: None,
+            buffer_size: Some(DEFAULT_BUFFER),
         }
     }
 }
 
+/// How often a vanished interface is looked for again.
+const REOPEN_EVERY: Duration = Duration::from_secs(1);
+
 /// A live interface being captured. Created by [`open_live`].
+///
+/// When the interface goes away (deleted, or its driver reset), reading does not fail: the
+/// source says so in the log, keeps returning `Ok(None)` like a read timeout, and reopens
+/// the interface by name, with the same filter, once it exists again (checked every
+/// second), counting [`CaptureStats::reopens`]. Reopening needs the right to capture: a
+/// process that dropped root with `--user` keeps looking but cannot reopen, while one
+/// running with CAP_NET_RAW can.
 pub struct LiveSource {
     iface: String,
-    cap: Capture<Active>,
+    filter: String,
+    opts: LiveOptions,
+    cap: Option<Capture<Active>>,
     link: LinkType,
     frames: u64,
     stats: CaptureStats,
+    /// libpcap's counters restart with each reopened handle; these are the totals of the
+    /// handles before the current one.
+    base: CaptureStats,
     stats_due: bool,
-    timeout_ms: i32,
+    /// The latest packet, copied out of libpcap's buffer (reused: no allocation per
+    /// packet once it has grown to the largest packet).
+    packet: Vec<u8>,
+    /// Set by a read error; the handle is closed on the next call.
+    lost: Option<String>,
+    next_attempt: Instant,
+    failed_attempts: u64,
 }
 
 impl std::fmt::Debug for LiveSource {
@@ -57,15 +83,14 @@ impl std::fmt::Debug for LiveSource {
             .field("iface", &self.iface)
             .field("link", &self.link)
             .field("frames", &self.frames)
+            .field("open", &self.cap.is_some())
             .finish_non_exhaustive()
     }
 }
 
-/// Opens `iface` for capture and applies `filter` (or [`DEFAULT_FILTER`]).
-///
-/// Not in immediate mode: on Linux that gives every packet a ring slot of the full snapshot
-/// length, so the default buffer holds only a few dozen packets and a burst is dropped.
-/// Packets are instead delivered in blocks at least every [`LiveOptions::timeout_ms`].
+/// Opens `iface` for capture and applies `filter` (or [`DEFAULT_FILTER`]). Packets are
+/// delivered in batches (libpcap's default, not immediate mode): cheaper per packet under
+/// load, and never later than the read timeout.
 ///
 /// Timestamps have libpcap's default microsecond precision (nanosecond precision is not
 /// requested because libpcap would silently ignore the request where unsupported).
@@ -76,6 +101,32 @@ pub fn open_live(
     filter: Option<&str>,
     opts: &LiveOptions,
 ) -> Result<LiveSource, CaptureError> {
+    let filter = filter.unwrap_or(DEFAULT_FILTER);
+    let (cap, link) = open_handle(iface, filter, opts)?;
+    tracing::info!(iface, ?link, filter, "live capture opened");
+    Ok(LiveSource {
+        iface: iface.to_string(),
+        filter: filter.to_string(),
+        opts: *opts,
+        cap: Some(cap),
+        link,
+        frames: 0,
+        stats: CaptureStats::default(),
+        base: CaptureStats::default(),
+        stats_due: false,
+        packet: Vec::with_capacity(2048),
+        lost: None,
+        next_attempt: Instant::now(),
+        failed_attempts: 0,
+    })
+}
+
+/// One libpcap handle on `iface` with `filter` applied, and its link type.
+fn open_handle(
+    iface: &str,
+    filter: &str,
+    opts: &LiveOptions,
+) -> Result<(Capture<Active>, LinkType), CaptureError> {
     let err = |e: pcap::Error| live_error(iface, &e);
     let mut inactive = Capture::from_device(iface)
         .map_err(err)?
@@ -85,26 +136,43 @@ pub fn open_live(
     if let Some(size) = opts.buffer_size {
         inactive = inactive.buffer_size(size);
     }
-    // Non-blocking, with our own poll for the timeout: libpcap's blocking read does not
-    // return on an idle Linux interface (the kernel never hands over an empty block), which
-    // would hold up every stop request and refresh.
+    // Non-blocking, with the waiting done here (see `LiveSource::read`): libpcap's own read
+    // timeout does not fire reliably in immediate mode, which would leave the caller
+    // blocked with no chance to publish, tick its timers or notice a stop request.
     let mut cap = inactive.open().map_err(err)?.setnonblock().map_err(err)?;
-    let filter = filter.unwrap_or(DEFAULT_FILTER);
     cap.filter(filter, true).map_err(|e| CaptureError::Live {
         iface: iface.to_string(),
         detail: format!("filter {filter:?} rejected: {e}"),
     })?;
     let link = LinkType::from_linktype(cap.get_datalink().0 as u32);
-    tracing::info!(iface, ?link, filter, "live capture opened");
-    Ok(LiveSource {
-        iface: iface.to_string(),
-        cap,
-        link,
-        frames: 0,
-        stats: CaptureStats::default(),
-        stats_due: false,
-        timeout_ms: opts.timeout_ms.max(1),
-    })
+    Ok((cap, link))
+}
+
+/// Waits until `fd` is readable (or in error) or `timeout_ms` pass.
+fn wait_readable(fd: std::os::fd::RawFd, timeout_ms: i32) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call. Its result does not matter:
+    // the read that follows says whether a packet, nothing, or an error is there.
+    unsafe {
+        libc::poll(&mut pfd, 1, timeout_ms.max(1));
+    }
+}
+
+/// The addresses of `iface` as libpcap lists them, IPv4 first; empty when the interface
+/// is unknown or has none.
+pub fn interface_addresses(iface: &str) -> Vec<std::net::IpAddr> {
+    let mut out: Vec<std::net::IpAddr> = pcap::Device::list()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|d| d.name == iface)
+        .flat_map(|d| d.addresses.into_iter().map(|a| a.addr))
+        .collect();
+    out.sort_by_key(|a| !a.is_ipv4());
+    out
 }
 
 /// Turns a libpcap error into one naming the interface, with the fix for missing privilege.
@@ -128,62 +196,115 @@ impl LiveSource {
         &self.iface
     }
 
+    /// `true` while a handle on the interface is open (`false` after it went away, until
+    /// it is reopened).
+    pub fn is_open(&self) -> bool {
+        self.cap.is_some()
+    }
+
     /// Re-reads libpcap's counters (a system call; done at timeouts and every few thousand
     /// frames, and by callers that need exact figures, e.g. at shutdown).
     pub fn refresh_stats(&mut self) {
         self.stats_due = false;
-        if let Ok(s) = self.cap.stats() {
-            self.stats = CaptureStats {
-                received: u64::from(s.received),
-                dropped: u64::from(s.dropped),
-                if_dropped: u64::from(s.if_dropped),
-            };
+        let Some(Ok(s)) = self.cap.as_mut().map(|c| c.stats()) else {
+            return;
+        };
+        let b = self.base;
+        self.stats = CaptureStats {
+            received: b.received + u64::from(s.received),
+            dropped: b.dropped + u64::from(s.dropped),
+            if_dropped: b.if_dropped + u64::from(s.if_dropped),
+            reopens: b.reopens,
+        };
+    }
+
+    /// The next packet into `self.packet` (its time and original length), waiting up to
+    /// the read timeout for one; `None` on a timeout or a read error (which is noted for
+    /// the next call).
+    fn read(&mut self) -> Option<(Timestamp, u32)> {
+        for attempt in 0..2 {
+            let cap = self.cap.as_mut()?;
+            match cap.next_packet() {
+                Ok(p) => {
+                    self.packet.clear();
+                    self.packet.extend_from_slice(p.data);
+                    let micros = u32::try_from(p.header.ts.tv_usec).unwrap_or(0);
+                    let ts = Timestamp::from_parts(p.header.ts.tv_sec, micros.saturating_mul(1000));
+                    return Some((ts, p.header.len));
+                }
+                // Nothing buffered (the handle is non-blocking): wait once, then look again.
+                Err(pcap::Error::TimeoutExpired) if attempt == 0 => {
+                    let fd = std::os::fd::AsRawFd::as_raw_fd(cap);
+                    wait_readable(fd, self.opts.timeout_ms);
+                }
+                Err(pcap::Error::TimeoutExpired) => self.stats_due = true,
+                Err(e) => self.lost = Some(e.to_string()),
+            }
+        }
+        None
+    }
+
+    /// Closes the handle after a read error and schedules the first reopening.
+    fn close_lost(&mut self, why: String) {
+        self.refresh_stats();
+        self.base = self.stats;
+        self.cap = None;
+        self.failed_attempts = 0;
+        self.next_attempt = Instant::now() + REOPEN_EVERY;
+        tracing::warn!(iface = %self.iface, error = %why, "capture interface went away; reopening it when it returns");
+    }
+
+    /// One attempt to reopen, when one is due; otherwise waits as long as a read timeout.
+    fn try_reopen(&mut self) {
+        let now = Instant::now();
+        if now < self.next_attempt {
+            let wait = Duration::from_millis(self.opts.timeout_ms.max(1) as u64);
+            std::thread::sleep(wait.min(self.next_attempt - now));
+            return;
+        }
+        self.next_attempt = now + REOPEN_EVERY;
+        match open_handle(&self.iface, &self.filter, &self.opts) {
+            Ok((cap, link)) => {
+                self.cap = Some(cap);
+                self.link = link;
+                self.base.reopens += 1;
+                self.stats.reopens = self.base.reopens;
+                tracing::warn!(iface = %self.iface, attempts = self.failed_attempts + 1, "capture interface reopened");
+            }
+            Err(e) => {
+                self.failed_attempts += 1;
+                // The first failure says why (a missing privilege shows up here); the
+                // retries are quiet.
+                if self.failed_attempts == 1 {
+                    tracing::info!(error = %e, "capture interface not back yet");
+                }
+            }
         }
     }
 }
 
-/// Waits until `fd` has a packet to read or `timeout_ms` passes; `true` if readable.
-/// An interrupted or failed poll counts as a timeout: the caller simply calls again.
-fn wait_readable(fd: RawFd, timeout_ms: i32) -> bool {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: `pfd` is one valid, initialised pollfd that lives across the call.
-    let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-    n > 0
-}
-
 impl FrameSource for LiveSource {
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+        if let Some(why) = self.lost.take() {
+            self.close_lost(why);
+        }
+        if self.cap.is_none() {
+            self.try_reopen();
+            return Ok(None);
+        }
         if self.stats_due || self.frames % STATS_EVERY == STATS_EVERY - 1 {
             self.refresh_stats();
         }
-        let fd = self.cap.as_raw_fd();
-        // Only fields other than `cap` may be touched below: the frame borrows `cap`.
-        let packet = match self.cap.next_packet() {
-            Ok(p) => p,
-            Err(pcap::Error::TimeoutExpired) => {
-                // Nothing queued: wait for a packet or the timeout. Either way the caller
-                // gets a pause and calls again, reading the packet if one came.
-                if !wait_readable(fd, self.timeout_ms) {
-                    self.stats_due = true;
-                }
-                return Ok(None);
-            }
-            Err(e) => return Err(live_error(&self.iface, &e)),
+        let Some((ts, orig_len)) = self.read() else {
+            return Ok(None);
         };
         self.frames += 1;
-        let h = packet.header;
-        let micros = u32::try_from(h.ts.tv_usec).unwrap_or(0);
-        let ts = Timestamp::from_parts(h.ts.tv_sec, micros.saturating_mul(1000));
         Ok(Some(Frame {
             number: self.frames,
             ts,
             link: self.link,
-            data: packet.data,
-            orig_len: h.len,
+            data: &self.packet,
+            orig_len,
         }))
     }
 

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use crate::wire::{LinkType, Timestamp};
 
 pub use file::{open_file, read_bytes, FileSource, MAX_RECORD};
-pub use live::{open_live, LiveOptions, LiveSource};
+pub use live::{interface_addresses, open_live, LiveOptions, LiveSource};
 pub use paced::Paced;
 pub use privilege::{drop_privileges, PrivilegeError};
 
@@ -50,6 +50,9 @@ pub struct CaptureStats {
     pub dropped: u64,
     /// Frames dropped by the interface.
     pub if_dropped: u64,
+    /// Times a live interface that went away was reopened.
+    #[serde(default)]
+    pub reopens: u64,
 }
 
 /// Errors opening or reading a source. Each names the file (or interface) and, when

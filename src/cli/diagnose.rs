@@ -10,7 +10,7 @@ use crate::diagnose::{self, text};
 use crate::engine::Engine;
 use crate::runner::{Runner, RunnerConfig};
 
-use super::{EngineArgs, LiveArgs, EXIT_FINDING, EXIT_OK};
+use super::{EngineArgs, LiveArgs, EXIT_FINDING, EXIT_OK, EXIT_USAGE};
 
 /// Arguments of `ipsecmon diagnose`.
 #[derive(Debug, Args)]
@@ -40,19 +40,25 @@ pub struct DiagnoseArgs {
     pub live: LiveArgs,
 }
 
-/// Runs the command: exit 1 when there is an error finding, 0 when healthy.
+/// Runs the command: exit 1 when there is an error finding, 0 when healthy, and 2 when a
+/// file was damaged (the findings from the frames before the damage are still printed).
 pub fn run(args: DiagnoseArgs) -> anyhow::Result<u8> {
+    let mut damaged = false;
     let findings = match &args.interface {
         Some(_) => live(&args)?,
         None => {
             let mut engine = Engine::new(args.engine.engine_config()?);
-            super::read_files(&args.files, &mut engine)?;
+            damaged = !super::read_files(&args.files, &mut engine)?
+                .damaged
+                .is_empty();
             engine.finish();
             engine.snapshot("files", Default::default()).findings
         }
     };
     print(&findings, args.json)?;
-    Ok(if diagnose::has_errors(&findings) {
+    Ok(if damaged {
+        EXIT_USAGE
+    } else if diagnose::has_errors(&findings) {
         EXIT_FINDING
     } else {
         EXIT_OK
@@ -69,7 +75,7 @@ fn live(args: &DiagnoseArgs) -> anyhow::Result<Vec<diagnose::Finding>> {
             refresh: Duration::from_secs(1),
             duration: args.duration.map(Duration::from_secs_f64),
             wall_clock_ticks: true,
-            engine: args.engine.engine_config()?,
+            engine: args.engine.engine_config_on(args.interface.as_deref())?,
         },
     );
     let mut seen = 0;

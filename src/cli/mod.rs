@@ -127,6 +127,21 @@ impl EngineArgs {
         Ok(config)
     }
 
+    /// [`EngineArgs::engine_config`] for a capture on `interface`: without `--local`, the
+    /// interface's own address (IPv4 first) is the local host, so "sent" and "received"
+    /// are counted from its side (DESIGN.md, statistics).
+    pub fn engine_config_on(
+        &self,
+        interface: Option<&str>,
+    ) -> anyhow::Result<crate::engine::EngineConfig> {
+        let mut config = self.engine_config()?;
+        if let (None, Some(iface)) = (config.tracker.local, interface) {
+            config.tracker.local = crate::capture::interface_addresses(iface).first().copied();
+            tracing::info!(interface = iface, local = ?config.tracker.local, "local host");
+        }
+        Ok(config)
+    }
+
     /// Loads `--policy`, when given; its warnings go to the log.
     pub fn load_policy(&self) -> anyhow::Result<Option<crate::policy::Policy>> {
         let Some(spec) = &self.policy else {

@@ -11,9 +11,8 @@ use clap::Args;
 
 use crate::capture::{self, Frame, FrameSource};
 use crate::cli::{EngineArgs, EXIT_OK, EXIT_USAGE};
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::Engine;
 use crate::track::report::{EspSaReport, IkeSaReport, Report, Stats};
-use crate::track::Config;
 
 /// Arguments of `ipsecmon report`.
 #[derive(Debug, Args)]
@@ -32,45 +31,13 @@ pub struct ReportArgs {
     pub engine: EngineArgs,
 }
 
-/// The engine settings that `EngineArgs` asks for.
-pub fn engine_config(args: &EngineArgs) -> anyhow::Result<EngineConfig> {
-    if let Some(keys) = &args.keys {
-        anyhow::bail!(
-            "--keys {}: this build cannot decrypt; run without --keys to report from the cleartext",
-            keys.display()
-        );
-    }
-    if !(args.stall_after.is_finite() && args.stall_after > 0.0) {
-        anyhow::bail!(
-            "--stall-after {}: give a positive number of seconds",
-            args.stall_after
-        );
-    }
-    let tracker = Config {
-        max_ike_sas: args.max_ike_sas,
-        max_esp_sas: args.max_esp_sas,
-        stall_after_ns: (args.stall_after * 1e9) as i64,
-        local: args.local,
-        ..Config::default()
-    };
-    let diagnose = crate::diagnose::Config {
-        stall_after_s: args.stall_after,
-        ..crate::diagnose::Config::default()
-    };
-    Ok(EngineConfig {
-        tracker,
-        diagnose,
-        ..EngineConfig::default()
-    })
-}
-
 /// Runs the command; returns the exit code. A file that cannot be read ends the input
 /// there: what was read before it is still reported, and the exit code is 2.
 pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
-    let mut engine = Engine::new(engine_config(&args.engine)?);
+    let mut engine = Engine::new(args.engine.engine_config()?);
     let read = read_all(&mut engine, &args.files);
     engine.finish();
-    let report = engine.tracker().report();
+    let report = engine.report();
     let stdout = io::stdout();
     let mut out = stdout.lock();
     if args.json {
@@ -80,6 +47,10 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
         out.write_all(render(&report).as_bytes())?;
     }
     out.flush()?;
+    // The process ends next: freeing every SA and report row one by one would take up to
+    // a second on large captures, and the operating system reclaims it all at once.
+    std::mem::forget(report);
+    std::mem::forget(engine);
     match read {
         Ok(()) => Ok(EXIT_OK),
         Err(e) => {
@@ -184,9 +155,10 @@ fn ike_row(s: &mut String, sa: &IkeSaReport, t0: f64) {
             .as_ref()
             .map(|r| format!(", rekey of {r}"))
             .unwrap_or_default();
+        let deleted = if c.deleted { ", deleted" } else { "" };
         let _ = writeln!(
             s,
-            "      child {} in {} out {} ({}{rekey})",
+            "      child {} in {} out {} ({}{rekey}{deleted})",
             c.protocol,
             spi(&c.spi_in),
             spi(&c.spi_out),

@@ -4,6 +4,7 @@
 //! The diagnosis reads only a [`Report`](crate::track::report::Report): it never sees
 //! packets, so the same findings come out of a capture file, a live interface and the API.
 
+mod proposals;
 mod rules;
 pub mod text;
 

@@ -5,18 +5,25 @@ use crate::track::report::{
     EspSaReport, ExchangeReport, IkeSaReport, IkeState, NatVerdict, Report,
 };
 
+use crate::wire::ike::registry;
+
 use super::{Code, Config, Evidence, Finding, Severity};
 
-/// Evidence kinds of the NAT report that prove a NAT sits on the path.
+/// Evidence kinds of the NAT report that prove a NAT sits on the path. A source-hash
+/// mismatch is not among them: peers that force UDP encapsulation fake it.
 const NAT_PROOF: [&str; 4] = [
     "natd-destination-mismatch",
-    "natd-source-mismatch",
     "port-rewrite",
+    "keepalive",
     "checksum-mismatch",
 ];
 
 /// Evidence kinds that show NAT traversal (UDP encapsulation) is in use.
 const NAT_TRAVERSAL: [&str; 3] = ["udp-encapsulation", "port-float", "ike-on-4500"];
+
+/// The remedy when a peer ended the negotiation with an error notify that maps to no
+/// single policy setting.
+const REFUSED_REMEDY: &str = "The peer ended the negotiation with the error notify named above, which points at no single setting. Compare the policies on both computers (filter lists, filter actions, authentication methods, IKE version) and look at the peer's IKE log for what it rejected.";
 
 /// A check of one cause for one IKE SA.
 type Check = fn(&IkeSaReport, &Report, &Config) -> Option<Finding>;
@@ -66,7 +73,7 @@ pub fn remedy(code: Code) -> &'static str {
         Code::EspBlocked => "The key exchange completed but no protected packet followed: a firewall on the path probably passes UDP 500 but drops IP protocol 50 (ESP) or 51 (AH). Allow them, or enable NAT traversal so ESP travels in UDP 4500.",
         Code::IkeFragmentsLost => "A large IKE message (usually certificates) was split into IP fragments and not all arrived. Let IP fragments through every firewall and NAT on the path, enable IKE fragmentation (RFC 7383) on both peers, or authenticate with smaller certificates or preshared keys.",
         Code::InvalidSpi => "Protected packets arrive for a security association the receiver no longer has, typically after a reboot or a lost delete. Restarting the negotiation on the sending side (or enabling dead peer detection) clears it.",
-        Code::NegotiationStalled => "The negotiation stopped half-way with no error on the wire. Compare the policies on both computers (filter lists, filter actions, authentication methods) and look at the peer's IKE log for the reason it went silent.",
+        Code::NegotiationStalled => "The negotiation stopped half-way without an error that names the cause. Compare the policies on both computers (filter lists and whether they are mirrored, filter actions and their security methods, authentication methods) and look at the peer's IKE log for what it rejected; with the session keys (--keys) ipsecmon reads encrypted errors exactly.",
         Code::CleartextViolation => "Traffic that the assigned policy requires to be protected crossed the wire in the clear. Check that the policy is assigned on both computers and that 'Accept unsecured communication' and 'Allow unsecured communication with non IPSec-aware computer' are cleared in the filter action.",
         Code::HalfOpenFlood => "Many negotiations were started and never completed from few sources: a scan or a flood. Rate-limit IKE from those sources, or enable IKEv2 cookies on the responder.",
         Code::RekeyCollision => "Both peers started a rekey of the same security association at once. This resolves itself, but frequent collisions mean the lifetimes on both sides are equal: make the session key lifetimes differ slightly, or let one side rekey first.",
@@ -82,11 +89,15 @@ fn ev(frame: u64, ts: f64, what: impl Into<String>) -> Evidence {
     }
 }
 
-/// A failure the tracker recorded on the SA, with the evidence of its exchanges.
-fn failure(sa: &IkeSaReport, _report: &Report, _config: &Config) -> Option<Finding> {
+/// A failure the tracker recorded on the SA, with the evidence of its exchanges and, for
+/// an inferred failure, what the inference rests on.
+fn failure(sa: &IkeSaReport, report: &Report, _config: &Config) -> Option<Finding> {
     let f = sa.failure.as_ref()?;
     let code = code_from_str(&f.code)?;
     let mut out = finding(code, Severity::Error, sa, failure_summary(sa, code));
+    if code == Code::NegotiationStalled && f.notify_type.is_some() {
+        out.remedy = REFUSED_REMEDY.to_string();
+    }
     out.evidence = exchange_evidence(sa);
     if let Some(icmp) = sa.icmp.first() {
         out.evidence.push(ev(
@@ -95,24 +106,39 @@ fn failure(sa: &IkeSaReport, _report: &Report, _config: &Config) -> Option<Findi
             format!("{} from {}", icmp.what, icmp.from),
         ));
     }
-    out.confidence = if f.notify_type.is_some() {
-        1.0
-    } else {
-        inferred_confidence(code, sa)
-    };
+    if let Some(reason) = &f.reason {
+        out.evidence
+            .push(ev(f.frame, frame_ts(sa, f.frame), reason.clone()));
+    }
+    if code == Code::NoProposalChosen {
+        let ts = frame_ts(sa, f.frame);
+        let lines = super::proposals::comparison(sa, report);
+        out.evidence
+            .extend(lines.into_iter().map(|what| ev(f.frame, ts, what)));
+    }
+    out.confidence = f.confidence;
     out.evidence.sort_by_key(|e| e.frame);
     Some(out)
 }
 
-/// How sure an inference without a notify is.
-fn inferred_confidence(code: Code, sa: &IkeSaReport) -> f64 {
-    match code {
-        Code::PeerUnreachable if !sa.icmp.is_empty() => 0.95,
-        Code::PeerUnreachable => 0.9,
-        Code::AuthFailed => 0.6,
-        Code::IkeFragmentsLost => 0.8,
-        _ => 0.5,
+/// The capture time of `frame` as far as the SA's record knows it (requests, their
+/// retransmissions, responses, ICMP errors), else the nearest known time before it.
+pub(super) fn frame_ts(sa: &IkeSaReport, frame: u64) -> f64 {
+    let mut known: Vec<(u64, f64)> =
+        vec![(sa.first_frame, sa.started), (sa.last_frame, sa.last_seen)];
+    for x in &sa.exchanges {
+        known.extend(x.transmissions.iter().map(|t| (t.frame, t.ts)));
+        known.push((x.request_frame, x.started));
+        if let (Some(f), Some(rtt)) = (x.response_frame, x.rtt_s) {
+            known.push((f, x.started + rtt));
+        }
     }
+    known.extend(sa.icmp.iter().map(|i| (i.frame, i.ts)));
+    known
+        .iter()
+        .filter(|(f, _)| *f <= frame)
+        .max_by_key(|(f, _)| *f)
+        .map_or(sa.started, |(_, ts)| *ts)
 }
 
 /// Parses a diagnosis code string back into a [`Code`].
@@ -125,12 +151,14 @@ fn failure_summary(sa: &IkeSaReport, code: Code) -> String {
     match code {
         Code::PeerUnreachable => unanswered_summary(sa),
         Code::NoProposalChosen => {
-            let offered = if sa.offered.is_empty() {
+            let protocol = super::proposals::refused_protocol(sa);
+            let offered = super::proposals::offered(sa, protocol);
+            let list = if offered.is_empty() {
                 String::new()
             } else {
-                format!(" ({})", sa.offered.join(", "))
+                format!(" ({})", offered.join(", "))
             };
-            format!("{r} accepted none of the proposals {i} offered{offered}")
+            format!("{r} accepted none of the {protocol} proposals {i} offered{list}")
         }
         Code::InvalidKe => format!(
             "{r} refused the Diffie-Hellman group {i} offered{}",
@@ -142,7 +170,13 @@ fn failure_summary(sa: &IkeSaReport, code: Code) -> String {
             format!("fragments of a large IKE message between {i} and {r} were lost")
         }
         Code::InvalidSpi => format!("{r} reported an unknown SPI to {i}"),
-        _ => format!("negotiation between {i} and {r} stopped half-way"),
+        _ => match sa.failure.as_ref().and_then(|f| f.notify_type) {
+            Some(n) => {
+                let name = registry::notify_name(sa.version, n).unwrap_or("error notify");
+                format!("negotiation between {i} and {r} ended with error notify {name} ({n})")
+            }
+            None => format!("negotiation between {i} and {r} stopped half-way"),
+        },
     }
 }
 
@@ -155,7 +189,8 @@ fn wanted_group(sa: &IkeSaReport) -> String {
         .unwrap_or_default()
 }
 
-/// "IKE_SA_INIT sent 4 times over 7.0 s, no answer from 192.0.2.2:500".
+/// "IKE_SA_INIT sent 4 times over 7.0 s to 192.0.2.2:500, no answer", naming the port
+/// that was answered before when the silent one differs (a filtered UDP 4500).
 fn unanswered_summary(sa: &IkeSaReport) -> String {
     let Some(x) = sa
         .exchanges
@@ -165,27 +200,63 @@ fn unanswered_summary(sa: &IkeSaReport) -> String {
     else {
         return format!("no answer from {}", sa.responder);
     };
-    let sends = x.retransmissions + 1;
     let span = x
         .transmissions
         .last()
         .map(|t| t.ts - x.started)
         .unwrap_or(0.0);
-    let tail = match sa.icmp.first() {
-        Some(icmp) => format!(", answered only by ICMP {} from {}", icmp.what, icmp.from),
-        None => format!(", no answer from {}", sa.responder),
-    };
-    format!("{} sent {sends} times over {span:.1} s{tail}", x.exchange)
+    let to = endpoint_on(&sa.responder, x.dst_port);
+    let head = format!("{} {} over {span:.1} s to {to}", x.exchange, times(x));
+    if let Some(icmp) = sa.icmp.first() {
+        return format!(
+            "{head}, answered only by ICMP {} from {}",
+            icmp.what, icmp.from
+        );
+    }
+    let answered = sa
+        .exchanges
+        .iter()
+        .find(|e| e.response_frame.is_some() && e.dst_port != x.dst_port && x.dst_port != 0);
+    match answered {
+        Some(e) => format!(
+            "{head}, no answer, though UDP {} was answered: UDP {} is probably filtered",
+            e.dst_port, x.dst_port
+        ),
+        None => format!("{head}, no answer"),
+    }
+}
+
+/// "sent once", "sent 4 times".
+fn times(x: &ExchangeReport) -> String {
+    match x.retransmissions + 1 {
+        1 => "sent once".to_string(),
+        n => format!("sent {n} times"),
+    }
+}
+
+/// `endpoint` with its port replaced by `port` (0 keeps it).
+fn endpoint_on(endpoint: &str, port: u16) -> String {
+    if port == 0 {
+        return endpoint.to_string();
+    }
+    format!("{}:{port}", host(endpoint))
 }
 
 /// Evidence lines for every exchange of the SA: requests, retransmissions, responses.
 fn exchange_evidence(sa: &IkeSaReport) -> Vec<Evidence> {
     let mut out = Vec::new();
     for x in &sa.exchanges {
+        let fragments = match x.request_fragments {
+            0 => String::new(),
+            n => format!(", sent as {n} IKE fragments (RFC 7383)"),
+        };
         out.push(ev(
             x.request_frame,
             x.started,
-            format!("{} request (message ID {})", x.exchange, x.message_id),
+            format!(
+                "{} request (message ID {}){fragments}",
+                x.exchange, x.message_id
+            ),
         ));
         for t in x.transmissions.iter().skip(1) {
             out.push(ev(t.frame, t.ts, format!("{} retransmitted", x.exchange)));
@@ -210,7 +281,9 @@ fn response_what(x: &ExchangeReport) -> String {
     what
 }
 
-/// A negotiation still pending longer than the threshold (reported during the hang).
+/// A negotiation still pending longer than the threshold, reported during the hang
+/// ("negotiating for 12 s: no answer from 192.0.2.2"). A request counts as unanswered
+/// once it was retransmitted or has waited a second; a fresh one is just pending.
 fn stalled_while_pending(sa: &IkeSaReport, report: &Report, config: &Config) -> Option<Finding> {
     if sa.state != IkeState::Negotiating {
         return None;
@@ -220,27 +293,30 @@ fn stalled_while_pending(sa: &IkeSaReport, report: &Report, config: &Config) -> 
     if pending < config.stall_after_s {
         return None;
     }
-    let unanswered = sa
-        .exchanges
-        .last()
-        .is_some_and(|x| x.response_frame.is_none());
+    let x = sa.exchanges.last()?;
+    let last_sent = x.transmissions.last().map_or(x.started, |t| t.ts);
+    let waiting = now - last_sent;
+    let unanswered = x.response_frame.is_none() && (x.retransmissions > 0 || waiting >= 1.0);
     let (code, summary) = if unanswered {
-        let x = sa.exchanges.last()?;
+        let to = endpoint_on(&sa.responder, x.dst_port);
         (
             Code::PeerUnreachable,
             format!(
-                "negotiating for {pending:.0} s: no answer from {} ({} sent {} times)",
-                sa.responder,
+                "negotiating for {pending:.0} s: no answer from {} ({} {} to {to}, the last \
+                 {waiting:.0} s ago)",
+                host(&sa.responder),
                 x.exchange,
-                x.retransmissions + 1
+                times(x)
             ),
         )
     } else {
         (
             Code::NegotiationStalled,
             format!(
-                "negotiating for {pending:.0} s between {} and {}",
-                sa.initiator, sa.responder
+                "negotiating for {pending:.0} s between {} and {}, last message {:.0} s ago",
+                sa.initiator,
+                sa.responder,
+                now - sa.last_seen
             ),
         )
     };
@@ -286,14 +362,19 @@ fn has_kind(sa: &IkeSaReport, kinds: &[&str]) -> bool {
         .any(|e| kinds.contains(&e.kind.as_str()))
 }
 
-/// NAT on the path without traversal, or AH through NAT.
+/// NAT on the path without traversal, or AH through NAT. "Without traversal" needs the
+/// negotiation to have passed the point where NAT traversal would have moved it to UDP
+/// 4500 (IKEv2 IKE_AUTH, IKEv1 MM5 or Quick Mode, RFC 7296 §2.23, RFC 3947 §4) while
+/// staying on the original ports, or ESP outside UDP; and it needs evidence that no peer
+/// fakes (a source hash alone is not enough, see the NAT report).
 fn nat_breaks_ipsec(sa: &IkeSaReport, report: &Report, _config: &Config) -> Option<Finding> {
     let ah = has_kind(sa, &["ah-through-nat"]);
     let checksum = has_kind(sa, &["checksum-mismatch"]);
     let natted = !matches!(sa.nat.verdict, NatVerdict::None | NatVerdict::Undecidable)
         && has_kind(sa, &NAT_PROOF);
     let traversal = has_kind(sa, &NAT_TRAVERSAL) || child_sas_encapsulated(sa, report);
-    if !(ah || checksum || (natted && !traversal)) {
+    let untraversed = natted && !traversal && past_float_point(sa, report);
+    if !(ah || checksum || untraversed) {
         return None;
     }
     let what = if ah {
@@ -316,11 +397,43 @@ fn nat_breaks_ipsec(sa: &IkeSaReport, report: &Report, _config: &Config) -> Opti
         .filter_map(|e| {
             e.frames
                 .first()
-                .map(|f| ev(*f, sa.started, e.detail.clone()))
+                .map(|f| ev(*f, frame_ts(sa, *f), e.detail.clone()))
         })
         .collect();
-    out.confidence = if ah || checksum { 1.0 } else { 0.9 };
+    out.confidence = match (checksum, ah) {
+        (true, _) => 1.0,
+        (false, true) => 0.9,
+        _ => 0.8,
+    };
     Some(out)
+}
+
+/// The negotiation went on past IKE_SA_INIT (IKEv2) or MM4 (IKEv1) without leaving its
+/// first ports, or ESP travelled outside UDP.
+fn past_float_point(sa: &IkeSaReport, report: &Report) -> bool {
+    let first_port = sa.exchanges.first().map_or(0, |x| x.dst_port);
+    let later = match sa.version {
+        2 => sa
+            .exchanges
+            .iter()
+            .filter(|x| x.exchange != "IKE_SA_INIT")
+            .collect::<Vec<_>>(),
+        _ => sa
+            .exchanges
+            .iter()
+            .filter(|x| x.exchange == "Quick Mode")
+            .chain(
+                sa.exchanges
+                    .iter()
+                    .filter(|x| x.exchange == "Main Mode")
+                    .nth(2),
+            )
+            .collect(),
+    };
+    let stayed = later
+        .iter()
+        .any(|x| x.dst_port == first_port && first_port != 4500);
+    stayed || esp_of(sa, report).any(|e| e.encap == "none")
 }
 
 fn child_sas_encapsulated(sa: &IkeSaReport, report: &Report) -> bool {
@@ -470,7 +583,8 @@ fn expired_not_renewed(sa: &IkeSaReport, report: &Report, _config: &Config) -> O
     Some(out)
 }
 
-fn host(endpoint: &str) -> &str {
+/// The address part of `ip:port` (IPv6 keeps its brackets).
+pub(super) fn host(endpoint: &str) -> &str {
     match endpoint.rsplit_once(':') {
         Some((h, _)) if !endpoint.starts_with('[') || h.ends_with(']') => h,
         _ => endpoint,
@@ -518,6 +632,14 @@ pub(super) fn invalid_spi(report: &Report) -> Option<Finding> {
     })
 }
 
+/// The part of a flood summary that says how many entries a full table let go.
+fn evicted_note(evicted: u64) -> String {
+    if evicted == 0 {
+        return String::new();
+    }
+    format!("; {evicted} more IKE SAs were evicted from the full table (--max-ike-sas)")
+}
+
 /// Many negotiations left half-open (no responder SPI ever seen).
 pub(super) fn half_open_flood(report: &Report, config: &Config) -> Option<Finding> {
     let half_open: Vec<&IkeSaReport> = report
@@ -547,9 +669,10 @@ pub(super) fn half_open_flood(report: &Report, config: &Config) -> Option<Findin
         severity: Severity::Warning,
         ike_sa: None,
         summary: format!(
-            "{} negotiations from {} source(s) were never answered or completed",
+            "{} negotiations from {} source(s) were never answered or completed{}",
             half_open.len(),
-            sources.len()
+            sources.len(),
+            evicted_note(report.evictions.ike_sas)
         ),
         evidence,
         remedy: remedy(Code::HalfOpenFlood).to_string(),

@@ -15,6 +15,8 @@ fn exchange(name: &str, frame: u64, started: f64, response: Option<(u64, f64)>) 
         retransmissions: 0,
         notifies: Vec::new(),
         from_initiator: true,
+        dst_port: 500,
+        request_fragments: 0,
         transmissions: vec![Transmission {
             frame,
             ts: started,
@@ -68,6 +70,7 @@ fn esp(spi: &str, src: &str, dst: &str, packets: u64, first: f64, last: f64) -> 
         ike_sa: Some("0123456789abcdef".into()),
         ike_sa_link: Some("inferred".into()),
         peer_spi: None,
+        peer_link: None,
         rule: None,
     }
 }
@@ -122,30 +125,34 @@ fn unanswered_init_is_peer_unreachable_with_every_retransmission() {
             bytes: 300,
         });
     }
-    s.failure = Some(Failure {
-        code: "peer-unreachable".into(),
-        notify_type: None,
-        frame: 4,
-    });
+    s.failure = Some(Failure::inferred(
+        "peer-unreachable",
+        4,
+        0.9,
+        "no answer".into(),
+    ));
     let f = diagnose(&report(vec![s], vec![], 122.0), &Config::default());
     assert_eq!(codes(&f), vec![("peer-unreachable", Severity::Error)]);
     assert_eq!(
         f[0].summary,
-        "IKE_SA_INIT sent 4 times over 7.0 s, no answer from 192.0.2.2:500"
+        "IKE_SA_INIT sent 4 times over 7.0 s to 192.0.2.2:500, no answer"
     );
-    assert_eq!(f[0].evidence.len(), 4);
-    assert!(f[0].confidence < 1.0);
+    // Four transmissions, then the reason of the inference at the failure's frame.
+    assert_eq!(f[0].evidence.len(), 5);
+    assert_eq!(f[0].evidence[4].what, "no answer");
+    assert_eq!(f[0].confidence, 0.9);
 }
 
 #[test]
 fn icmp_port_unreachable_is_named() {
     let mut s = sa(IkeState::Failed);
     s.exchanges = vec![exchange("IKE_SA_INIT", 1, 100.0, None)];
-    s.failure = Some(Failure {
-        code: "peer-unreachable".into(),
-        notify_type: None,
-        frame: 1,
-    });
+    s.failure = Some(Failure::inferred(
+        "peer-unreachable",
+        1,
+        0.9,
+        "no answer".into(),
+    ));
     s.icmp.push(IcmpReport {
         frame: 2,
         ts: 100.001,
@@ -174,11 +181,7 @@ fn cleartext_notify_failures_are_certain() {
         ("invalid-ke", 17),
     ] {
         let mut s = sa(IkeState::Failed);
-        s.failure = Some(Failure {
-            code: code.into(),
-            notify_type: Some(notify),
-            frame: 2,
-        });
+        s.failure = Some(Failure::notified(code, notify, 2));
         let f = diagnose(&report(vec![s], vec![], 101.0), &Config::default());
         assert_eq!(codes(&f), vec![(code, Severity::Error)], "{code}");
         assert_eq!(f[0].confidence, 1.0);
@@ -190,11 +193,7 @@ fn cleartext_notify_failures_are_certain() {
 fn no_proposal_lists_the_offers() {
     let mut s = sa(IkeState::Failed);
     s.offered = vec!["ike:aes256-sha384-ecp384".into()];
-    s.failure = Some(Failure {
-        code: "no-proposal-chosen".into(),
-        notify_type: Some(14),
-        frame: 2,
-    });
+    s.failure = Some(Failure::notified("no-proposal-chosen", 14, 2));
     let f = diagnose(&report(vec![s], vec![], 101.0), &Config::default());
     assert!(
         f[0].summary.ends_with("(ike:aes256-sha384-ecp384)"),
@@ -231,9 +230,21 @@ fn pending_negotiation_is_reported_during_the_hang() {
     assert!(diagnose(&quick, &Config::default()).is_empty());
     let f = diagnose(&report(vec![s], vec![], 112.0), &Config::default());
     assert_eq!(codes(&f), vec![("peer-unreachable", Severity::Warning)]);
-    assert!(f[0]
-        .summary
-        .starts_with("negotiating for 12 s: no answer from 192.0.2.2:500"));
+    assert_eq!(
+        f[0].summary,
+        "negotiating for 12 s: no answer from 192.0.2.2 (IKE_AUTH sent once to \
+         192.0.2.2:500, the last 12 s ago)"
+    );
+    // A request sent a moment ago is pending, not unanswered.
+    let mut fresh = sa(IkeState::Negotiating);
+    fresh.exchanges.push(exchange("IKE_AUTH", 3, 111.8, None));
+    fresh.last_seen = 111.8;
+    let f = diagnose(&report(vec![fresh], vec![], 112.0), &Config::default());
+    assert_eq!(codes(&f), vec![("negotiation-stalled", Severity::Warning)]);
+    assert_eq!(
+        f[0].summary,
+        "negotiating for 12 s between 192.0.2.1:500 and 192.0.2.2:500, last message 0 s ago"
+    );
 }
 
 #[test]
@@ -258,6 +269,93 @@ fn nat_without_traversal_breaks_ipsec() {
     assert!(diagnose(&traversed, &Config::default())
         .iter()
         .all(|f| f.code != Code::NatBreaksIpsec));
+}
+
+#[test]
+fn nat_is_not_blamed_before_traversal_could_start_or_on_a_source_hash_alone() {
+    let dest = NatEvidence {
+        kind: "natd-destination-mismatch".into(),
+        detail: "destination hash mismatch".into(),
+        frames: vec![2],
+    };
+    // Stopped in IKE_SA_INIT: traversal would only begin with IKE_AUTH.
+    let mut init_only = sa(IkeState::Failed);
+    init_only.nat.verdict = NatVerdict::Initiator;
+    init_only.nat.evidence.push(dest.clone());
+    let f = diagnose(&report(vec![init_only], vec![], 101.0), &Config::default());
+    assert!(f.iter().all(|f| f.code != Code::NatBreaksIpsec), "{f:?}");
+    // Past IKE_SA_INIT on port 500, but the verdict rests on a (fakeable) source hash.
+    let mut weak = established();
+    weak.nat.verdict = NatVerdict::Initiator;
+    weak.nat.evidence.push(NatEvidence {
+        kind: "natd-source-mismatch".into(),
+        detail: "source hash mismatch".into(),
+        frames: vec![1],
+    });
+    let f = diagnose(&report(vec![weak], vec![], 101.0), &Config::default());
+    assert!(f.iter().all(|f| f.code != Code::NatBreaksIpsec), "{f:?}");
+    // The strong case names the evidence with the time of its frame.
+    let mut strong = established();
+    strong.nat.verdict = NatVerdict::Initiator;
+    strong.nat.evidence.push(dest);
+    let f = diagnose(&report(vec![strong], vec![], 101.0), &Config::default());
+    assert_eq!(f[0].code, Code::NatBreaksIpsec);
+    assert_eq!(f[0].confidence, 0.8);
+    assert_eq!((f[0].evidence[0].frame, f[0].evidence[0].ts), (2, 100.01));
+}
+
+#[test]
+fn no_proposal_compares_with_what_the_responder_offered_elsewhere() {
+    let mut failed = sa(IkeState::Failed);
+    failed.offered = vec![
+        "ike:3des-md5-modp1024".into(),
+        "ike:aes128-sha256-modp2048".into(),
+    ];
+    failed.failure = Some(Failure::notified("no-proposal-chosen", 14, 2));
+    // The responder started a negotiation of its own towards the same peer.
+    let mut reverse = sa(IkeState::Negotiating);
+    reverse.spi_i = "2222222222222222".into();
+    reverse.initiator = "192.0.2.2:500".into();
+    reverse.responder = "192.0.2.1:500".into();
+    reverse.first_frame = 5;
+    reverse.offered = vec!["ike:aes256-sha256-ecp384".into()];
+    let f = diagnose(
+        &report(vec![failed, reverse], vec![], 101.0),
+        &Config::default(),
+    );
+    let whats: Vec<&str> = f[0].evidence.iter().map(|e| e.what.as_str()).collect();
+    assert_eq!(
+        whats[2..],
+        [
+            "192.0.2.1:500 offered ike:3des-md5-modp1024, ike:aes128-sha256-modp2048",
+            "192.0.2.2:500 accepts ike:aes256-sha256-ecp384 (offered by 192.0.2.2 as initiator \
+             of IKE SA 2222222222222222)",
+            "closest mismatch: ike:aes128-sha256-modp2048 against ike:aes256-sha256-ecp384: \
+             encryption aes128 against aes256; Diffie-Hellman group modp2048 against ecp384",
+        ]
+    );
+}
+
+#[test]
+fn an_inferred_failure_shows_its_reason_and_confidence() {
+    let mut s = sa(IkeState::Failed);
+    s.exchanges.push(exchange("Main Mode", 3, 100.02, None));
+    s.version = 1;
+    let reason = "the responder answered MM1 and MM3 but not MM5 (sent 3 times)";
+    s.failure = Some(Failure::inferred("auth-failed", 3, 0.7, reason.into()));
+    let f = diagnose(&report(vec![s], vec![], 120.0), &Config::default());
+    assert_eq!(codes(&f), vec![("auth-failed", Severity::Error)]);
+    assert_eq!(f[0].confidence, 0.7);
+    let last = f[0].evidence.last().unwrap();
+    assert_eq!(
+        (last.frame, last.ts, last.what.as_str()),
+        (3, 100.02, reason)
+    );
+    let text = text::render(&f, text::Style::Plain);
+    assert!(
+        text.contains("IKE SA 0123456789abcdef (inferred, confidence 70 %)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -298,11 +396,7 @@ fn no_esp_after_ike_is_blocked() {
 fn worst_first() {
     let mut failed = sa(IkeState::Failed);
     failed.spi_i = "1111111111111111".into();
-    failed.failure = Some(Failure {
-        code: "auth-failed".into(),
-        notify_type: Some(24),
-        frame: 9,
-    });
+    failed.failure = Some(Failure::notified("auth-failed", 24, 9));
     let r = report(vec![established(), failed], vec![], 140.0);
     let f = diagnose(&r, &Config::default());
     assert_eq!(
@@ -367,11 +461,7 @@ fn rekey_collision_is_seen() {
 #[test]
 fn text_rendering() {
     let mut s = sa(IkeState::Failed);
-    s.failure = Some(Failure {
-        code: "auth-failed".into(),
-        notify_type: Some(24),
-        frame: 2,
-    });
+    s.failure = Some(Failure::notified("auth-failed", 24, 2));
     let f = diagnose(&report(vec![s], vec![], 101.0), &Config::default());
     let text = text::render(&f, text::Style::Plain);
     assert!(text.starts_with(
@@ -384,4 +474,22 @@ fn text_rendering() {
     assert_eq!(json["findings"][0]["code"], "auth-failed");
     assert_eq!(json["findings"][0]["severity"], "error");
     assert!(text::render(&[], text::Style::Plain).starts_with("No problems found"));
+}
+
+#[test]
+fn an_ikev1_refusal_in_its_own_informational_names_the_phase_1_offer() {
+    let mut s = sa(IkeState::Failed);
+    s.version = 1;
+    s.exchanges = vec![
+        exchange("Main Mode", 1, 100.0, None),
+        exchange("Informational", 2, 100.01, None),
+    ];
+    s.offered = vec!["ike:3des-sha1-modp1024".into()];
+    s.failure = Some(Failure::notified("no-proposal-chosen", 14, 2));
+    let f = diagnose(&report(vec![s], vec![], 101.0), &Config::default());
+    assert_eq!(
+        f[0].summary,
+        "192.0.2.2:500 accepted none of the ike proposals 192.0.2.1:500 offered \
+         (ike:3des-sha1-modp1024)"
+    );
 }

@@ -3,12 +3,29 @@
 //!
 //! Requests carry no body (anything over 1 KiB is refused), each is answered within 5 s
 //! or cut off, and with a token configured every path but `/healthz` needs
-//! `Authorization: Bearer TOKEN`.
+//! `Authorization: Bearer TOKEN`. At most [`MAX_CONNECTIONS`] connections are served at
+//! once and each lives at most [`CONNECTION_LIFETIME`], so clients that send their
+//! headers slowly or never close cannot pile up (a scraper simply reconnects).
+//!
+//! The `/metrics` exposition is rendered once per snapshot and kept: with thousands of
+//! tunnels a rendering takes far longer than a scrape may. While scrapes keep coming, a
+//! background task renders each new snapshot as soon as it is published, so that a scrape
+//! finds the exposition ready; a scrape that arrives first renders it itself.
 
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Sleep;
+
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -27,10 +44,37 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9795";
 /// How the server finds the latest snapshot (the capture loop publishes it).
 pub type Latest = Arc<dyn Fn() -> Arc<Snapshot> + Send + Sync>;
 
+/// How often the background renderer looks for a new snapshot.
+const RENDER_POLL: Duration = Duration::from_millis(100);
+/// How long after the last scrape the background renderer keeps rendering.
+const RENDER_AHEAD_FOR: Duration = Duration::from_secs(60);
+
+/// The collector and the exposition of the snapshot it last applied.
+struct Exposition {
+    snapshot: Option<Arc<Snapshot>>,
+    metrics: Metrics,
+    body: Bytes,
+    /// A scrape has taken `body`.
+    served: bool,
+}
+
+impl Exposition {
+    /// `true` when `snap` should be applied now. A body that shows newly labelled tunnels
+    /// at zero is held until a scrape has taken it: applying the next snapshot first would
+    /// let their series appear already counted, and `increase()` would miss their first
+    /// events.
+    fn wants(&self, snap: &Arc<Snapshot>) -> bool {
+        let newer = self.snapshot.as_ref().is_none_or(|l| !Arc::ptr_eq(l, snap));
+        newer && (self.served || !self.metrics.has_fresh_tunnels())
+    }
+}
+
 /// Shared state of the handlers.
 pub struct ServerState {
     latest: Latest,
-    metrics: Mutex<(Option<Arc<Snapshot>>, Metrics)>,
+    exposition: Mutex<Exposition>,
+    /// A scrape came since the background renderer last looked: keep rendering ahead.
+    scraped: AtomicBool,
     token: Option<String>,
 }
 
@@ -39,9 +83,65 @@ impl ServerState {
     pub fn new(latest: Latest, metrics: Metrics, token: Option<String>) -> Arc<Self> {
         Arc::new(ServerState {
             latest,
-            metrics: Mutex::new((None, metrics)),
+            exposition: Mutex::new(Exposition {
+                snapshot: None,
+                metrics,
+                body: Bytes::new(),
+                served: false,
+            }),
+            scraped: AtomicBool::new(false),
             token,
         })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Exposition> {
+        // A panic mid-update leaves counters that are at worst one snapshot behind.
+        self.exposition.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The exposition of the latest snapshot, rendered now if it was not yet (see
+    /// [`Exposition::wants`] for the one case where the previous one is kept). `scrape`
+    /// says whether the body goes to a scraper or is rendered ahead.
+    fn metrics_body(&self, scrape: bool) -> Bytes {
+        let snap = (self.latest)();
+        let mut guard = self.lock();
+        let ex = &mut *guard;
+        if ex.wants(&snap) {
+            ex.metrics.update(&snap);
+            ex.body = Bytes::from(ex.metrics.render());
+            ex.snapshot = Some(snap);
+            ex.served = false;
+        }
+        ex.served |= scrape;
+        ex.body.clone()
+    }
+
+    /// Renders each new snapshot ahead of the scrapes, for as long as scrapes come: a
+    /// server nobody scraped for [`RENDER_AHEAD_FOR`] spends nothing on it.
+    async fn render_ahead(self: Arc<Self>) {
+        let mut since_scrape = RENDER_AHEAD_FOR;
+        loop {
+            tokio::time::sleep(RENDER_POLL).await;
+            since_scrape = if self.scraped.swap(false, Ordering::Relaxed) {
+                Duration::ZERO
+            } else {
+                since_scrape.saturating_add(RENDER_POLL)
+            };
+            if since_scrape >= RENDER_AHEAD_FOR || !self.behind() {
+                continue;
+            }
+            let state = Arc::clone(&self);
+            let _ = tokio::task::spawn_blocking(move || state.metrics_body(false)).await;
+        }
+    }
+
+    /// `true` when a newer snapshot than the rendered one exists and nobody is rendering.
+    fn behind(&self) -> bool {
+        let snap = (self.latest)();
+        match self.exposition.try_lock() {
+            Ok(ex) => ex.wants(&snap),
+            Err(_) => false,
+        }
     }
 }
 
@@ -58,9 +158,15 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/healthz", get(healthz))
         .merge(protected)
         .layer(middleware::from_fn(deadline))
-        .layer(DefaultBodyLimit::max(1024))
+        .layer(middleware::from_fn(refuse_bodies))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
+
+/// Most connections served at once; further clients wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Longest life of one connection, however busy or idle.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(15);
 
 /// Serves until `shutdown` resolves.
 pub async fn serve(
@@ -68,10 +174,136 @@ pub async fn serve(
     state: Arc<ServerState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
+    serve_limited(
+        listener,
+        state,
+        shutdown,
+        MAX_CONNECTIONS,
+        CONNECTION_LIFETIME,
+    )
+    .await
+}
+
+/// [`serve`] with the connection limits given.
+async fn serve_limited(
+    listener: tokio::net::TcpListener,
+    state: Arc<ServerState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    connections: usize,
+    lifetime: Duration,
+) -> std::io::Result<()> {
+    let listener = Guarded {
+        inner: listener,
+        slots: Arc::new(Semaphore::new(connections)),
+        lifetime,
+    };
+    tokio::spawn(Arc::clone(&state).render_ahead());
+    axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// A listener that bounds the number of connections and the life of each.
+struct Guarded {
+    inner: tokio::net::TcpListener,
+    slots: Arc<Semaphore>,
+    lifetime: Duration,
+}
+
+impl axum::serve::Listener for Guarded {
+    type Io = Limited;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Limited, SocketAddr) {
+        // The semaphore is never closed, so acquiring only waits for a free slot.
+        let slot = loop {
+            if let Ok(p) = Arc::clone(&self.slots).acquire_owned().await {
+                break p;
+            }
+        };
+        let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+        let stream = Limited {
+            io,
+            deadline: Box::pin(tokio::time::sleep(self.lifetime)),
+            _slot: slot,
+        };
+        (stream, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A connection that fails every read and write once its lifetime is over, which makes
+/// the HTTP server close it; it frees its slot when dropped.
+struct Limited {
+    io: TcpStream,
+    deadline: Pin<Box<Sleep>>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Limited {
+    fn expired(&mut self, cx: &mut Context<'_>) -> Option<std::io::Error> {
+        self.deadline
+            .as_mut()
+            .poll(cx)
+            .is_ready()
+            .then(|| std::io::Error::new(std::io::ErrorKind::TimedOut, "connection lifetime over"))
+    }
+}
+
+impl AsyncRead for Limited {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if let Some(e) = self.expired(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Limited {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if let Some(e) = self.expired(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// Largest request body accepted; no endpoint reads one.
+const MAX_BODY: usize = 1024;
+
+/// Refuses a request announcing a body over [`MAX_BODY`] or a chunked one before any
+/// handler runs: the handlers never read bodies, so a body limit on extractors alone
+/// would never fire.
+async fn refuse_bodies(req: Request, next: Next) -> Response {
+    let h = req.headers();
+    let declared = h
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().parse::<u64>().unwrap_or(u64::MAX));
+    let too_big = declared.is_some_and(|n| n > MAX_BODY as u64);
+    if too_big || h.contains_key(header::TRANSFER_ENCODING) {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "requests carry no body\n").into_response();
+    }
+    next.run(req).await
 }
 
 async fn deadline(req: Request, next: Next) -> Response {
@@ -119,16 +351,8 @@ async fn healthz(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
-    let snap = (state.latest)();
-    let body = {
-        let mut guard = state.metrics.lock().unwrap_or_else(|e| e.into_inner());
-        let (last, m) = &mut *guard;
-        if last.as_ref().is_none_or(|l| !Arc::ptr_eq(l, &snap)) {
-            m.update(&snap);
-            *last = Some(snap);
-        }
-        m.render()
-    };
+    state.scraped.store(true, Ordering::Relaxed);
+    let body = state.metrics_body(true);
     (
         [(
             header::CONTENT_TYPE,
@@ -167,4 +391,117 @@ async fn findings(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
 
 async fn report(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
     Json((state.latest)().report.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::MetricsConfig;
+    use std::io::{Read, Write};
+
+    /// A server over an empty snapshot on a loopback port, with the given limits.
+    async fn start(connections: usize, lifetime: Duration) -> SocketAddr {
+        let snap = Arc::new(
+            crate::runner::Shared::new("test")
+                .latest()
+                .snapshot
+                .as_ref()
+                .clone(),
+        );
+        let latest: Latest = Arc::new(move || Arc::clone(&snap));
+        let state = ServerState::new(latest, Metrics::new(MetricsConfig::default()), None);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let never = std::future::pending::<()>();
+        tokio::spawn(serve_limited(listener, state, never, connections, lifetime));
+        addr
+    }
+
+    /// Sends `request` and returns the status code of the answer (0 when none came), on a
+    /// blocking thread with a plain socket.
+    async fn status(addr: SocketAddr, request: &[u8]) -> u16 {
+        let request = request.to_vec();
+        tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(&request).unwrap();
+            let mut text = Vec::new();
+            let _ = s.read_to_end(&mut text);
+            let text = String::from_utf8_lossy(&text);
+            text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0)
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_the_documented_endpoints_answer_and_bodies_are_refused() {
+        let addr = start(8, Duration::from_secs(5)).await;
+        let get = |path: &str| format!("GET {path} HTTP/1.0\r\n\r\n").into_bytes();
+        for path in [
+            "/metrics",
+            "/healthz",
+            "/api/v1/sas",
+            "/api/v1/stats",
+            "/api/v1/findings",
+            "/api/v1/report",
+        ] {
+            assert_eq!(status(addr, &get(path)).await, 200, "{path}");
+        }
+        for path in [
+            "/",
+            "/api/v1",
+            "/api/v1/keys",
+            "/metrics/x",
+            "/../etc/passwd",
+        ] {
+            assert_eq!(status(addr, &get(path)).await, 404, "{path}");
+        }
+        assert_eq!(status(addr, b"POST /metrics HTTP/1.0\r\n\r\n").await, 405);
+        let mut big = b"GET /metrics HTTP/1.0\r\nContent-Length: 4096\r\n\r\n".to_vec();
+        big.extend_from_slice(&[b'x'; 4096]);
+        assert_eq!(status(addr, &big).await, 413);
+        let chunked = b"GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n";
+        assert_eq!(status(addr, chunked).await, 413);
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_finishes_its_request_is_cut_off() {
+        let addr = start(8, Duration::from_millis(300)).await;
+        let read = tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            let mut buf = Vec::new();
+            s.read_to_end(&mut buf).map(|_| buf.len())
+        })
+        .await
+        .unwrap();
+        // Closed (end of stream or reset) long before the 5 s read timeout, unanswered.
+        assert!(
+            matches!(read, Ok(0))
+                || read
+                    .as_ref()
+                    .is_err_and(|e| e.kind() != std::io::ErrorKind::WouldBlock),
+            "{read:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_cap_wait_for_a_free_slot() {
+        let addr = start(2, Duration::from_millis(500)).await;
+        // Two idle connections take both slots...
+        let _a = std::net::TcpStream::connect(addr).unwrap();
+        let _b = std::net::TcpStream::connect(addr).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // ...so a third is answered only once their lifetime has freed a slot.
+        let started = std::time::Instant::now();
+        assert_eq!(status(addr, b"GET /healthz HTTP/1.0\r\n\r\n").await, 200);
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 }

@@ -87,6 +87,7 @@ struct Counters {
     decode_errors: IntCounterVec,
     capture_received: IntCounter,
     capture_dropped: IntCounterVec,
+    capture_reopens: IntCounter,
     ipsecmon_stats: IntCounterVec,
     bytes: IntCounterVec,
     failures: IntCounterVec,
@@ -97,6 +98,7 @@ struct Counters {
     tunnel_replayed: IntCounterVec,
     tunnel_failures: IntCounterVec,
     tunnel_retransmissions: IntCounterVec,
+    evictions: IntCounterVec,
     latency: Histogram,
     tunnel_latency: HistogramVec,
 }
@@ -125,9 +127,11 @@ pub struct Metrics {
     counted_failed: BTreeSet<String>,
     counted_established: BTreeSet<String>,
     last_capture: (u64, u64, u64),
+    last_reopens: u64,
     last_frames: u64,
     last_errors: BTreeMap<String, u64>,
     last_stats: crate::track::report::Stats,
+    last_evictions: crate::track::report::Evictions,
     labelled: BTreeMap<String, String>,
     /// Tunnels labelled during the current update after the first one: their events are
     /// counted from the next update on, so their series first appear at zero and
@@ -211,6 +215,11 @@ impl Counters {
                 "Packets dropped before ipsecmon saw them (libpcap counters).",
                 &["where"],
             ),
+            capture_reopens: counter(
+                r,
+                "ipsecmon_capture_reopens_total",
+                "Times the live interface went away and was opened again.",
+            ),
             ipsecmon_stats: counter_vec(
                 r,
                 "ipsecmon_ipsec_events_total",
@@ -270,6 +279,12 @@ impl Counters {
                 "Retransmitted IKE messages, per tunnel.",
                 &["tunnel", "rule"],
             ),
+            evictions: counter_vec(
+                r,
+                "ipsecmon_table_evictions_total",
+                "Entries dropped because a bounded table was full (a flood, or caps set too low).",
+                &["table"],
+            ),
             latency,
             tunnel_latency,
         }
@@ -316,9 +331,11 @@ impl Metrics {
             counted_failed: BTreeSet::new(),
             counted_established: BTreeSet::new(),
             last_capture: (0, 0, 0),
+            last_reopens: 0,
             last_frames: 0,
             last_errors: BTreeMap::new(),
             last_stats: Default::default(),
+            last_evictions: Default::default(),
             labelled: BTreeMap::new(),
             fresh: BTreeSet::new(),
             updates: 0,
@@ -336,6 +353,9 @@ impl Metrics {
         }
         for w in ["kernel", "interface"] {
             self.counters.capture_dropped.with_label_values(&[w]);
+        }
+        for t in ["ike_sas", "esp_sas", "fragments"] {
+            self.counters.evictions.with_label_values(&[t]);
         }
         for s in TunnelState::ALL {
             self.gauges.tunnels.with_label_values(&[s.as_str()]);
@@ -393,6 +413,7 @@ impl Metrics {
         self.fresh.clear();
         self.update_capture(snap);
         self.update_stats(&snap.report);
+        self.update_evictions(&snap.report);
         self.update_ike(&snap.report);
         self.update_tunnels(&snap.report);
         self.update_findings(snap);
@@ -400,6 +421,12 @@ impl Metrics {
             self.gauges.last_packet.set(ts);
         }
         self.updates += 1;
+    }
+
+    /// `true` when the last update labelled tunnels whose series it created at zero and
+    /// whose events it left for the next update (see `fresh`).
+    pub fn has_fresh_tunnels(&self) -> bool {
+        !self.fresh.is_empty()
     }
 
     /// The exposition in Prometheus's text format.
@@ -439,11 +466,30 @@ impl Metrics {
             .capture_dropped
             .with_label_values(&["interface"])
             .inc_by(c.if_dropped.saturating_sub(ifdrop));
+        self.counters
+            .capture_reopens
+            .inc_by(c.reopens.saturating_sub(self.last_reopens));
+        self.last_reopens = self.last_reopens.max(c.reopens);
         self.last_capture = (
             rx.max(c.received),
             drop.max(c.dropped),
             ifdrop.max(c.if_dropped),
         );
+    }
+
+    fn update_evictions(&mut self, r: &Report) {
+        let (now, last) = (r.evictions, self.last_evictions);
+        for (table, n, l) in [
+            ("ike_sas", now.ike_sas, last.ike_sas),
+            ("esp_sas", now.esp_sas, last.esp_sas),
+            ("fragments", now.fragments, last.fragments),
+        ] {
+            self.counters
+                .evictions
+                .with_label_values(&[table])
+                .inc_by(n.saturating_sub(l));
+        }
+        self.last_evictions = now;
     }
 
     fn update_stats(&mut self, r: &Report) {

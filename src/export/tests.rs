@@ -51,6 +51,7 @@ fn esp(spi: &str, ike_sa: &str, src: &str, dst: &str, packets: u64) -> EspSaRepo
         ike_sa: Some(ike_sa.into()),
         ike_sa_link: Some("inferred".into()),
         peer_spi: None,
+        peer_link: None,
         rule: None,
     }
 }
@@ -134,11 +135,7 @@ fn totals_stay_monotonic_across_a_rekey() {
 fn failures_and_latency_count_once() {
     let mut failed = ike("3333333333333333", IkeState::Failed);
     failed.established_after_s = None;
-    failed.failure = Some(Failure {
-        code: "auth-failed".into(),
-        notify_type: Some(24),
-        frame: 3,
-    });
+    failed.failure = Some(Failure::notified("auth-failed", 24, 3));
     let s = snap(
         vec![ike("1111111111111111", IkeState::Established), failed],
         vec![],
@@ -189,11 +186,12 @@ fn failures_latency_and_retransmissions_per_tunnel() {
     failed.established_after_s = None;
     failed.retransmissions = 4;
     failed.responder = "192.0.2.3:500".into();
-    failed.failure = Some(Failure {
-        code: "peer-unreachable".into(),
-        notify_type: None,
-        frame: 9,
-    });
+    failed.failure = Some(Failure::inferred(
+        "peer-unreachable",
+        9,
+        0.9,
+        "requests retransmitted, no answer".into(),
+    ));
     let s = snap(
         vec![ike("1111111111111111", IkeState::Established), failed],
         vec![],
@@ -289,11 +287,7 @@ fn a_tunnel_that_appears_later_starts_at_zero_then_counts() {
     let mut late = ike("4444444444444444", IkeState::Failed);
     late.responder = "192.0.2.9:500".into();
     late.retransmissions = 2;
-    late.failure = Some(Failure {
-        code: "auth-failed".into(),
-        notify_type: Some(24),
-        frame: 30,
-    });
+    late.failure = Some(Failure::notified("auth-failed", 24, 30));
     let later = snap(vec![first, late], vec![]);
     let failed = r#"ipsecmon_tunnel_negotiation_failures_total{code="auth-failed",rule="",tunnel="192.0.2.1<->192.0.2.9"}"#;
     let total = r#"ipsecmon_negotiation_failures_total{code="auth-failed"}"#;

@@ -28,7 +28,7 @@ pub(crate) fn report(t: &Tracker) -> Report {
         ..Report::default()
     };
     for (i, (k, e)) in esps.iter().enumerate() {
-        let row = esp_report(t, k, e, peers[i].map(|j| esps[j].0.spi));
+        let row = esp_report(t, k, e, peers[i].map(|(j, how)| (esps[j].0.spi, how)));
         if k.ah {
             report.ah_sas.push(row);
         } else {
@@ -38,7 +38,7 @@ pub(crate) fn report(t: &Tracker) -> Report {
     report
 }
 
-fn esp_report(t: &Tracker, k: &EspKey, e: &EspSa, peer: Option<u32>) -> EspSaReport {
+fn esp_report(t: &Tracker, k: &EspKey, e: &EspSa, peer: Option<(u32, Pairing)>) -> EspSaReport {
     let ike = e
         .ike()
         .and_then(|key| t.current(key))
@@ -60,7 +60,8 @@ fn esp_report(t: &Tracker, k: &EspKey, e: &EspSa, peer: Option<u32>) -> EspSaRep
         reordered: u64::from(e.reordered),
         ike_sa: ike.map(|sa| spi64(sa.spi_i)),
         ike_sa_link: ike.and(e.link).map(|l| l.as_str().to_string()),
-        peer_spi: peer.map(spi32),
+        peer_spi: peer.map(|(spi, _)| spi32(spi)),
+        peer_link: peer.map(|(_, how)| how.as_str().to_string()),
         rule: None,
     }
 }
@@ -74,11 +75,32 @@ fn address(ip: IpAddr, port: Option<u16>) -> String {
     }
 }
 
+/// How two directions of a child SA were paired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pairing {
+    /// Both SPIs belong to one child SA of the IKE SA.
+    ChildSa,
+    /// Reversed endpoints, first packets closest in time.
+    Timing,
+}
+
+impl Pairing {
+    fn as_str(self) -> &'static str {
+        match self {
+            Pairing::ChildSa => "child-sa",
+            Pairing::Timing => "timing",
+        }
+    }
+}
+
+/// A direction's partner: its index in the sorted list, and how it was found.
+type Peer = Option<(usize, Pairing)>;
+
 /// For each ESP/AH SA (by index in `esps`), the index of the opposite direction of the
 /// same child SA: exactly from the IKE SA's child list when both SPIs are known there,
 /// otherwise the SA with reversed addresses, same protocol and IKE SA, whose first packet
 /// is closest in time (within the stall threshold).
-fn pair_directions(t: &Tracker, esps: &[(&EspKey, &EspSa)]) -> Vec<Option<usize>> {
+fn pair_directions(t: &Tracker, esps: &[(&EspKey, &EspSa)]) -> Vec<Peer> {
     let mut peer = vec![None; esps.len()];
     let by_spi: HashMap<(u32, bool, IpAddr), usize> = esps
         .iter()
@@ -101,13 +123,15 @@ fn pair_directions(t: &Tracker, esps: &[(&EspKey, &EspSa)]) -> Vec<Option<usize>
                 (Some(a), Some(b)) if b == k.spi => Some(a),
                 _ => None,
             });
-        peer[i] = other.and_then(|spi| by_spi.get(&(spi, k.ah, e.src)).copied());
+        peer[i] = other
+            .and_then(|spi| by_spi.get(&(spi, k.ah, e.src)).copied())
+            .map(|j| (j, Pairing::ChildSa));
     }
     pair_by_time(t, esps, &mut peer);
     peer
 }
 
-fn pair_by_time(t: &Tracker, esps: &[(&EspKey, &EspSa)], peer: &mut [Option<usize>]) {
+fn pair_by_time(t: &Tracker, esps: &[(&EspKey, &EspSa)], peer: &mut [Peer]) {
     let window = t.config.stall_after_ns;
     let mut by_dir: HashMap<(IpAddr, IpAddr, bool), Vec<usize>> = HashMap::new();
     for (i, (k, e)) in esps.iter().enumerate() {
@@ -131,19 +155,14 @@ fn pair_by_time(t: &Tracker, esps: &[(&EspKey, &EspSa)], peer: &mut [Option<usiz
             .filter(|(d, _)| *d <= window.unsigned_abs())
             .min();
         if let Some((_, j)) = best {
-            peer[i] = Some(j);
-            peer[j] = Some(i);
+            peer[i] = Some((j, Pairing::Timing));
+            peer[j] = Some((i, Pairing::Timing));
         }
     }
 }
 
 /// The IPSecMon statistics block.
-fn stats(
-    t: &Tracker,
-    sas: &[&IkeSa],
-    esps: &[(&EspKey, &EspSa)],
-    peers: &[Option<usize>],
-) -> Stats {
+fn stats(t: &Tracker, sas: &[&IkeSa], esps: &[(&EspKey, &EspSa)], peers: &[Peer]) -> Stats {
     let c = &t.counters;
     let mut s = Stats {
         bad_spi_packets: c.bad_spi_packets,
@@ -172,18 +191,24 @@ fn stats(
         if soft {
             s.soft_associations += 1;
             // A pair of soft directions is one association.
-            let counted_by_peer = peers[i].is_some_and(|j| j < i);
+            let counted_by_peer = peers[i].is_some_and(|(j, _)| j < i);
             if !e.expired && !counted_by_peer && !e.bad {
                 s.active_associations += 1;
             }
         }
-        let sent = sent_by_us(t, k, e, esps, peers[i]);
+        let sent = sent_by_us(t, k, e, esps, peers[i].map(|(j, _)| j));
         add_bytes(&mut s, k.ah, sent, e.bytes);
     }
+    let r = &t.retired;
+    s.confidential_bytes_sent += r.confidential_bytes_sent;
+    s.confidential_bytes_received += r.confidential_bytes_received;
+    s.authenticated_bytes_sent += r.authenticated_bytes_sent;
+    s.authenticated_bytes_received += r.authenticated_bytes_received;
     s
 }
 
-fn add_bytes(s: &mut Stats, ah: bool, sent: bool, bytes: u64) {
+/// Counts `bytes` of one ESP (`ah` false) or AH SA as sent or received.
+pub(crate) fn add_bytes(s: &mut Stats, ah: bool, sent: bool, bytes: u64) {
     // ESP normally carries an ICV too, so its bytes are also authenticated bytes.
     match (ah, sent) {
         (false, true) => s.confidential_bytes_sent += bytes,
@@ -195,6 +220,12 @@ fn add_bytes(s: &mut Stats, ah: bool, sent: bool, bytes: u64) {
     } else {
         s.authenticated_bytes_received += bytes;
     }
+}
+
+/// [`sent_by_us`] for an SA leaving the table, whose opposite direction is not looked up:
+/// without a local address or an IKE SA, it counts as sent.
+pub(crate) fn sent_alone(t: &Tracker, k: &EspKey, e: &EspSa) -> bool {
+    sent_by_us(t, k, e, &[], None)
 }
 
 /// "Sent" is from the local host when one is configured, else from the IKE SA's

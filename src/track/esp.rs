@@ -18,6 +18,46 @@ pub(crate) struct EspKey {
     pub spi: u32,
     /// `true` for AH, `false` for ESP.
     pub ah: bool,
+    /// The sender, folded to 32 bits, for a multicast destination; 0 for unicast.
+    pub src_tag: u32,
+}
+
+impl EspKey {
+    /// The key of a unicast SA, or of the sender's own SA towards a multicast group:
+    /// several senders to one group share SPI and destination but each has its own SA
+    /// and sequence counter (RFC 4301 §4.1, multicast SAD lookups by SPI, destination
+    /// and source). Two senders whose addresses fold to the same 32 bits share a record.
+    pub(crate) fn new(src: IpAddr, dst: IpAddr, spi: u32, ah: bool) -> EspKey {
+        let src_tag = if dst.is_multicast() { fold(src) } else { 0 };
+        EspKey {
+            dst,
+            spi,
+            ah,
+            src_tag,
+        }
+    }
+
+    /// The key of a unicast SA (what IKE negotiates and Deletes name).
+    pub(crate) fn unicast(dst: IpAddr, spi: u32, ah: bool) -> EspKey {
+        EspKey {
+            dst,
+            spi,
+            ah,
+            src_tag: 0,
+        }
+    }
+}
+
+/// An address folded to 32 bits (IPv6: the XOR of its four words).
+fn fold(ip: IpAddr) -> u32 {
+    match ip {
+        IpAddr::V4(a) => u32::from(a),
+        IpAddr::V6(a) => a
+            .octets()
+            .chunks_exact(4)
+            .map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+            .fold(0, |x, w| x ^ w),
+    }
 }
 
 /// How an ESP/AH SA was tied to its IKE SA.
@@ -306,6 +346,31 @@ mod tests {
         // A late packet from before the wrap is still recognised.
         s.observe(u32::MAX, 10, 0, 1, false);
         assert_eq!(s.replayed, 1);
+    }
+
+    #[test]
+    fn multicast_senders_have_their_own_sas_and_unicast_keys_ignore_the_source() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let (a, b) = (ip("fe80::1"), ip("fe80::2"));
+        let group = ip("ff02::5");
+        assert_ne!(
+            EspKey::new(a, group, 0x100, true),
+            EspKey::new(b, group, 0x100, true)
+        );
+        assert_eq!(
+            EspKey::new(a, b, 0x100, true),
+            EspKey::unicast(b, 0x100, true)
+        );
+        assert_eq!(EspKey::new(a, b, 7, false).src_tag, 0);
+        assert_eq!(
+            EspKey::new(ip("192.0.2.1"), ip("224.0.0.5"), 7, false).src_tag,
+            0xc000_0201
+        );
+        assert!(
+            std::mem::size_of::<EspKey>() <= 28,
+            "{}",
+            std::mem::size_of::<EspKey>()
+        );
     }
 
     #[test]

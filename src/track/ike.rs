@@ -84,6 +84,15 @@ impl MsgCtx<'_> {
         })
     }
 
+    /// The type of the first payload inside the SK payload (its header is in the clear,
+    /// RFC 7296 §3.14), when the message is encrypted and not fragmented.
+    pub(crate) fn sk_first(&self) -> Option<u8> {
+        self.msg.payloads.iter().find_map(|p| match p.body {
+            PayloadBody::Encrypted { first_payload, .. } => Some(first_payload),
+            _ => None,
+        })
+    }
+
     /// The fragment number and total when this is an IKEv2 fragment (RFC 7383).
     pub(crate) fn fragment(&self) -> Option<(u16, u16)> {
         self.msg.payloads.iter().find_map(|p| match p.body {
@@ -126,6 +135,13 @@ pub(crate) struct Exchange {
     pub last_request_frame: u64,
     /// Capture time of the first request.
     pub started: Timestamp,
+    /// Destination UDP port of the first request (500, 4500, or a NAT's port).
+    pub dst_port: u16,
+    /// IKE fragments (RFC 7383) the request was sent as; 0 when not fragmented.
+    pub fragments: u16,
+    /// Type of the first payload inside the request's SK payload (0 when none or not
+    /// encrypted): its header is in the clear, so a Delete (42) shows without keys.
+    pub sk_first: u8,
     /// Distinct requests and responses seen (fragments and IKEv1's third message count).
     pub req_hashes: Hashes,
     /// Distinct responses.
@@ -168,6 +184,9 @@ impl Exchange {
             request_frame: ctx.frame,
             last_request_frame: ctx.frame,
             started: ctx.ts,
+            dst_port: ctx.addrs.ports.map_or(0, |p| p.1),
+            fragments: ctx.fragment().map_or(0, |(_, total)| total),
+            sk_first: ctx.sk_first().unwrap_or(0),
             req_hashes: Hashes::default(),
             resp_hashes: Hashes::default(),
             req_msgs: 1,
@@ -263,6 +282,8 @@ impl Exchange {
             retransmissions: self.retransmissions,
             notifies: self.notifies.clone(),
             from_initiator: self.by_initiator,
+            dst_port: self.dst_port,
+            request_fragments: self.fragments,
             transmissions: self
                 .transmissions
                 .iter()
@@ -313,6 +334,7 @@ impl Child {
             established_at: Some(self.established_at.as_secs_f64()),
             rekeyed_from: self.rekeyed_from.map(spi32),
             source: self.source.as_str().to_string(),
+            deleted: self.deleted,
         }
     }
 }
@@ -331,6 +353,9 @@ pub(crate) struct V1Progress {
     /// The responder sent Informationals after MM5 instead of MM6 (it could not read
     /// MM5: the classic preshared-key mismatch).
     pub info_after_mm5: Option<u64>,
+    /// A Quick Mode's responder sent an encrypted Informational instead of QM2 (it
+    /// refused the proposal or the identities): the frame.
+    pub qm_refused: Option<u64>,
 }
 
 /// An IKE SA and everything learned about it.
@@ -380,8 +405,9 @@ pub(crate) struct IkeSa {
     pub icmp: Option<u64>,
     /// First fragment of an IKE datagram between its peers that never completed.
     pub fragments_lost: Option<u64>,
-    /// An IKE_AUTH response too short to hold IDr and AUTH (RFC 7296 §1.2): the frame.
-    pub auth_suspect: Option<u64>,
+    /// An IKE_AUTH response too short to hold IDr and AUTH (RFC 7296 §1.2): the failure
+    /// it means if nothing follows.
+    pub auth_suspect: Option<Failure>,
     /// A COOKIE or INVALID_KE_PAYLOAD answer asks for a new IKE_SA_INIT.
     pub awaiting_retry: bool,
     /// Retried IKE_SA_INIT requests.
@@ -391,6 +417,12 @@ pub(crate) struct IkeSa {
     pub open_slots: [u16; 2],
     /// ESP/AH SAs linked to it so far.
     pub esp_linked: u32,
+    /// An encrypted Delete of a child SA (request and response both begin with a Delete
+    /// payload) whose rekeyed successor has not shown its SPIs yet: the frame.
+    pub pending_child_delete: Option<u64>,
+    /// An IKE SA rekey was inferred from the wire (its new SPIs not seen yet); when they
+    /// appear, the successor must not undo or count it again.
+    pub rekey_inferred: bool,
     /// An exchange after IKE_AUTH happened (EAP rounds are over).
     pub post_auth: bool,
     /// Negotiation not seen (the capture began during its life).
@@ -445,6 +477,8 @@ impl IkeSa {
             init_retries: 0,
             open_slots: [0, 0],
             esp_linked: 0,
+            pending_child_delete: None,
+            rekey_inferred: false,
             post_auth: false,
             mid_life: false,
             v1: V1Progress::default(),
@@ -526,6 +560,8 @@ impl IkeSa {
         new.awaiting_retry = false;
         new.init_retries = 0;
         new.esp_linked = 0;
+        new.pending_child_delete = None;
+        new.rekey_inferred = false;
         new.post_auth = true;
         new.mid_life = false;
         new.state = IkeState::Established;
@@ -549,6 +585,15 @@ impl IkeSa {
         self.established
             .filter(|_| !self.mid_life)
             .map(|(_, ts)| ts.secs_since(self.started))
+    }
+
+    /// `true` when a new ESP/AH SPI towards `dst` may belong to this SA: a child
+    /// negotiation left its SPI for that direction unknown, the negotiation is still
+    /// under way (ESP after a short IKE_AUTH answer proves success), or the SA was seen
+    /// mid-life, when its children were negotiated before the capture began.
+    pub(crate) fn expects_spi(&self, dst: IpAddr) -> bool {
+        let slot = usize::from(!self.towards_initiator(dst));
+        self.mid_life || self.state == IkeState::Negotiating || self.open_slots[slot] > 0
     }
 
     /// `true` when a packet to `dst` travels towards the initiator.
@@ -620,6 +665,35 @@ impl IkeSa {
         }
     }
 
+    /// Marks deleted every live child that a newer child replaced by a rekey (its SPI
+    /// is a newer child's `rekeyed_from`): what an encrypted Delete after a child rekey
+    /// removes (RFC 7296 §2.8). Returns `false` when no child was replaced.
+    pub(crate) fn delete_superseded(
+        &mut self,
+        counters: &mut Counters,
+        fx: &mut Vec<Effect>,
+    ) -> bool {
+        let replaced: Vec<u32> = self
+            .children
+            .iter()
+            .filter_map(|c| c.rekeyed_from)
+            .collect();
+        let mut found = false;
+        for c in self.children.iter_mut().filter(|c| !c.deleted) {
+            let named = |s: Option<u32>| s.is_some_and(|s| replaced.contains(&s));
+            if named(c.spi_in) || named(c.spi_out) {
+                c.deleted = true;
+                found = true;
+                counters.key_deletions += 1;
+                fx.push(Effect::DeletedSpis {
+                    ah: c.protocol == 2,
+                    spis: c.spi_in.into_iter().chain(c.spi_out).collect(),
+                });
+            }
+        }
+        found
+    }
+
     /// The one place a state changes; logs the change once.
     pub(crate) fn set_state(&mut self, state: IkeState, frame: u64, why: &str) {
         if self.state == state {
@@ -637,14 +711,12 @@ impl IkeSa {
     }
 
     /// Marks the SA failed.
-    pub(crate) fn fail(&mut self, code: &str, notify_type: Option<u16>, frame: u64) {
-        self.failure = Some(Failure {
-            code: code.to_string(),
-            notify_type,
-            frame,
-        });
+    pub(crate) fn fail(&mut self, failure: Failure) {
+        let frame = failure.frame;
+        let why = failure.code.clone();
+        self.failure = Some(failure);
         self.pending_failure = None;
-        self.set_state(IkeState::Failed, frame, code);
+        self.set_state(IkeState::Failed, frame, &why);
     }
 
     /// New progress after an error: the error was not final after all.
@@ -706,9 +778,9 @@ impl IkeSa {
 
     /// Counts a retransmission on exchange `i`.
     pub(crate) fn retransmitted(&mut self, i: usize, ctx: &MsgCtx<'_>, is_request: bool) {
-        self.retransmissions += 1;
+        self.retransmissions = self.retransmissions.saturating_add(1);
         if let Some(ex) = self.exchanges.get_mut(i) {
-            ex.retransmissions += 1;
+            ex.retransmissions = ex.retransmissions.saturating_add(1);
             if is_request {
                 ex.last_request_frame = ctx.frame;
                 if ex.transmissions.len() < MAX_TRANSMISSIONS {
@@ -744,47 +816,138 @@ impl IkeSa {
             return;
         }
         let idle = now.0.saturating_sub(self.last_seen.0) >= stall_ns;
-        if let Some(frame) = self.auth_suspect.filter(|_| idle || at_end) {
-            return self.fail("auth-failed", None, frame);
+        let settled = idle || at_end;
+        let known = [
+            self.auth_suspect.clone(),
+            self.pending_failure.clone(),
+            self.v1.info_after_mm5.map(info_after_mm5),
+            self.v1.qm_refused.map(qm_refused),
+        ];
+        if let Some(f) = known.into_iter().flatten().find(|_| settled) {
+            return self.fail(f);
         }
-        if let Some(f) = self.pending_failure.clone().filter(|_| idle || at_end) {
-            return self.fail(&f.code, f.notify_type, f.frame);
-        }
-        if let Some(frame) = self.v1.info_after_mm5.filter(|_| idle || at_end) {
-            return self.fail("auth-failed", None, frame);
-        }
-        if let Some((retx, frame, len)) = self
-            .unanswered()
-            .map(|e| (e.retransmissions, e.last_request_frame, e.request_len))
-        {
-            if let Some(icmp) = self.icmp {
-                return self.fail("peer-unreachable", None, icmp);
-            }
-            if let Some(first) = self.fragments_lost {
-                return self.fail("ike-fragments-lost", None, first);
-            }
-            if idle || (at_end && retx > 0) {
-                let code = self.unanswered_code(len);
-                return self.fail(code, None, frame);
+        if let Some(last) = self.unanswered() {
+            let heard = self.icmp.is_some() || self.fragments_lost.is_some();
+            if heard || idle || (at_end && last.retransmissions > 0) {
+                let f = self.silence_failure(last);
+                self.fail(f);
             }
             return;
         }
         if idle {
-            let frame = self.last_frame;
-            self.fail("negotiation-stalled", None, frame);
+            let f = self.v1_aggressive_stall().unwrap_or_else(|| {
+                let reason = format!(
+                    "the last message (frame {}) was followed by silence longer than the \
+                     stall threshold, with no error on the wire",
+                    self.last_frame
+                );
+                Failure::inferred("negotiation-stalled", self.last_frame, 0.5, reason)
+            });
+            self.fail(f);
         }
     }
 
-    /// A peer that answered smaller messages but not a request too large for one
-    /// Ethernet frame most likely lost the request's IP fragments on the way.
-    fn unanswered_code(&self, request_len: usize) -> &'static str {
-        const LARGEST_UNFRAGMENTED: usize = 1500 - 20 - 8 - 4;
-        let answered_before = self.exchanges.iter().any(|e| e.response.is_some());
-        if answered_before && request_len > LARGEST_UNFRAGMENTED {
-            "ike-fragments-lost"
-        } else {
-            "peer-unreachable"
+    /// Why the request `last` got no answer, from what else the wire showed.
+    fn silence_failure(&self, last: &Exchange) -> Failure {
+        let frame = last.last_request_frame;
+        let name = exchange_name(self.key.version, last.kind);
+        let sends = sent(last.retransmissions);
+        let icmp = self
+            .icmp
+            .and_then(|f| self.icmp_reports.iter().find(|r| r.frame == f));
+        if let Some(icmp) = icmp {
+            let f = icmp.frame;
+            let reason = format!(
+                "{} from {} answered the {name} request",
+                icmp.what, icmp.from
+            );
+            return Failure::inferred("peer-unreachable", f, 0.95, reason);
         }
+        if let Some(first) = self.fragments_lost {
+            let reason = format!(
+                "the IP fragments of the IKE datagram that starts at frame {first} never all \
+                 arrived at the capture point"
+            );
+            return Failure::inferred("ike-fragments-lost", first, 0.9, reason);
+        }
+        if let Some(f) = self.mm5_unanswered(last) {
+            return f;
+        }
+        let answered = self.exchanges.iter().filter(|e| e.response.is_some());
+        let answered_on = answered.clone().map(|e| e.dst_port).next();
+        const LARGEST_UNFRAGMENTED: usize = 1500 - 20 - 8 - 4;
+        if answered_on.is_some() && last.request_len > LARGEST_UNFRAGMENTED {
+            let reason = format!(
+                "the peer answered smaller messages but not this {}-byte {name} request (sent \
+                 {sends}), which needs IP fragmentation on an Ethernet path",
+                last.request_len
+            );
+            return Failure::inferred("ike-fragments-lost", frame, 0.7, reason);
+        }
+        let reason = match answered_on {
+            Some(port) if port != last.dst_port => format!(
+                "the peer answered on UDP {port} but nothing sent to UDP {} was answered \
+                 ({name} sent {sends}): UDP {} is most likely filtered on the path",
+                last.dst_port, last.dst_port
+            ),
+            _ => format!("{name} sent {sends}, and no answer came back"),
+        };
+        Failure::inferred("peer-unreachable", frame, 0.9, reason)
+    }
+
+    /// IKEv1 Main Mode that got MM2 and MM4 but no MM6: the responder could not decrypt
+    /// MM5, the classic sign of preshared keys that differ (RFC 2409 §5: MM5 is the
+    /// first message encrypted with keys derived from the preshared key). Silence on UDP
+    /// 4500 after answers on 500 may also be a filter, so that case is less certain.
+    fn mm5_unanswered(&self, last: &Exchange) -> Option<Failure> {
+        let v = &self.v1;
+        let mm5 = self.key.version == 1
+            && !v.aggressive
+            && v.init_msgs >= 3
+            && v.resp_msgs == 2
+            && last.kind == 2
+            && last.message_id == 0;
+        if !mm5 {
+            return None;
+        }
+        let first_port = self.exchanges.first().map_or(last.dst_port, |e| e.dst_port);
+        let sends = sent(last.retransmissions);
+        let (confidence, tail) = if first_port != last.dst_port {
+            let tail = format!(
+                "; MM5 went to UDP {} while MM1-MM4 used UDP {first_port}, so a filter on \
+                 UDP {} would look the same",
+                last.dst_port, last.dst_port
+            );
+            (0.5, tail)
+        } else {
+            (0.7, String::new())
+        };
+        let reason = format!(
+            "the responder answered MM1 and MM3 but not MM5 (sent {sends}): it could \
+             not decrypt MM5, which happens when the preshared keys differ{tail}"
+        );
+        Some(Failure::inferred(
+            "auth-failed",
+            last.last_request_frame,
+            confidence,
+            reason,
+        ))
+    }
+
+    /// IKEv1 Aggressive Mode whose initiator got AM2 and never sent AM3: it could not
+    /// verify the responder's hash (RFC 2409 §5.4), most often because the preshared
+    /// keys differ.
+    fn v1_aggressive_stall(&self) -> Option<Failure> {
+        let v = &self.v1;
+        if self.key.version != 1 || !v.aggressive || v.init_msgs != 1 || v.resp_msgs == 0 {
+            return None;
+        }
+        let frame = self.exchanges.first()?.response?.0;
+        let reason = "the initiator received the responder's Aggressive Mode answer but never \
+                      sent the third message: it could not verify the responder's hash, \
+                      which happens when the preshared keys differ"
+            .to_string();
+        Some(Failure::inferred("auth-failed", frame, 0.6, reason))
     }
 
     /// Direction of a packet between the peers: `true` when `src` is the initiator.
@@ -833,6 +996,33 @@ pub(crate) fn endpoint((ip, port): (IpAddr, u16)) -> String {
         IpAddr::V4(a) => format!("{a}:{port}"),
         IpAddr::V6(a) => format!("[{a}]:{port}"),
     }
+}
+
+/// The failure an encrypted Informational in place of QM2 means. Without keys it cannot
+/// say which of the two usual refusals it carries.
+fn qm_refused(frame: u64) -> Failure {
+    let reason = "the responder answered Quick Mode with an encrypted Informational instead \
+                  of QM2: it refused the proposal (NO-PROPOSAL-CHOSEN, e.g. perfect forward \
+                  secrecy on one side only) or the identities, i.e. filters that are not \
+                  mirrored (INVALID-ID-INFORMATION); the session keys tell which"
+        .to_string();
+    Failure::inferred("negotiation-stalled", frame, 0.6, reason)
+}
+
+/// "once", "4 times": how often a request went out, from its retransmissions.
+fn sent(retransmissions: u32) -> String {
+    match retransmissions {
+        0 => "once".to_string(),
+        n => format!("{} times", u64::from(n) + 1),
+    }
+}
+
+/// The failure an IKEv1 responder's Informational in place of MM6 means.
+fn info_after_mm5(frame: u64) -> Failure {
+    let reason = "the responder answered MM5 with an Informational instead of MM6: it could \
+                  not decrypt MM5, which happens when the preshared keys differ"
+        .to_string();
+    Failure::inferred("auth-failed", frame, 0.8, reason)
 }
 
 /// Exchanges that get no answer by design (IKEv1 Informational, RFC 2408 §4.8).

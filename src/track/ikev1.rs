@@ -9,7 +9,7 @@
 
 use tracing::debug;
 
-use super::report::spi64;
+use super::report::{spi64, Failure};
 
 use super::ike::{
     add_child, apply_deletes, detail, v1_failure_code, Counters, Effect, Exchange, IkeSa, MsgCtx,
@@ -170,6 +170,7 @@ fn informational(
         detail(sa, i, "DPD R-U-THERE (RFC 3706)".to_string());
     }
     apply_deletes(sa, i, ctx.msg, counters, fx);
+    quick_mode_refused(sa, ctx);
     let v = &sa.v1;
     let stuck_after_mm5 = !v.aggressive && v.init_msgs >= 3 && v.resp_msgs == 2;
     if !ctx.from_initiator && stuck_after_mm5 && v.done.is_none() && v.info_after_mm5.is_none() {
@@ -180,6 +181,31 @@ fn informational(
         debug!(spi_i = %spi64(sa.spi_i), frame = ctx.frame, "responder answered MM5 with an Informational");
     }
     true
+}
+
+/// An encrypted Informational from the responder of an unanswered Quick Mode, soon after
+/// its request: a refusal in place of QM2 (RFC 2409 §5.5 leaves the error notify as the
+/// only answer). A DPD message that happens to fall in that second looks the same.
+fn quick_mode_refused(sa: &mut IkeSa, ctx: &MsgCtx<'_>) {
+    const WITHIN_NS: i64 = 2_000_000_000;
+    let encrypted = ctx.msg.header.flags & 1 != 0;
+    let open = sa.exchanges.iter().rposition(|e| {
+        e.kind == QUICK
+            && e.response.is_none()
+            && e.by_initiator != ctx.from_initiator
+            && e.transmissions
+                .iter()
+                .any(|&(_, t, _)| (0..=WITHIN_NS).contains(&(ctx.ts.0 - t.0)))
+    });
+    let Some(q) = open.filter(|_| encrypted && !ctx.has_decrypted()) else {
+        return;
+    };
+    if sa.v1.qm_refused.is_none() && sa.established.is_none() {
+        sa.v1.qm_refused = Some(ctx.frame);
+        debug!(spi_i = %spi64(sa.spi_i), frame = ctx.frame, "Quick Mode answered by an Informational");
+    }
+    let what = "answered by an encrypted Informational instead of QM2 (a refusal)";
+    detail(sa, q, what.to_string());
 }
 
 /// The latest unanswered R-U-THERE sent by the initiator (`by_init`) or the responder.
@@ -228,6 +254,6 @@ fn error_notifies(sa: &mut IkeSa, ctx: &MsgCtx<'_>) {
         .filter(|&n| n < 8192)
         .find_map(|n| v1_failure_code(n).map(|c| (n, c)));
     if let Some((n, code)) = found {
-        sa.fail(code, Some(n), ctx.frame);
+        sa.fail(Failure::notified(code, n, ctx.frame));
     }
 }

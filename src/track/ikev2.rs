@@ -6,9 +6,13 @@
 //! numbers its own requests (§2.2), so an exchange is identified by message ID and the
 //! side that sent the request.
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 use tracing::debug;
 
-use super::report::spi64;
+use crate::wire::ike::PayloadBody;
+
+use super::report::{spi64, Failure, IkeState};
 
 use super::ike::{
     add_child, apply_deletes, detail, v2_failure_code, Counters, Effect, Exchange, IkeSa, MsgCtx,
@@ -28,6 +32,15 @@ const COOKIE: u16 = 16390;
 const INVALID_KE_PAYLOAD: u16 = 17;
 /// AUTHENTICATION_FAILED notify.
 const AUTHENTICATION_FAILED: u16 = 24;
+/// REDIRECT notify (RFC 5685 §3.3).
+const REDIRECT: u16 = 16407;
+/// The Notify payload type, as the first payload inside SK.
+const NOTIFY: u8 = 41;
+/// The Delete payload type.
+const DELETE: u8 = 42;
+/// An IKE SA's Delete this soon after a CREATE_CHILD_SA that brought no new ESP SPI
+/// ends the old SA of an IKE SA rekey (RFC 7296 §2.18), not the connection.
+const REKEY_DELETE_WITHIN_NS: i64 = 10_000_000_000;
 
 /// Smallest SK payload body (IV, ciphertext, ICV) that can hold IDr and AUTH: about 36
 /// bytes of plaintext even with the smallest identity and a 16-byte MAC, plus the
@@ -71,7 +84,7 @@ fn on_request(sa: &mut IkeSa, ctx: &MsgCtx<'_>, counters: &mut Counters, fx: &mu
             ex.last_request_frame = ctx.frame;
             ex.note(ctx);
             if let Some((_, total)) = ctx.fragment() {
-                ex.detail(format!("sent as {total} IKE fragments (RFC 7383)"));
+                ex.fragments = total;
             }
             return;
         }
@@ -101,7 +114,9 @@ fn new_request(
         }
         CREATE_CHILD_SA => {
             sa.post_auth = true;
-            counters.quick_modes += 1;
+            // A decrypted IKE SA rekey (an IKE proposal) is not a phase-2 negotiation.
+            let ike_rekey = sa.exchanges.get(i).is_some_and(|x| x.ike_offer.0.is_some());
+            counters.quick_modes += u64::from(!ike_rekey);
         }
         INFORMATIONAL => {
             sa.post_auth = true;
@@ -165,6 +180,7 @@ fn new_response(
         INFORMATIONAL => {
             apply_deletes(sa, i, ctx.msg, counters, fx);
             confirm_up(sa, counters, fx);
+            encrypted_delete(sa, i, ctx, counters, fx);
         }
         _ => {}
     }
@@ -172,6 +188,9 @@ fn new_response(
 
 fn init_response(sa: &mut IkeSa, i: usize, ctx: &MsgCtx<'_>, errors: &[u16]) {
     let frame = ctx.frame;
+    if redirected(sa, i, ctx) {
+        return;
+    }
     if ctx.notifies().any(|n| n == COOKIE) {
         sa.awaiting_retry = true;
         detail(
@@ -188,21 +207,69 @@ fn init_response(sa: &mut IkeSa, i: usize, ctx: &MsgCtx<'_>, errors: &[u16]) {
             let name = super::proposal::dh(group);
             detail(sa, i, format!("responder wants DH group {group} ({name})"));
         }
-        sa.pending_failure = Some(super::report::Failure {
-            code: "invalid-ke".to_string(),
-            notify_type: Some(INVALID_KE_PAYLOAD),
-            frame,
-        });
+        sa.pending_failure = Some(Failure::notified("invalid-ke", INVALID_KE_PAYLOAD, frame));
         debug!(spi_i = %spi64(sa.spi_i), frame, "IKE_SA_INIT answered with INVALID_KE_PAYLOAD");
         return;
     }
     if let Some((n, code)) = first_failure(errors) {
-        return sa.fail(code, Some(n), frame);
+        return sa.fail(Failure::notified(code, n, frame));
     }
     if ctx.msg.header.spi_r != 0 {
         sa.spi_r = ctx.msg.header.spi_r;
     }
     sa.progress(frame);
+}
+
+/// A REDIRECT notify in an IKE_SA_INIT or IKE_AUTH response (RFC 5685 §3, §5) ends this
+/// SA: the initiator starts over with the gateway it names, as a new IKE SA.
+fn redirected(sa: &mut IkeSa, i: usize, ctx: &MsgCtx<'_>) -> bool {
+    let Some(data) = ctx.msg.payloads.iter().find_map(|p| match &p.body {
+        PayloadBody::Notify(n) if n.notify_type == REDIRECT => Some(n.data.as_slice()),
+        _ => None,
+    }) else {
+        return false;
+    };
+    let to = gateway(data).unwrap_or_else(|| "another gateway".to_string());
+    detail(
+        sa,
+        i,
+        format!("responder redirected the initiator to {to} (RFC 5685)"),
+    );
+    sa.set_state(
+        IkeState::Deleted,
+        ctx.frame,
+        "redirected to another gateway",
+    );
+    true
+}
+
+/// The new responder of a REDIRECT notify's data (RFC 5685 §9.1: GW Ident Type, GW
+/// Ident Len, the identity): an IPv4 or IPv6 address or an FQDN, unprintable bytes
+/// shown as `?`.
+fn gateway(data: &[u8]) -> Option<String> {
+    let (&kind, rest) = data.split_first()?;
+    let (&len, rest) = rest.split_first()?;
+    let id = rest.get(..usize::from(len))?;
+    match kind {
+        1 => <[u8; 4]>::try_from(id)
+            .ok()
+            .map(|a| Ipv4Addr::from(a).to_string()),
+        2 => <[u8; 16]>::try_from(id)
+            .ok()
+            .map(|a| Ipv6Addr::from(a).to_string()),
+        3 => Some(
+            id.iter()
+                .map(|&b| {
+                    if b.is_ascii_graphic() {
+                        char::from(b)
+                    } else {
+                        '?'
+                    }
+                })
+                .collect(),
+        ),
+        _ => None,
+    }
 }
 
 /// The DH group an INVALID_KE_PAYLOAD notify asks for (its 2-byte data, §3.10.1).
@@ -231,18 +298,37 @@ fn auth_response(
     fx: &mut Vec<Effect>,
 ) {
     let frame = ctx.frame;
+    if redirected(sa, i, ctx) {
+        return;
+    }
     if errors.contains(&AUTHENTICATION_FAILED) {
-        return sa.fail("auth-failed", Some(AUTHENTICATION_FAILED), frame);
+        return sa.fail(Failure::notified(
+            "auth-failed",
+            AUTHENTICATION_FAILED,
+            frame,
+        ));
     }
     if let Some((n, code)) = first_failure(errors) {
         // The IKE SA may be up (§1.2: a refused child does not fail it) but no child is.
-        return sa.fail(code, Some(n), frame);
+        return sa.fail(Failure::notified(code, n, frame));
     }
     let short = ctx.sk_len().is_some_and(|l| l < MIN_SK_WITH_AUTH);
     if short && !ctx.has_decrypted() && ctx.fragment().is_none() {
-        sa.auth_suspect = Some(frame);
         let len = ctx.sk_len().unwrap_or(0);
-        let what = format!("response of {len} bytes of SK data is too short for IDr and AUTH");
+        let notify_only = ctx.sk_first() == Some(NOTIFY);
+        let what = if notify_only {
+            format!(
+                "response holds a Notify alone ({len} bytes of SK data, too few for IDr and AUTH)"
+            )
+        } else {
+            format!("response of {len} bytes of SK data is too short for IDr and AUTH")
+        };
+        let reason = "only an error notify fits in that response and nothing followed it: \
+                      the responder most likely rejected the authentication \
+                      (AUTHENTICATION_FAILED, RFC 7296 §2.21.2)"
+            .to_string();
+        let confidence = if notify_only { 0.8 } else { 0.6 };
+        sa.auth_suspect = Some(Failure::inferred("auth-failed", frame, confidence, reason));
         detail(sa, i, what);
         debug!(spi_i = %spi64(sa.spi_i), frame, "IKE_AUTH response too short for IDr and AUTH");
         return;
@@ -265,7 +351,18 @@ fn child_response(
     }
     // A successful answer carries SA, Nonce and TSi/TSr (or KE for an IKE rekey): far
     // more than an error notify alone.
-    if ctx.sk_len().is_some_and(|l| l < MIN_SK_WITH_AUTH) && !ctx.has_decrypted() {
+    if let Some(len) = ctx
+        .sk_len()
+        .filter(|&l| l < MIN_SK_WITH_AUTH && !ctx.has_decrypted())
+    {
+        let what = if ctx.sk_first() == Some(NOTIFY) {
+            format!("response holds a Notify alone ({len} bytes of SK data): request refused")
+        } else {
+            format!(
+                "response of {len} bytes of SK data is too short for SA and Nonce: request refused"
+            )
+        };
+        detail(sa, i, what);
         return;
     }
     let ex = &sa.exchanges[i];
@@ -285,7 +382,7 @@ fn child_response(
 /// A later exchange answered on the SA (or ESP linked to it) proves that IKE_AUTH
 /// succeeded even though its response looked short.
 pub(crate) fn confirm_up(sa: &mut IkeSa, counters: &mut Counters, fx: &mut Vec<Effect>) {
-    let Some(frame) = sa.auth_suspect.take() else {
+    let Some(frame) = sa.auth_suspect.take().map(|f| f.frame) else {
         return;
     };
     let Some(i) = sa
@@ -298,4 +395,80 @@ pub(crate) fn confirm_up(sa: &mut IkeSa, counters: &mut Counters, fx: &mut Vec<E
     let ts = sa.exchanges[i].response.map_or(sa.last_seen, |(_, t)| t);
     add_child(sa, i, ts, counters, fx);
     sa.establish(frame, ts);
+}
+
+/// An encrypted INFORMATIONAL whose request begins with a Delete payload, read without
+/// keys from the first-payload field of each SK payload, which is in the clear: the
+/// responder answers a child SA's Delete with the Deletes of the paired SAs and an IKE
+/// SA's Delete with an empty INFORMATIONAL (RFC 7296 §1.4.1).
+fn encrypted_delete(
+    sa: &mut IkeSa,
+    i: usize,
+    ctx: &MsgCtx<'_>,
+    counters: &mut Counters,
+    fx: &mut Vec<Effect>,
+) {
+    if ctx.has_decrypted() || sa.exchanges[i].sk_first != DELETE {
+        return;
+    }
+    match ctx.sk_first() {
+        Some(DELETE) => {
+            detail(
+                sa,
+                i,
+                "Delete of a child SA (encrypted; answered with Deletes)".to_string(),
+            );
+            if !sa.delete_superseded(counters, fx) {
+                // The rekeyed successor has not shown its SPIs yet; see `linked`.
+                sa.pending_child_delete = Some(ctx.frame);
+            }
+        }
+        Some(0) => ike_delete_unseen(sa, i, ctx, counters, fx),
+        _ => {}
+    }
+}
+
+/// An encrypted Delete of the IKE SA. Shortly after a CREATE_CHILD_SA that created no
+/// ESP SPI it closes the old SA of an IKE SA rekey, whose successor's SPIs are not in
+/// the clear yet: the SA lives on (its children move to the successor when it shows).
+fn ike_delete_unseen(
+    sa: &mut IkeSa,
+    i: usize,
+    ctx: &MsgCtx<'_>,
+    counters: &mut Counters,
+    fx: &mut Vec<Effect>,
+) {
+    let placeholder = sa.children.last().is_some_and(|c| {
+        !c.deleted
+            && c.source == super::esp::LinkKind::Inferred
+            && c.spi_in.is_none()
+            && c.spi_out.is_none()
+    });
+    let recent = sa.exchanges[..i].iter().rposition(|x| {
+        x.kind == CREATE_CHILD_SA
+            && x.response
+                .is_some_and(|(_, t)| ctx.ts.0 - t.0 <= REKEY_DELETE_WITHIN_NS)
+    });
+    match recent.filter(|_| placeholder) {
+        Some(ccsa) => {
+            sa.children.pop();
+            sa.open_slots = sa.open_slots.map(|s| s.saturating_sub(1));
+            counters.key_additions = counters.key_additions.saturating_sub(1);
+            counters.quick_modes = counters.quick_modes.saturating_sub(1);
+            counters.rekeys += 1;
+            sa.rekey_inferred = true;
+            let what = "IKE SA rekey (inferred: no new ESP SPI followed, and the old IKE SA \
+                        was deleted right after; the new SA's SPIs are not in the clear)";
+            detail(sa, ccsa, what.to_string());
+            let what = "Delete of the IKE SA that the rekey replaced (encrypted; answered \
+                        with an empty INFORMATIONAL)";
+            detail(sa, i, what.to_string());
+            debug!(spi_i = %spi64(sa.spi_i), frame = ctx.frame, "IKE SA rekey inferred");
+        }
+        None => {
+            let what = "Delete of the IKE SA (encrypted; answered with an empty INFORMATIONAL)";
+            detail(sa, i, what.to_string());
+            fx.push(Effect::IkeDeleted);
+        }
+    }
 }

@@ -35,7 +35,7 @@ use crate::wire::{Addrs, AhPacket, DecodeError, EspPacket, IcmpError, IkeDatagra
 
 use esp::{EspKey, EspSa, LinkKind};
 use ike::{Counters, Effect, IkeKey, IkeSa, MsgCtx};
-use report::{Evictions, IkeState, Report};
+use report::{Evictions, IkeState, Report, Stats};
 use table::Table;
 
 /// Limits and thresholds of the tracker.
@@ -51,6 +51,11 @@ pub struct Config {
     pub idle_expiry_ns: i64,
     /// The local host, when known: "sent" and "received" are from its side.
     pub local: Option<IpAddr>,
+    /// Live capture: SAs that ended (deleted, failed, expired) are dropped from the tables
+    /// this long (packet time, nanoseconds) after their last packet, so that a monitor
+    /// running for months holds only what is current. `None` (files) keeps every SA until
+    /// a full table evicts it, so that a report lists them all.
+    pub forget_after_ns: Option<i64>,
 }
 
 impl Default for Config {
@@ -61,6 +66,7 @@ impl Default for Config {
             stall_after_ns: 10_000_000_000,
             idle_expiry_ns: 3_600_000_000_000,
             local: None,
+            forget_after_ns: None,
         }
     }
 }
@@ -97,6 +103,9 @@ pub struct Tracker {
     deleted_spis: Table<(u32, bool), i64>,
     counters: Counters,
     evictions: Evictions,
+    /// Bytes of ESP/AH SAs no longer in the table (evicted or forgotten), so that the
+    /// statistics block never goes backwards.
+    retired: Stats,
     frames: u64,
     decode_errors: u64,
     last_ts: Option<Timestamp>,
@@ -119,6 +128,7 @@ impl Tracker {
             deleted_spis: Table::new(esp_cap.min(65_536)),
             counters: Counters::default(),
             evictions: Evictions::default(),
+            retired: Stats::default(),
             frames: 0,
             decode_errors: 0,
             last_ts: None,
@@ -186,24 +196,25 @@ impl Tracker {
     /// An ESP packet: one table lookup and a counter update unless the SPI is new.
     pub fn on_esp(&mut self, frame: u64, ts: Timestamp, esp: &EspPacket<'_>) {
         self.seen(frame, ts);
-        let key = EspKey {
-            dst: esp.addrs.dst,
-            spi: esp.spi,
-            ah: false,
-        };
+        let key = EspKey::new(esp.addrs.src, esp.addrs.dst, esp.spi, false);
         self.on_ipsec(frame, ts, key, &esp.addrs, esp.seq, esp.payload.len());
     }
 
     /// An AH packet.
     pub fn on_ah(&mut self, frame: u64, ts: Timestamp, ah: &AhPacket<'_>) {
         self.seen(frame, ts);
-        let key = EspKey {
-            dst: ah.addrs.dst,
-            spi: ah.spi,
-            ah: true,
-        };
+        let key = EspKey::new(ah.addrs.src, ah.addrs.dst, ah.spi, true);
         let len = ah.payload.len() + ah.icv.len();
         self.on_ipsec(frame, ts, key, &ah.addrs, ah.seq, len);
+        // AH leaves the transport header readable: its IKE SA's NAT evidence counts the
+        // packet and checks the inner checksum against the outer addresses.
+        let ike = self.esp.get(&key).and_then(|e| e.ike());
+        if let Some(sa) = ike
+            .and_then(|k| self.current(k))
+            .and_then(|k| self.ike.get_mut(&k))
+        {
+            sa.nat.on_ah(frame, ah);
+        }
     }
 
     /// A NAT-T keepalive: evidence for the NAT detection of the IKE SA between its peers.
@@ -409,15 +420,19 @@ impl Tracker {
         let bogus = old_sa.children.last().is_some_and(|c| {
             c.source == LinkKind::Inferred && c.spi_in.is_none() && c.spi_out.is_none()
         });
-        if bogus {
+        // An inferred rekey already undid the placeholder child when the old SA's Delete
+        // showed the rekey.
+        if bogus && !old_sa.rekey_inferred {
             old_sa.children.pop();
             old_sa.open_slots = old_sa.open_slots.map(|s| s.saturating_sub(1));
             self.counters.key_additions = self.counters.key_additions.saturating_sub(1);
+            self.counters.quick_modes = self.counters.quick_modes.saturating_sub(1);
         }
         let same_roles = h.is_initiator() == (ctx.addrs.src == old_sa.initiator.0);
+        let counted = old_sa.rekey_inferred;
         let new = old_sa.successor(key, h.spi_i, h.spi_r, !same_roles, ctx.frame, ctx.ts);
         old_sa.retire(key, ctx.frame);
-        self.counters.rekeys += 1;
+        self.counters.rekeys += u64::from(!counted);
         self.insert_ike(new)
     }
 
@@ -459,7 +474,7 @@ impl Tracker {
         } else {
             sa.responder.0
         };
-        if let Some(e) = self.esp.get_mut(&EspKey { dst, spi, ah }) {
+        if let Some(e) = self.esp.get_mut(&EspKey::unicast(dst, spi, ah)) {
             e.set_ike(key, kind);
             e.bad = false;
         }
@@ -473,7 +488,7 @@ impl Tracker {
         for &spi in spis {
             self.deleted_spis.insert((spi, ah), ts.0);
             for dst in dsts {
-                if let Some(e) = self.esp.get_mut(&EspKey { dst, spi, ah }) {
+                if let Some(e) = self.esp.get_mut(&EspKey::unicast(dst, spi, ah)) {
                     e.deleted_at = ts.0;
                 }
             }
@@ -562,13 +577,33 @@ impl Tracker {
         if bad {
             self.counters.bad_spi_packets += 1;
         }
-        if self.esp.insert(key, sa).is_some() {
+        if let Some((k, old)) = self.esp.insert(key, sa) {
             self.evictions.esp_sas += 1;
+            // A full table losing SPIs that carried one packet and belong to no IKE SA is
+            // what a flood of random SPIs looks like: those packets had no SA to go to
+            // (unless they were counted as bad SPI packets when they came).
+            if old.packets <= 1 && old.ike().is_none() && !old.bad {
+                self.counters.bad_spi_packets += old.packets;
+            }
+            self.retire_bytes(&k, &old);
         }
     }
 
+    /// Keeps the bytes of an ESP/AH SA leaving the table in the statistics block.
+    fn retire_bytes(&mut self, key: &EspKey, sa: &EspSa) {
+        let sent = build::sent_alone(self, key, sa);
+        build::add_bytes(&mut self.retired, key.ah, sent, sa.bytes);
+    }
+
+    /// Entries in the IKE and ESP/AH tables (for tests of the bounds).
+    pub fn table_sizes(&self) -> (usize, usize) {
+        (self.ike.len(), self.esp.len())
+    }
+
     /// The IKE SA a new ESP/AH SPI belongs to, and whether its packets are bad-SPI
-    /// packets (a Deleted SPI, or peers whose only IKE SA was deleted).
+    /// packets: a Deleted SPI, peers whose only IKE SA was deleted, or an SPI that no
+    /// child negotiation of a fully observed IKE SA left room for (a flood of random
+    /// SPIs between real peers costs a bounded table and shows as bad-SPI packets).
     fn link_for(
         &self,
         key: &EspKey,
@@ -591,11 +626,15 @@ impl Tracker {
         let Some(ike) = self.current(ike) else {
             return (None, false);
         };
-        match self.ike.get(&ike).map(|s| s.state) {
-            Some(IkeState::Negotiating | IkeState::Established) => {
+        let Some(sa) = self.ike.get(&ike) else {
+            return (None, false);
+        };
+        match sa.state {
+            IkeState::Negotiating | IkeState::Established if sa.expects_spi(key.dst) => {
                 (Some((ike, LinkKind::Inferred)), false)
             }
-            Some(IkeState::Deleted) => (None, true),
+            // Fully observed peers that negotiated no child for it: never negotiated.
+            IkeState::Established | IkeState::Deleted => (None, true),
             _ => (None, false),
         }
     }
@@ -630,7 +669,10 @@ impl Tracker {
         } else {
             crate::wire::Encap::None
         };
-        sa.nat.on_child_packet(frame, encap, key.ah);
+        if !key.ah {
+            // AH packets reach the NAT evidence one by one through `on_ah`.
+            sa.nat.on_child_packet(frame, encap, false);
+        }
         sa.esp_linked += 1;
         let mut fx = Vec::new();
         if sa.key.version == 2 {
@@ -640,6 +682,9 @@ impl Tracker {
             let towards_initiator = sa.towards_initiator(key.dst);
             let rekey = sa.fill_inferred(key.spi, key.ah, towards_initiator, ts);
             self.counters.rekeys += u64::from(rekey);
+            if rekey && sa.pending_child_delete.take().is_some() {
+                sa.delete_superseded(&mut self.counters, &mut fx);
+            }
         }
         self.apply(ike, frame, ts, fx);
     }
@@ -716,6 +761,35 @@ impl Tracker {
             if let Some(sa) = self.ike.get_mut(&key) {
                 let frame = sa.last_frame;
                 sa.set_state(IkeState::Expired, frame, "idle past expiry");
+            }
+        }
+        if let Some(after) = self.config.forget_after_ns {
+            self.forget_ended(now.0.saturating_sub(after));
+        }
+    }
+
+    /// Drops SAs that ended and saw no packet since `before` (see
+    /// [`Config::forget_after_ns`]).
+    fn forget_ended(&mut self, before: i64) {
+        let ike: Vec<IkeKey> = self
+            .ike
+            .iter()
+            .filter(|(_, sa)| !sa.alive() && sa.last_seen.0 < before)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &ike {
+            debug!(spi_i = %report::spi64(k.spi_i), "forgetting an ended IKE SA");
+            self.ike.remove(k);
+        }
+        let esp: Vec<EspKey> = self
+            .esp
+            .iter()
+            .filter(|(_, e)| (e.expired || e.deleted_at().is_some()) && e.last_seen < before)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &esp {
+            if let Some(old) = self.esp.remove(k) {
+                self.retire_bytes(k, &old);
             }
         }
     }

@@ -39,6 +39,8 @@ const MAX_FRAMES: usize = 32;
 const MAX_KNOWN: usize = 16;
 /// Most NAT-OA or checksum notes kept per SA.
 const MAX_NOTES: usize = 32;
+/// Most inner checksums verified per SA.
+const MAX_CHECKSUMS: u64 = 256;
 
 /// One of the two peers of the IKE SA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,7 +226,8 @@ impl NatObservations {
         self.keepalives[Peer::of(from_initiator).idx()].push(frame);
     }
 
-    /// An ESP or AH packet of one of the SA's child SAs.
+    /// The first packet of an ESP or AH SA that belongs to one of this SA's child SAs
+    /// (the tracker calls it once per ESP/AH SA, not per packet).
     pub fn on_child_packet(&mut self, frame: u64, encap: Encap, is_ah: bool) {
         if is_ah {
             self.ah.push(frame);
@@ -236,9 +239,16 @@ impl NatObservations {
     /// An AH packet of one of the SA's child SAs, with its protected payload: counts it
     /// like [`NatObservations::on_child_packet`] and, in transport mode, verifies the
     /// inner TCP/UDP checksum against the outer addresses (AH leaves it in the clear).
+    /// Checks stop after [`MAX_CHECKSUMS`] segments: the first ones already say whether
+    /// the addresses are rewritten, and later ones would only cost time.
     pub fn on_ah(&mut self, frame: u64, ah: &AhPacket<'_>) {
         self.on_child_packet(frame, Encap::None, true);
-        self.check_inner(frame, &ah.addrs, ah.next_header, ah.payload, true);
+        let checked = self
+            .checksums_ok
+            .saturating_add(self.checksums.len() as u64);
+        if checked < MAX_CHECKSUMS {
+            self.check_inner(frame, &ah.addrs, ah.next_header, ah.payload, true);
+        }
     }
 
     /// The inner transport segment of a transport-mode ESP packet (ESP with NULL
@@ -709,7 +719,9 @@ impl NatObservations {
             }
         }
         if let Some(e) = self.matches() {
-            items.push((3, e));
+            // Matching hashes are what a "none" verdict rests on.
+            let rank = if verdict == NatVerdict::None { 1 } else { 3 };
+            items.push((rank, e));
         }
     }
 
@@ -880,7 +892,7 @@ impl NatObservations {
     fn encapsulation_evidence(&self, items: &mut Vec<(u8, NatEvidence)>) {
         if !self.udp_esp.is_empty() {
             let detail = format!(
-                "{} ESP packet(s) inside UDP (RFC 3948): NAT traversal is in use (forced or \
+                "{} ESP SA(s) inside UDP (RFC 3948): NAT traversal is in use (forced or \
                  detected), which by itself does not say where a NAT is",
                 self.udp_esp.count
             );

@@ -332,8 +332,14 @@ mod tests {
             natd_hash(NatdHash::Sha256, i, r, e).as_slice(),
             hex(EXPECTED_SHA256)
         );
-        assert_eq!(natd_hash(NatdHash::Sha384, i, r, e).len, 48);
-        assert_eq!(natd_hash(NatdHash::Sha512, i, r, e).len, 64);
+        assert_eq!(
+            natd_hash(NatdHash::Sha384, i, r, e).as_slice(),
+            hex(EXPECTED_SHA384)
+        );
+        assert_eq!(
+            natd_hash(NatdHash::Sha512, i, r, e).as_slice(),
+            hex(EXPECTED_SHA512)
+        );
     }
 
     // hashlib.sha1(bytes.fromhex("a1b2c3d4e5f60718" "0000000000000000"
@@ -381,6 +387,14 @@ mod tests {
     const EXPECTED_MD5: &str = "cf5faa9384eb43f6272e122d4934e27f";
     const EXPECTED_SHA256: &str =
         "1f2143b5f4921e97f1d040b016b4443a97ba0383703aa02d511907f137b11a77";
+    const EXPECTED_SHA384: &str = concat!(
+        "36504044f5e49a1e581d4c54da7ad2b5fc4846129e0f71b4",
+        "53caa2769a7877c467d85d6b0af020c07e50dea0b388371d"
+    );
+    const EXPECTED_SHA512: &str = concat!(
+        "af5a96ed138a8e5693110fd38fb2881053d2c57ae97817bf7346852016040a3c",
+        "1e7e3a854579618d1ebf82eda7d363ba4e83b3bbb3d0829a700f6d16e816569a"
+    );
     const EXPECTED_SHA1_V6: &str = "1f051d7db0ab27fae4fb471ef957ded558fd504e";
 
     // Segments whose checksums Python computed for 10.0.0.2 -> 192.0.2.2 (RFC 1071 sum).

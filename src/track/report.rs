@@ -44,7 +44,7 @@ impl IkeState {
 }
 
 /// Why an IKE SA failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
     /// A diagnosis code (`no-proposal-chosen`, `peer-unreachable`, ...).
     pub code: String,
@@ -52,6 +52,41 @@ pub struct Failure {
     pub notify_type: Option<u16>,
     /// The frame that showed it.
     pub frame: u64,
+    /// 1.0 when a notify says it outright (cleartext or decrypted); lower when the
+    /// failure is inferred from sizes, silence or timing.
+    #[serde(default = "certain")]
+    pub confidence: f64,
+    /// For an inferred failure: what the inference rests on, in one sentence.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl Failure {
+    /// A failure a notify states outright.
+    pub fn notified(code: &str, notify_type: u16, frame: u64) -> Failure {
+        Failure {
+            code: code.to_string(),
+            notify_type: Some(notify_type),
+            frame,
+            confidence: 1.0,
+            reason: None,
+        }
+    }
+
+    /// A failure inferred from what the wire shows, with how sure the inference is.
+    pub fn inferred(code: &str, frame: u64, confidence: f64, reason: String) -> Failure {
+        Failure {
+            code: code.to_string(),
+            notify_type: None,
+            frame,
+            confidence,
+            reason: Some(reason),
+        }
+    }
+}
+
+fn certain() -> f64 {
+    1.0
 }
 
 /// NAT verdict for an IKE SA (or a correlation).
@@ -128,6 +163,9 @@ pub struct ChildSaReport {
     /// How the SPIs were learned: `decrypted` (exact), `proposal` (cleartext SA payload),
     /// or `inferred` (endpoints and timing).
     pub source: String,
+    /// A Delete removed it (decrypted, or read from an encrypted exchange's shape).
+    #[serde(default)]
+    pub deleted: bool,
 }
 
 /// One request/response round trip of an exchange.
@@ -152,6 +190,12 @@ pub struct ExchangeReport {
     /// `true` when the original initiator of the IKE SA sent the request.
     #[serde(default)]
     pub from_initiator: bool,
+    /// Destination UDP port of the request (500, 4500, or a port a NAT chose).
+    #[serde(default)]
+    pub dst_port: u16,
+    /// IKE fragments (RFC 7383) the request was sent as; 0 when it was not fragmented.
+    #[serde(default)]
+    pub request_fragments: u16,
     /// Each transmission of the request (the first and every retransmission), capped.
     #[serde(default)]
     pub transmissions: Vec<Transmission>,
@@ -278,6 +322,10 @@ pub struct EspSaReport {
     pub ike_sa_link: Option<String>,
     /// The SPI of the opposite direction of the same child SA, when paired.
     pub peer_spi: Option<String>,
+    /// How the two directions were paired: `child-sa` (both SPIs are in one child SA of
+    /// the IKE SA) or `timing` (reversed endpoints, first packets closest in time).
+    #[serde(default)]
+    pub peer_link: Option<String>,
     /// The policy rule the SA falls under, when a policy is loaded (`--policy`).
     #[serde(default)]
     pub rule: Option<String>,

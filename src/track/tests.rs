@@ -67,6 +67,31 @@ impl Sim {
         f
     }
 
+    /// An IKE message between explicit ports; 4500 on both ends means UDP encapsulation
+    /// (RFC 3948 non-ESP marker).
+    fn ike_ports(
+        &mut self,
+        ms: i64,
+        (src, dst): (&str, &str),
+        ports: (u16, u16),
+        msg: IkeMessage,
+        bytes: &str,
+    ) -> u64 {
+        let f = self.next();
+        let encap = if ports.0 == 4500 || ports.1 == 4500 {
+            Encap::Udp
+        } else {
+            Encap::None
+        };
+        let dgram = IkeDatagram {
+            addrs: addrs(src, dst, Some(ports)),
+            encap,
+            message: bytes.as_bytes(),
+        };
+        self.t.on_ike(f, ts(ms), &dgram, &msg);
+        f
+    }
+
     fn esp(&mut self, ms: i64, src: &str, dst: &str, spi: u32, seq: u32) -> u64 {
         let f = self.next();
         let payload = [0u8; 100];
@@ -916,4 +941,511 @@ fn reports_are_repeatable() {
         serde_json::to_string(&s.finish(4000)).unwrap()
     };
     assert_eq!(run(), run());
+}
+
+fn notify_data(t: u16, data: &[u8]) -> Payload {
+    payload(
+        PayloadBody::Notify(Notify {
+            doi: None,
+            protocol_id: 1,
+            spi: None,
+            notify_type: t,
+            data: data.to_vec(),
+        }),
+        false,
+    )
+}
+
+fn sk_first(first_payload: u8, len: usize) -> Payload {
+    payload(
+        PayloadBody::Encrypted {
+            first_payload,
+            data_len: len,
+        },
+        false,
+    )
+}
+
+fn failure(r: &Report) -> super::report::Failure {
+    only(r).failure.clone().expect("a failure")
+}
+
+#[test]
+fn a_redirect_ends_the_sa_and_names_the_new_gateway() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    // RFC 5685 §9.1: GW Ident Type 1 (IPv4), length 4, 192.0.2.9, then the nonce data.
+    let data = [1, 4, 192, 0, 2, 9, 0xaa, 0xbb];
+    s.ike(
+        9,
+        R,
+        I,
+        v2(0, 34, 0, RESP, vec![notify_data(16407, &data)]),
+        "redirect",
+    );
+    let r = s.finish(60_000);
+    let sa = only(&r);
+    assert_eq!((sa.state, sa.failure.clone()), (IkeState::Deleted, None));
+    assert_eq!(
+        sa.exchanges[0].details,
+        vec!["responder redirected the initiator to 192.0.2.9 (RFC 5685)"]
+    );
+    assert_eq!(r.stats.pending_key_operations, 0);
+}
+
+#[test]
+fn a_redirect_to_an_fqdn_is_named_and_unprintable_bytes_are_masked() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    let mut data = vec![3, 8];
+    data.extend_from_slice(b"gw.ex\x01mp");
+    s.ike(
+        9,
+        R,
+        I,
+        v2(0, 34, 0, RESP, vec![notify_data(16407, &data)]),
+        "redirect",
+    );
+    let r = s.finish(100);
+    assert_eq!(
+        only(&r).exchanges[0].details,
+        vec!["responder redirected the initiator to gw.ex?mp (RFC 5685)"]
+    );
+}
+
+#[test]
+fn a_notify_alone_in_a_short_auth_response_is_a_surer_auth_failure() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    s.ike(
+        20,
+        I,
+        R,
+        v2(SPI_R, 35, 1, FROM_I, vec![sk(300)]),
+        "auth-req",
+    );
+    let f = s.ike(
+        30,
+        R,
+        I,
+        v2(SPI_R, 35, 1, RESP, vec![sk_first(41, 48)]),
+        "auth-resp",
+    );
+    let r = s.finish(40);
+    let fail = failure(&r);
+    assert_eq!(
+        (fail.code.as_str(), fail.frame, fail.confidence),
+        ("auth-failed", f, 0.8)
+    );
+    assert_eq!(
+        only(&r).exchanges[1].details,
+        vec!["response holds a Notify alone (48 bytes of SK data, too few for IDr and AUTH)"]
+    );
+}
+
+#[test]
+fn silence_on_4500_after_answers_on_500_names_the_filtered_port() {
+    let mut s = Sim::new();
+    let (i, r) = ((I, R), (R, I));
+    s.ike_ports(0, i, (500, 500), v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike_ports(
+        10,
+        r,
+        (500, 500),
+        v2(SPI_R, 34, 0, RESP, vec![]),
+        "init-resp",
+    );
+    let mut last = 0;
+    for t in [20, 1020, 3020, 7020] {
+        last = s.ike_ports(
+            t,
+            i,
+            (4500, 4500),
+            v2(SPI_R, 35, 1, FROM_I, vec![sk(300)]),
+            "auth",
+        );
+    }
+    let rep = s.finish(22_000);
+    let fail = failure(&rep);
+    assert_eq!(
+        (fail.code.as_str(), fail.frame, fail.confidence),
+        ("peer-unreachable", last, 0.9)
+    );
+    assert_eq!(
+        fail.reason.as_deref(),
+        Some(
+            "the peer answered on UDP 500 but nothing sent to UDP 4500 was answered \
+             (IKE_AUTH sent 4 times): UDP 4500 is most likely filtered on the path"
+        )
+    );
+    assert_eq!(only(&rep).exchanges[1].dst_port, 4500);
+}
+
+/// MM1 to MM5 of IKEv1 Main Mode; MM5 sent `mm5_sends` times to `mm5_port`.
+fn v1_up_to_mm5(s: &mut Sim, mm5_port: u16, mm5_sends: i64) -> u64 {
+    let (i, r) = ((I, R), (R, I));
+    s.ike_ports(0, i, (500, 500), v1(0, 2, 0, vec![]), "mm1");
+    s.ike_ports(5, r, (500, 500), v1(SPI_R, 2, 0, vec![]), "mm2");
+    s.ike_ports(10, i, (500, 500), v1(SPI_R, 2, 0, vec![]), "mm3");
+    s.ike_ports(15, r, (500, 500), v1(SPI_R, 2, 0, vec![]), "mm4");
+    let mut last = 0;
+    for n in 0..mm5_sends {
+        let ports = (mm5_port, mm5_port);
+        last = s.ike_ports(20 + n * 1000, i, ports, v1(SPI_R, 2, 0, vec![]), "mm5");
+    }
+    last
+}
+
+#[test]
+fn ikev1_mm5_met_with_silence_means_the_keys_differ() {
+    let mut s = Sim::new();
+    let last = v1_up_to_mm5(&mut s, 500, 3);
+    let r = s.finish(2500);
+    let fail = failure(&r);
+    assert_eq!(
+        (fail.code.as_str(), fail.frame, fail.confidence),
+        ("auth-failed", last, 0.7)
+    );
+    assert_eq!(
+        fail.reason.as_deref(),
+        Some(
+            "the responder answered MM1 and MM3 but not MM5 (sent 3 times): it could not \
+             decrypt MM5, which happens when the preshared keys differ"
+        )
+    );
+    assert_eq!(r.stats.authentication_failures, 1);
+}
+
+#[test]
+fn ikev1_mm5_silence_on_4500_is_less_certain() {
+    let mut s = Sim::new();
+    v1_up_to_mm5(&mut s, 4500, 2);
+    let r = s.finish(1500);
+    let fail = failure(&r);
+    assert_eq!((fail.code.as_str(), fail.confidence), ("auth-failed", 0.5));
+    assert!(fail
+        .reason
+        .unwrap()
+        .ends_with("MM5 went to UDP 4500 while MM1-MM4 used UDP 500, so a filter on UDP 4500 would look the same"));
+}
+
+#[test]
+fn ikev1_aggressive_mode_without_am3_stalls_as_an_auth_failure() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v1(0, 4, 0, vec![]), "am1");
+    let am2 = s.ike(100, R, I, v1(SPI_R, 4, 0, vec![]), "am2");
+    s.other(11_000);
+    let r = s.t.report();
+    let fail = failure(&r);
+    assert_eq!(
+        (fail.code.as_str(), fail.frame, fail.confidence),
+        ("auth-failed", am2, 0.6)
+    );
+}
+
+#[test]
+fn a_child_request_answered_by_a_notify_alone_adds_no_child() {
+    let mut s = Sim::new();
+    v2_up(&mut s, 0);
+    s.ike(
+        100,
+        I,
+        R,
+        v2(SPI_R, 36, 2, FROM_I, vec![sk(220)]),
+        "ccsa-req",
+    );
+    s.ike(
+        110,
+        R,
+        I,
+        v2(SPI_R, 36, 2, RESP, vec![sk_first(41, 44)]),
+        "ccsa-resp",
+    );
+    let r = s.finish(200);
+    let sa = only(&r);
+    assert_eq!(sa.child_sas.len(), 1);
+    assert_eq!(
+        sa.exchanges[2].details,
+        vec!["response holds a Notify alone (44 bytes of SK data): request refused"]
+    );
+    assert_eq!(r.stats.key_additions, 1);
+}
+
+#[test]
+fn ah_transport_checksums_reach_the_nat_evidence() {
+    // A TCP segment whose checksum was computed for 10.0.0.2 -> 192.0.2.2 (see natd.rs),
+    // seen with the NAT's address 192.0.2.254 as source: addresses rewritten after AH.
+    let seg: Vec<u8> = (0..23)
+        .map(|i| {
+            u8::from_str_radix(
+                &"c7381a0b00000001000000005002ffff3e340000616263"[i * 2..i * 2 + 2],
+                16,
+            )
+            .unwrap()
+        })
+        .collect();
+    let (nat, bob) = ("192.0.2.254", "192.0.2.2");
+    let mut s = Sim::new();
+    s.ike(0, nat, bob, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, bob, nat, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    s.ike(
+        20,
+        nat,
+        bob,
+        v2(SPI_R, 35, 1, FROM_I, vec![sk(300)]),
+        "auth-req",
+    );
+    s.ike(
+        30,
+        bob,
+        nat,
+        v2(SPI_R, 35, 1, RESP, vec![sk(208)]),
+        "auth-resp",
+    );
+    for seq in 1..=3u32 {
+        let f = s.next();
+        let ah = AhPacket {
+            addrs: addrs(nat, bob, None),
+            next_header: 6,
+            spi: 0x0bad,
+            seq,
+            icv: &[0; 12],
+            payload: &seg,
+        };
+        s.t.on_ah(f, ts(40 + i64::from(seq)), &ah);
+    }
+    let r = s.finish(100);
+    let nat = &only(&r).nat;
+    let kinds: Vec<&str> = nat.evidence.iter().map(|e| e.kind.as_str()).collect();
+    assert!(kinds.contains(&"checksum-mismatch"), "{kinds:?}");
+    assert!(kinds.contains(&"ah-through-nat"), "{kinds:?}");
+    let ah = nat
+        .evidence
+        .iter()
+        .find(|e| e.kind == "ah-through-nat")
+        .unwrap();
+    assert!(ah.detail.starts_with("3 AH packet(s)"), "{}", ah.detail);
+}
+
+/// An encrypted INFORMATIONAL: the request's and the response's first inner payloads.
+fn informational(s: &mut Sim, ms: i64, msgid: u32, req_first: u8, resp_first: u8) -> u64 {
+    let tag = format!("info-{msgid}");
+    s.ike(
+        ms,
+        I,
+        R,
+        v2(SPI_R, 37, msgid, FROM_I, vec![sk_first(req_first, 48)]),
+        &format!("{tag}-req"),
+    );
+    s.ike(
+        ms + 5,
+        R,
+        I,
+        v2(SPI_R, 37, msgid, RESP, vec![sk_first(resp_first, 48)]),
+        &format!("{tag}-resp"),
+    )
+}
+
+/// Up with ESP both ways on 0xa1 (to the responder) and 0xb1 (to the initiator).
+fn v2_up_with_esp(s: &mut Sim) {
+    v2_up(s, 0);
+    s.esp(50, I, R, 0xa1, 1);
+    s.esp(51, R, I, 0xb1, 1);
+}
+
+#[test]
+fn an_encrypted_child_delete_after_a_rekey_removes_the_old_child() {
+    let mut s = Sim::new();
+    v2_up_with_esp(&mut s);
+    s.ike(
+        1000,
+        I,
+        R,
+        v2(SPI_R, 36, 2, FROM_I, vec![sk_first(41, 464)]),
+        "rekey-req",
+    );
+    s.ike(
+        1005,
+        R,
+        I,
+        v2(SPI_R, 36, 2, RESP, vec![sk_first(33, 464)]),
+        "rekey-resp",
+    );
+    // The Delete of the old pair comes before the new SPIs are seen (as in strongSwan).
+    informational(&mut s, 1010, 3, 42, 42);
+    s.esp(1020, I, R, 0xa2, 1);
+    s.esp(1021, R, I, 0xb2, 1);
+    let r = s.finish(2000);
+    let sa = only(&r);
+    let children: Vec<(Option<&str>, bool)> = sa
+        .child_sas
+        .iter()
+        .map(|c| (c.spi_in.as_deref(), c.deleted))
+        .collect();
+    assert_eq!(
+        children,
+        [(Some("000000b1"), true), (Some("000000b2"), false)]
+    );
+    assert_eq!(sa.child_sas[1].rekeyed_from.as_deref(), Some("000000b1"));
+    assert_eq!(
+        sa.exchanges[3].details,
+        vec!["Delete of a child SA (encrypted; answered with Deletes)"]
+    );
+    let st = &r.stats;
+    assert_eq!(
+        (
+            st.active_associations,
+            st.key_additions,
+            st.key_deletions,
+            st.rekeys
+        ),
+        (1, 2, 1, 1)
+    );
+    // Old SPIs seen long after the Delete are bad-SPI packets.
+    s.esp(5000, I, R, 0xa1, 2);
+    assert_eq!(s.t.report().stats.bad_spi_packets, 1);
+}
+
+#[test]
+fn an_ike_delete_right_after_a_childless_create_child_sa_is_an_ike_rekey() {
+    let mut s = Sim::new();
+    v2_up_with_esp(&mut s);
+    s.ike(
+        1000,
+        I,
+        R,
+        v2(SPI_R, 36, 2, FROM_I, vec![sk_first(33, 400)]),
+        "ike-rekey-req",
+    );
+    s.ike(
+        1005,
+        R,
+        I,
+        v2(SPI_R, 36, 2, RESP, vec![sk_first(33, 400)]),
+        "ike-rekey-resp",
+    );
+    informational(&mut s, 1010, 3, 42, 0);
+    s.esp(1100, I, R, 0xa1, 2);
+    let r = s.finish(2000);
+    let sa = only(&r);
+    assert_eq!(sa.state, IkeState::Established);
+    assert_eq!(sa.child_sas.len(), 1);
+    assert!(!sa.child_sas[0].deleted);
+    assert_eq!(
+        sa.exchanges[2].details,
+        vec![
+            "IKE SA rekey (inferred: no new ESP SPI followed, and the old IKE SA was deleted \
+             right after; the new SA's SPIs are not in the clear)"
+        ]
+    );
+    let st = &r.stats;
+    assert_eq!((st.key_additions, st.rekeys, st.quick_modes), (1, 1, 1));
+    // The new SA shows itself later: it takes over without counting the rekey twice.
+    const NEW_I: u64 = 0x9999_0000_0000_0001;
+    let info = msg(2, NEW_I, 0x9999_0000_0000_0002, 37, 0, FROM_I, vec![sk(48)]);
+    s.ike(3000, I, R, info, "new-sa-info");
+    let r = s.finish(3100);
+    assert_eq!(r.ike_sas.len(), 2);
+    assert_eq!(
+        r.ike_sas[1].rekeyed_from.as_deref(),
+        Some("1111222233334444")
+    );
+    assert_eq!(r.ike_sas[1].child_sas.len(), 1);
+    assert_eq!((r.stats.rekeys, r.stats.key_additions), (1, 1));
+}
+
+#[test]
+fn an_encrypted_ike_delete_answered_by_an_empty_response_ends_the_sa() {
+    let mut s = Sim::new();
+    v2_up_with_esp(&mut s);
+    let f = informational(&mut s, 9000, 2, 42, 0);
+    let r = s.finish(9100);
+    let sa = only(&r);
+    assert_eq!((sa.state, sa.last_frame), (IkeState::Deleted, f));
+    assert!(sa.child_sas.iter().all(|c| c.deleted));
+    assert_eq!(
+        sa.exchanges[2].details,
+        vec!["Delete of the IKE SA (encrypted; answered with an empty INFORMATIONAL)"]
+    );
+    assert_eq!((r.stats.active_associations, r.stats.key_deletions), (0, 1));
+    // A liveness check (empty request, empty response) deletes nothing.
+    let mut s = Sim::new();
+    v2_up_with_esp(&mut s);
+    informational(&mut s, 9000, 2, 0, 0);
+    assert_eq!(only(&s.finish(9100)).state, IkeState::Established);
+}
+
+#[test]
+fn random_spis_between_fully_observed_peers_are_bad_spi_packets() {
+    let config = Config {
+        max_esp_sas: 64,
+        ..Config::default()
+    };
+    let mut s = Sim::with(config);
+    v2_up_with_esp(&mut s);
+    for i in 0..500u32 {
+        s.esp(
+            100 + i64::from(i),
+            I,
+            R,
+            0x1000_0000 | i.wrapping_mul(2_654_435_761),
+            1,
+        );
+    }
+    let r = s.finish(1000);
+    let sa = only(&r);
+    // The one negotiated child keeps its SPIs; nothing else was linked or counted.
+    assert_eq!(sa.child_sas.len(), 1);
+    let st = &r.stats;
+    assert_eq!(
+        (st.bad_spi_packets, st.rekeys, st.key_additions),
+        (500, 0, 1)
+    );
+    assert_eq!(
+        (r.esp_sas.len() as u64, r.evictions.esp_sas),
+        (64, 500 + 2 - 64)
+    );
+    assert_eq!(st.active_associations, 1);
+}
+
+#[test]
+fn ikev1_quick_mode_answered_by_an_encrypted_informational_is_a_refusal() {
+    let mut s = Sim::new();
+    for (t, from_i, tag) in [
+        (0, true, "mm1"),
+        (5, false, "mm2"),
+        (10, true, "mm3"),
+        (15, false, "mm4"),
+        (20, true, "mm5"),
+        (25, false, "mm6"),
+    ] {
+        let (a, b) = if from_i { (I, R) } else { (R, I) };
+        s.ike(
+            t,
+            a,
+            b,
+            v1(if t == 0 { 0 } else { SPI_R }, 2, 0, vec![]),
+            tag,
+        );
+    }
+    let mut qm1 = v1(SPI_R, 32, 0x51, vec![]);
+    qm1.header.flags = 1;
+    s.ike(30, I, R, qm1.clone(), "qm1");
+    let mut info = v1(SPI_R, 5, 0x77, vec![]);
+    info.header.flags = 1;
+    let refusal = s.ike(35, R, I, info, "info-npc");
+    s.ike(1030, I, R, qm1, "qm1");
+    let r = s.finish(2000);
+    let sa = only(&r);
+    let fail = sa.failure.clone().unwrap();
+    assert_eq!(
+        (fail.code.as_str(), fail.frame, fail.confidence),
+        ("negotiation-stalled", refusal, 0.6)
+    );
+    assert_eq!(
+        sa.exchanges[3].details,
+        vec!["answered by an encrypted Informational instead of QM2 (a refusal)"]
+    );
+    assert_eq!(sa.exchanges[3].retransmissions, 1);
 }

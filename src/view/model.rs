@@ -775,6 +775,7 @@ pub(crate) mod tests {
             ike_sa: ike.map(str::to_string),
             ike_sa_link: ike.map(|_| "proposal".to_string()),
             peer_spi: None,
+            peer_link: None,
             rule: None,
         }
     }
@@ -804,6 +805,8 @@ pub(crate) mod tests {
                 retransmissions: 0,
                 notifies: vec![16388, 16389],
                 from_initiator: true,
+                dst_port: 500,
+                request_fragments: 0,
                 transmissions: Vec::new(),
                 details: vec!["responder chose aes128-sha256-modp2048".into()],
             }],
@@ -836,6 +839,7 @@ pub(crate) mod tests {
             established_at: Some(1_700_000_000.052),
             rekeyed_from: None,
             source: "proposal".into(),
+            deleted: false,
         });
         let mut stuck = ike(
             "aaaabbbbccccdddd",
@@ -901,6 +905,7 @@ pub(crate) mod tests {
                 received: 42,
                 dropped: 0,
                 if_dropped: 0,
+                ..CaptureStats::default()
             },
             decode_errors: vec![("truncated".into(), 1), ("bad-ike-length".into(), 0)],
             cleartext: Vec::new(),
@@ -954,6 +959,7 @@ pub(crate) mod tests {
             established_at: Some(1_700_000_010.0),
             rekeyed_from: Some("c0000001".into()),
             source: "proposal".into(),
+            deleted: false,
         });
         snap
     }

@@ -1,0 +1,243 @@
+//! The lab's one-word presets: each is a pair of policy files (shipped under
+//! `examples/lab/NAME/` and built into the binary, so `lab up --scenario NAME` works from
+//! anywhere) plus, where needed, a topology, an IKE version or a packet-filter tweak.
+//! Each directory's README.md and the comments in its files say how the failure is made.
+
+use crate::enforce::IkeVersion;
+
+/// What ipsecmon's monitor should report for a scenario's capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The IKE SA and the child SAs come up; no error finding.
+    Established,
+    /// A finding with this code (DESIGN.md's table).
+    Finding(&'static str),
+}
+
+/// A packet-filter ruleset loaded into some hosts' namespaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tweak {
+    /// The hosts (`alice`, `bob`) it is loaded on.
+    pub hosts: &'static [&'static str],
+    /// The ruleset's file name among the scenario's files.
+    pub file: &'static str,
+}
+
+/// One preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scenario {
+    /// Its name on the command line.
+    pub name: &'static str,
+    /// One sentence: what happens.
+    pub summary: &'static str,
+    /// A NAT namespace between the hosts.
+    pub nat: bool,
+    /// The IKE version both hosts render with.
+    pub ike: IkeVersion,
+    /// Whether Bob runs charon at all.
+    pub bob_daemon: bool,
+    /// Packet-filter tweaks.
+    pub tweaks: &'static [Tweak],
+    /// What the monitor should say.
+    pub expect: Expect,
+    /// The files (name, contents): `alice.toml`, `bob.toml`, key files, tweaks.
+    pub files: &'static [(&'static str, &'static str)],
+}
+
+macro_rules! files {
+    ($dir:literal: $($name:literal),+ $(,)?) => {
+        &[$(($name, include_str!(concat!("../../examples/lab/", $dir, "/", $name)))),+]
+    };
+}
+
+/// Every scenario, in the order `lab up --scenario help` lists them.
+pub const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "ok",
+        summary: "the seed's example: Alice and Bob encrypt Abczz (TCP 6667/6668); everything comes up",
+        nat: false,
+        ike: IkeVersion::V2,
+        bob_daemon: true,
+        tweaks: &[],
+        expect: Expect::Established,
+        files: files!("ok": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
+    },
+    Scenario {
+        name: "psk-mismatch",
+        summary: "Bob's preshared key has a typo: AUTHENTICATION_FAILED in the encrypted IKE_AUTH response",
+        nat: false,
+        ike: IkeVersion::V2,
+        bob_daemon: true,
+        tweaks: &[],
+        expect: Expect::Finding("auth-failed"),
+        files: files!("psk-mismatch": "alice.toml", "bob.toml", "alice-bob.psk", "alice-bob-typo.psk", "README.md"),
+    },
+    Scenario {
+        name: "not-mirrored",
+        summary: "Bob's filters are reversed (his ports instead of Alice's): TS_UNACCEPTABLE",
+        nat: false,
+        ike: IkeVersion::V2,
+        bob_daemon: true,
+        tweaks: &[],
+        expect: Expect::Finding("ts-unacceptable"),
+        files: files!("not-mirrored": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
+    },
+    Scenario {
+        name: "no-common-proposal",
+        summary: "the two filter actions share no security method: NO_PROPOSAL_CHOSEN for the child SA",
+        nat: false,
+        ike: IkeVersion::V2,
+        bob_daemon: true,
+        tweaks: &[],
+        expect: Expect::Finding("no-proposal-chosen"),
+        files: files!("no-common-proposal": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
+    },
+    Scenario {
+        name: "pfs-mismatch",
+        summary: "session key PFS on Alice's side only: the second child SA and every rekey get NO_PROPOSAL_CHOSEN",
+        nat: false,
+        ike: IkeVersion::V2,
+        bob_daemon: true,
+        tweaks: &[],
+        expect: Expect::Finding("no-proposal-chosen"),
+        files: files!("pfs-mismatch": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
+    },
+    Scenario {
+        name: "nat",
+        summary: "a NAT between them and the seed's policies: Alice's identity carries her private address; AUTHENTICATION_FAILED",
+        nat: true,
+        ike: IkeVersion::V2,
+        bob_daemon: true,
+        tweaks: &[],
+        expect: Expect::Finding("auth-failed"),
+        files: files!("nat": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
+    },
+    Scenario {
+        name: "nat-t",
+        summary: "the same NAT, Bob's policy written for NAT traversal: everything comes up over UDP 4500",
+        nat: true,
+        ike: IkeVersion::V2,
+        bob_daemon: true,
+        tweaks: &[],
+        expect: Expect::Established,
+        files: files!("nat-t": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
+    },
+    Scenario {
+        name: "esp-blocked",
+        summary: "a packet filter passes IKE and drops ESP (ESP in UDP 4500 told apart by the non-ESP marker)",
+        nat: false,
+        ike: IkeVersion::V2,
+        bob_daemon: true,
+        tweaks: &[Tweak {
+            hosts: &["alice", "bob"],
+            file: "block-esp.nft",
+        }],
+        expect: Expect::Finding("esp-blocked"),
+        files: files!("esp-blocked": "alice.toml", "bob.toml", "alice-bob.psk", "block-esp.nft", "README.md"),
+    },
+    Scenario {
+        name: "esp-one-way",
+        summary: "Bob's packet filter drops the ESP he sends: protected traffic flows from Alice to Bob only",
+        nat: false,
+        ike: IkeVersion::V2,
+        bob_daemon: true,
+        tweaks: &[Tweak {
+            hosts: &["bob"],
+            file: "block-esp-out.nft",
+        }],
+        expect: Expect::Finding("esp-one-way"),
+        files: files!("esp-one-way": "alice.toml", "bob.toml", "alice-bob.psk", "block-esp-out.nft", "README.md"),
+    },
+    Scenario {
+        name: "responder-down",
+        summary: "Bob's host is up but runs no IKE daemon: IKE_SA_INIT retransmitted, ICMP port unreachable",
+        nat: false,
+        ike: IkeVersion::V2,
+        bob_daemon: false,
+        tweaks: &[],
+        expect: Expect::Finding("peer-unreachable"),
+        files: files!("responder-down": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
+    },
+    Scenario {
+        name: "ikev1",
+        summary: "the seed's example over IKEv1 Main Mode and Quick Mode, as Windows 2000 negotiated",
+        nat: false,
+        ike: IkeVersion::V1,
+        bob_daemon: true,
+        tweaks: &[],
+        expect: Expect::Established,
+        files: files!("ikev1": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
+    },
+];
+
+/// The scenario named `name`.
+pub fn find(name: &str) -> Option<&'static Scenario> {
+    SCENARIOS.iter().find(|s| s.name == name)
+}
+
+/// The names of all scenarios, comma-separated (for messages).
+pub fn names() -> String {
+    SCENARIOS
+        .iter()
+        .map(|s| s.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Scenario {
+    /// The contents of one of its files.
+    pub fn file(&self, name: &str) -> Option<&'static str> {
+        self.files.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{LoadOptions, Policy};
+
+    #[test]
+    fn every_scenario_ships_two_policies_that_load_and_its_tweaks() {
+        for s in SCENARIOS {
+            let dir = tempfile::tempdir().unwrap();
+            for (name, contents) in s.files {
+                std::fs::write(dir.path().join(name), contents).unwrap();
+            }
+            for host in ["alice", "bob"] {
+                let path = dir.path().join(format!("{host}.toml"));
+                let me = [if host == "alice" {
+                    "192.0.2.1"
+                } else {
+                    "192.0.2.2"
+                }
+                .parse()
+                .unwrap()];
+                let opts = LoadOptions {
+                    me: Some(&me),
+                    ..LoadOptions::default()
+                };
+                let policy = Policy::load_with(&path.to_string_lossy(), opts);
+                assert!(policy.is_ok(), "{} {host}: {:?}", s.name, policy.err());
+            }
+            for t in s.tweaks {
+                assert!(
+                    s.file(t.file).is_some(),
+                    "{}: tweak {} not shipped",
+                    s.name,
+                    t.file
+                );
+            }
+            assert!(s.file("README.md").is_some(), "{} has no README.md", s.name);
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_found() {
+        assert_eq!(find("nat-t").map(|s| s.nat), Some(true));
+        assert_eq!(find("ikev1").map(|s| s.ike), Some(IkeVersion::V1));
+        assert_eq!(find("nope"), None);
+        let mut names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
+        names.dedup();
+        assert_eq!(names.len(), 11);
+    }
+}

@@ -500,15 +500,23 @@ fn a_policy_gives_its_tunnels_series_and_rule_labels() {
     settle(server.addr);
     let (_, text) = get(server.addr, "/metrics", None);
     let all = samples(&text);
-    for (rule, peer) in [("Abczz with Bob", "192.0.2.2"), ("SIP with Eve", "192.0.2.3")] {
+    for (rule, peer) in [
+        ("Abczz with Bob", "192.0.2.2"),
+        ("SIP with Eve", "192.0.2.3"),
+    ] {
         let t = format!("rule=\"{rule}\",tunnel=\"192.0.2.1<->{peer}\"");
-        let state = |s: &str| all[&format!("ipsecmon_tunnel_state{{rule=\"{rule}\",state=\"{s}\",tunnel=\"192.0.2.1<->{peer}\"}}")];
+        let state = |s: &str| {
+            all[&format!("ipsecmon_tunnel_state{{rule=\"{rule}\",state=\"{s}\",tunnel=\"192.0.2.1<->{peer}\"}}")]
+        };
         assert_eq!(state("down"), 1.0, "{rule}");
         assert_eq!(state("established"), 0.0, "{rule}");
         let out = format!("ipsecmon_tunnel_bytes_total{{direction=\"192.0.2.1->{peer}\",{t}}}");
         assert_eq!(all[&out], 0.0, "{out}");
     }
-    assert_eq!(all[r#"ipsecmon_findings{code="cleartext-violation",severity="error"}"#], 2.0);
+    assert_eq!(
+        all[r#"ipsecmon_findings{code="cleartext-violation",severity="error"}"#],
+        2.0
+    );
     drop(server);
     let Some(demo) = capture().filter(|p| p.ends_with("demo.pcap")) else {
         println!("skipped the demo half: fixtures/demo/demo.pcap is missing");

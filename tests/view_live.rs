@@ -247,7 +247,7 @@ fn once_after_a_duration_shows_the_sas_with_privileges_dropped() {
     assert!(lines[0].starts_with("ipsecmon - 266 frames - "), "{text}");
     assert!(lines[0].ends_with(&format!(" - interface {}", pair.links[0])));
     assert!(
-        lines[2].starts_with("Security associations (4) + 1 ended"),
+        lines[2].starts_with("Security associations (3) + 1 ended"),
         "{text}"
     );
     assert!(lines[0].starts_with("ipsecmon - 266 frames - "), "{text}");

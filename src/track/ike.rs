@@ -607,7 +607,8 @@ impl IkeSa {
     }
 
     /// The SA that replaces this one after an IKE SA rekey (RFC 7296 §2.18): it takes
-    /// over the child SAs and NAT evidence and is usable at once. `swap` when the rekey
+    /// over the child SAs (the deleted ones too, as history) and NAT evidence and is
+    /// usable at once. `swap` when the rekey
     /// was requested by the old SA's responder, who becomes the new initiator.
     pub(crate) fn successor(
         &self,
@@ -630,7 +631,7 @@ impl IkeSa {
                 std::mem::swap(&mut c.spi_in, &mut c.spi_out);
             }
         }
-        new.children.retain(|c| !c.deleted);
+        // Deleted children stay in the history the successor carries on.
         new.first_frame = frame;
         new.started = ts;
         new.established = Some((frame, ts));

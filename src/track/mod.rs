@@ -74,6 +74,11 @@ impl Default for Config {
     }
 }
 
+/// Shortest interval between two sweeps, in nanoseconds of packet time. A sweep walks
+/// every table, so under a flood of negotiations (each with its own stall deadline) it
+/// must not run on every packet; stalls are judged to within this interval.
+const SWEEP_EVERY_NS: i64 = 1_000_000_000;
+
 /// ESP arriving this long after a Delete named its SPI counts as a bad-SPI packet;
 /// earlier ones were in flight when the Delete was sent.
 const DELETE_GRACE_NS: i64 = 1_000_000_000;
@@ -828,7 +833,7 @@ impl Tracker {
                 next = next.min(sa.last_seen.0.saturating_add(stall));
             }
         }
-        self.next_sweep = next.max(now.0.saturating_add(1_000_000));
+        self.next_sweep = next.max(now.0.saturating_add(SWEEP_EVERY_NS));
         for (_, e) in self.esp.iter_mut() {
             if now.0.saturating_sub(e.last_seen) >= idle {
                 e.expired = true;

@@ -395,6 +395,25 @@ fn retransmissions_are_counted_and_an_unanswered_request_fails_at_end() {
 }
 
 #[test]
+fn retransmission_counters_saturate_instead_of_overflowing() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    let key = super::ike::IkeKey {
+        version: 2,
+        spi_i: SPI_I,
+    };
+    let sa = s.t.ike.get_mut(&key).unwrap();
+    sa.retransmissions = u32::MAX - 1;
+    sa.exchanges[0].retransmissions = u32::MAX - 1;
+    for ms in [10, 20, 30] {
+        s.ike(ms, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    }
+    let r = s.t.report();
+    assert_eq!(only(&r).retransmissions, u32::MAX);
+    assert_eq!(only(&r).exchanges[0].retransmissions, u32::MAX);
+}
+
+#[test]
 fn an_unanswered_request_fails_once_packet_time_passes_the_threshold() {
     let mut s = Sim::new();
     s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");

@@ -1303,15 +1303,7 @@ pub(crate) fn add_child(
     };
     let (requester, responder) = (e.req_offer, e.resp_offer);
     let rekeyed_from = e.rekey_spi;
-    // RFC 7296 §1.3.3 puts REKEY_SA first in a rekey request; other first payloads
-    // say nothing either way, so ESP timing decides (see `Child::rekey_open`).
-    let rekey_hint = match e.kind {
-        35 => Some(false),
-        36 if rekeyed_from.is_some() => Some(true),
-        36 if requester.is_some_and(|o| o.2) => Some(false),
-        36 if e.sk_first == 41 => Some(true),
-        _ => None,
-    };
+    let rekey_hint = rekey_hint(e);
     let selectors = e.selectors.clone().map(|(req, resp)| match e.by_initiator {
         true => (req, resp),
         false => (resp, req),
@@ -1355,6 +1347,19 @@ pub(crate) fn add_child(
         ..Child::inferred(protocol, ts, rekey_hint)
     });
     note_narrowing(sa, ex);
+}
+
+/// What a child negotiation says about being a rekey (see [`Child::rekey_hint`]): RFC
+/// 7296 §1.3.3 puts REKEY_SA first in a rekey request; other first payloads say nothing
+/// either way, so ESP timing decides (see [`Child::rekey_open`]).
+fn rekey_hint(e: &Exchange) -> Option<bool> {
+    match e.kind {
+        35 => Some(false),
+        36 if e.rekey_spi.is_some() => Some(true),
+        36 if e.req_offer.is_some_and(|o| o.2) => Some(false),
+        36 if e.sk_first == 41 => Some(true),
+        _ => None,
+    }
 }
 
 /// The inbound SPI of the latest live child whose traffic selectors are `selectors`.

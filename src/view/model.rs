@@ -777,6 +777,7 @@ pub(crate) mod tests {
             peer_spi: None,
             peer_link: None,
             rule: None,
+            decryption: None,
         }
     }
 
@@ -818,6 +819,9 @@ pub(crate) mod tests {
             icmp: Vec::new(),
             last_seen: 1_700_000_000.5,
             rule: None,
+            decryption: None,
+            id_i: None,
+            id_r: None,
         }
     }
 
@@ -840,6 +844,8 @@ pub(crate) mod tests {
             established_at: Some(1_700_000_000.052),
             rekeyed_from: None,
             source: "proposal".into(),
+            ts_i: Vec::new(),
+            ts_r: Vec::new(),
             deleted: false,
         });
         let mut stuck = ike(
@@ -961,6 +967,8 @@ pub(crate) mod tests {
             rekeyed_from: Some("c0000001".into()),
             source: "proposal".into(),
             deleted: false,
+            ts_i: Vec::new(),
+            ts_r: Vec::new(),
         });
         snap
     }

@@ -369,7 +369,22 @@ fn teardown(state: &State, save: Option<&Path>) -> Result<DownReport, LabError> 
     if state.dir.join(super::state::STATE_FILE).exists() {
         std::fs::remove_dir_all(&state.dir).map_err(io(&state.dir))?;
     }
+    remove_empty_default_parents(&state.dir);
     Ok(report)
+}
+
+/// `up` creates `/var/lib/ipsecmon/lab` for default directories; the last `down` takes it
+/// (and `/var/lib/ipsecmon`) away again when nothing else is in them.
+fn remove_empty_default_parents(dir: &Path) {
+    let base = default_dir("");
+    let Some(lab) = base.parent() else {
+        return;
+    };
+    if dir.parent() == Some(lab) && std::fs::remove_dir(lab).is_ok() {
+        if let Some(top) = lab.parent() {
+            let _ = std::fs::remove_dir(top);
+        }
+    }
 }
 
 /// Copies the captures, each host's charon log, strongswan.conf and rendered policy, and

@@ -351,7 +351,7 @@ fn each_lab_scenario_gives_its_code_and_nat_verdict() {
         ),
         // strongSwan narrowed the selectors instead of refusing (charon's log): both
         // children came up; nothing on the wire says the traffic would not match.
-        ("not-mirrored/link.pcap", &[], "none"),
+        ("reversed-ports/link.pcap", &[], "none"),
         ("esp-one-way/link.pcap", &[("esp-one-way", "error")], "none"),
         (
             "esp-blocked/link.pcap",

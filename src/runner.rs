@@ -117,7 +117,8 @@ impl Shared {
 pub struct RunnerConfig {
     /// The source's name as snapshots show it (`file.pcap`, `interface eth0`).
     pub source_name: String,
-    /// Wall-clock time between publications.
+    /// Wall-clock time between publications; longer when building a snapshot takes more
+    /// than a tenth of it, so that capture keeps nine tenths of the loop's time.
     pub refresh: Duration,
     /// Stop after this much wall-clock time (live runs in scripts and tests).
     pub duration: Option<Duration>,
@@ -236,7 +237,7 @@ impl Worker {
             let now = Instant::now();
             if now >= next {
                 self.publish(Status::Running);
-                next = now + self.config.refresh;
+                next = next_publication(now, Instant::now(), self.config.refresh);
             }
         };
         tracing::info!(source = %self.config.source_name, status = ?status, "capture ended");
@@ -273,6 +274,18 @@ impl Worker {
             .snapshot(&self.config.source_name, self.source.stats());
         self.shared.publish(snap, status);
     }
+}
+
+/// Publications take at most this share of the capture loop's time: building a
+/// snapshot of tens of thousands of SAs takes long enough to overflow the kernel's
+/// capture buffer if it came every refresh.
+const MAX_PUBLISH_SHARE: u32 = 10;
+
+/// When to publish next, after a publication that started at `started` and ended at
+/// `ended`: one refresh later, or later still when the snapshot took long to build.
+fn next_publication(started: Instant, ended: Instant, refresh: Duration) -> Instant {
+    let spent = ended.saturating_duration_since(started);
+    ended + refresh.max(spent * (MAX_PUBLISH_SHARE - 1))
 }
 
 /// The wall clock as a packet timestamp, for live ticks: live capture timestamps are wall
@@ -447,6 +460,16 @@ mod tests {
             wall_clock_ticks: true,
             engine: EngineConfig::default(),
         }
+    }
+
+    #[test]
+    fn slow_snapshots_space_publications_out() {
+        let t0 = Instant::now();
+        let refresh = Duration::from_secs(1);
+        let quick = next_publication(t0, t0 + Duration::from_millis(20), refresh);
+        assert_eq!(quick, t0 + Duration::from_millis(1020));
+        let slow = next_publication(t0, t0 + Duration::from_millis(300), refresh);
+        assert_eq!(slow, t0 + Duration::from_millis(300 + 2700));
     }
 
     #[test]

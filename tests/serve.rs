@@ -489,6 +489,55 @@ fn promtool_check(metrics: &str) {
 }
 
 #[test]
+fn a_policy_gives_its_tunnels_series_and_rule_labels() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let policy = root.join("examples/alice.toml");
+    let policy = policy.to_str().unwrap();
+    let args = ["--policy", policy, "--local", "192.0.2.1"];
+    // Cleartext only: both of Alice's tunnels are configured and down, at zero.
+    let quiet = root.join("fixtures/policy/abczz.pcap");
+    let server = start_server(&quiet, &args);
+    settle(server.addr);
+    let (_, text) = get(server.addr, "/metrics", None);
+    let all = samples(&text);
+    for (rule, peer) in [
+        ("Abczz with Bob", "192.0.2.2"),
+        ("SIP with Eve", "192.0.2.3"),
+    ] {
+        let t = format!("rule=\"{rule}\",tunnel=\"192.0.2.1<->{peer}\"");
+        let state = |s: &str| {
+            all[&format!("ipsecmon_tunnel_state{{rule=\"{rule}\",state=\"{s}\",tunnel=\"192.0.2.1<->{peer}\"}}")]
+        };
+        assert_eq!(state("down"), 1.0, "{rule}");
+        assert_eq!(state("established"), 0.0, "{rule}");
+        let out = format!("ipsecmon_tunnel_bytes_total{{direction=\"192.0.2.1->{peer}\",{t}}}");
+        assert_eq!(all[&out], 0.0, "{out}");
+    }
+    assert_eq!(
+        all[r#"ipsecmon_findings{code="cleartext-violation",severity="error"}"#],
+        2.0
+    );
+    drop(server);
+    let Some(demo) = capture().filter(|p| p.ends_with("demo.pcap")) else {
+        println!("skipped the demo half: fixtures/demo/demo.pcap is missing");
+        return;
+    };
+    // The demo: Bob's tunnel up under its rule, Eve's down after two failures.
+    let server = start_server(&demo, &args);
+    settle(server.addr);
+    let (_, text) = get(server.addr, "/metrics", None);
+    let all = samples(&text);
+    let bob = r#"rule="Abczz with Bob",state="established",tunnel="192.0.2.1<->192.0.2.2""#;
+    let eve = r#"rule="SIP with Eve",state="down",tunnel="192.0.2.1<->192.0.2.3""#;
+    assert_eq!(all[&format!("ipsecmon_tunnel_state{{{bob}}}")], 1.0);
+    assert_eq!(all[&format!("ipsecmon_tunnel_state{{{eve}}}")], 1.0);
+    let failed = r#"ipsecmon_tunnel_negotiation_failures_total{code="auth-failed",rule="SIP with Eve",tunnel="192.0.2.1<->192.0.2.3"}"#;
+    assert_eq!(all[failed], 2.0);
+    let sent = r#"ipsecmon_tunnel_bytes_total{direction="192.0.2.1->192.0.2.2",rule="Abczz with Bob",tunnel="192.0.2.1<->192.0.2.2"}"#;
+    assert_eq!(all[sent], 16192.0);
+}
+
+#[test]
 fn bearer_token_guards_everything_but_health() {
     let Some(file) = capture() else {
         println!("skipped: no capture available");

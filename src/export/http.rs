@@ -6,11 +6,17 @@
 //! `Authorization: Bearer TOKEN`. At most [`MAX_CONNECTIONS`] connections are served at
 //! once and each lives at most [`CONNECTION_LIFETIME`], so clients that send their
 //! headers slowly or never close cannot pile up (a scraper simply reconnects).
+//!
+//! The `/metrics` exposition is rendered once per snapshot and kept: with thousands of
+//! tunnels a rendering takes far longer than a scrape may. While scrapes keep coming, a
+//! background task renders each new snapshot as soon as it is published, so that a scrape
+//! finds the exposition ready; a scrape that arrives first renders it itself.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -19,6 +25,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -37,10 +44,37 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9795";
 /// How the server finds the latest snapshot (the capture loop publishes it).
 pub type Latest = Arc<dyn Fn() -> Arc<Snapshot> + Send + Sync>;
 
+/// How often the background renderer looks for a new snapshot.
+const RENDER_POLL: Duration = Duration::from_millis(100);
+/// How long after the last scrape the background renderer keeps rendering.
+const RENDER_AHEAD_FOR: Duration = Duration::from_secs(60);
+
+/// The collector and the exposition of the snapshot it last applied.
+struct Exposition {
+    snapshot: Option<Arc<Snapshot>>,
+    metrics: Metrics,
+    body: Bytes,
+    /// A scrape has taken `body`.
+    served: bool,
+}
+
+impl Exposition {
+    /// `true` when `snap` should be applied now. A body that shows newly labelled tunnels
+    /// at zero is held until a scrape has taken it: applying the next snapshot first would
+    /// let their series appear already counted, and `increase()` would miss their first
+    /// events.
+    fn wants(&self, snap: &Arc<Snapshot>) -> bool {
+        let newer = self.snapshot.as_ref().is_none_or(|l| !Arc::ptr_eq(l, snap));
+        newer && (self.served || !self.metrics.has_fresh_tunnels())
+    }
+}
+
 /// Shared state of the handlers.
 pub struct ServerState {
     latest: Latest,
-    metrics: Mutex<(Option<Arc<Snapshot>>, Metrics)>,
+    exposition: Mutex<Exposition>,
+    /// A scrape came since the background renderer last looked: keep rendering ahead.
+    scraped: AtomicBool,
     token: Option<String>,
 }
 
@@ -49,9 +83,65 @@ impl ServerState {
     pub fn new(latest: Latest, metrics: Metrics, token: Option<String>) -> Arc<Self> {
         Arc::new(ServerState {
             latest,
-            metrics: Mutex::new((None, metrics)),
+            exposition: Mutex::new(Exposition {
+                snapshot: None,
+                metrics,
+                body: Bytes::new(),
+                served: false,
+            }),
+            scraped: AtomicBool::new(false),
             token,
         })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Exposition> {
+        // A panic mid-update leaves counters that are at worst one snapshot behind.
+        self.exposition.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The exposition of the latest snapshot, rendered now if it was not yet (see
+    /// [`Exposition::wants`] for the one case where the previous one is kept). `scrape`
+    /// says whether the body goes to a scraper or is rendered ahead.
+    fn metrics_body(&self, scrape: bool) -> Bytes {
+        let snap = (self.latest)();
+        let mut guard = self.lock();
+        let ex = &mut *guard;
+        if ex.wants(&snap) {
+            ex.metrics.update(&snap);
+            ex.body = Bytes::from(ex.metrics.render());
+            ex.snapshot = Some(snap);
+            ex.served = false;
+        }
+        ex.served |= scrape;
+        ex.body.clone()
+    }
+
+    /// Renders each new snapshot ahead of the scrapes, for as long as scrapes come: a
+    /// server nobody scraped for [`RENDER_AHEAD_FOR`] spends nothing on it.
+    async fn render_ahead(self: Arc<Self>) {
+        let mut since_scrape = RENDER_AHEAD_FOR;
+        loop {
+            tokio::time::sleep(RENDER_POLL).await;
+            since_scrape = if self.scraped.swap(false, Ordering::Relaxed) {
+                Duration::ZERO
+            } else {
+                since_scrape.saturating_add(RENDER_POLL)
+            };
+            if since_scrape >= RENDER_AHEAD_FOR || !self.behind() {
+                continue;
+            }
+            let state = Arc::clone(&self);
+            let _ = tokio::task::spawn_blocking(move || state.metrics_body(false)).await;
+        }
+    }
+
+    /// `true` when a newer snapshot than the rendered one exists and nobody is rendering.
+    fn behind(&self) -> bool {
+        let snap = (self.latest)();
+        match self.exposition.try_lock() {
+            Ok(ex) => ex.wants(&snap),
+            Err(_) => false,
+        }
     }
 }
 
@@ -107,6 +197,7 @@ async fn serve_limited(
         slots: Arc::new(Semaphore::new(connections)),
         lifetime,
     };
+    tokio::spawn(Arc::clone(&state).render_ahead());
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
@@ -260,16 +351,8 @@ async fn healthz(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
-    let snap = (state.latest)();
-    let body = {
-        let mut guard = state.metrics.lock().unwrap_or_else(|e| e.into_inner());
-        let (last, m) = &mut *guard;
-        if last.as_ref().is_none_or(|l| !Arc::ptr_eq(l, &snap)) {
-            m.update(&snap);
-            *last = Some(snap);
-        }
-        m.render()
-    };
+    state.scraped.store(true, Ordering::Relaxed);
+    let body = state.metrics_body(true);
     (
         [(
             header::CONTENT_TYPE,
@@ -279,14 +362,45 @@ async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
     )
 }
 
-async fn sas(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
-    let s = (state.latest)();
-    Json(json!({
-        "schema": 1,
-        "ike_sas": s.report.ike_sas,
-        "esp_sas": s.report.esp_sas,
-        "ah_sas": s.report.ah_sas,
-    }))
+/// Renders on the blocking pool: a large snapshot takes a while to serialise, and the
+/// async workers must stay free to accept connections and answer `/healthz`.
+async fn off_runtime(render: impl FnOnce() -> Response + Send + 'static) -> Response {
+    tokio::task::spawn_blocking(render)
+        .await
+        .unwrap_or_else(|_| {
+            (StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n").into_response()
+        })
+}
+
+/// A JSON document as the response body, with its content type.
+fn json_body(value: &impl serde::Serialize) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n").into_response(),
+    }
+}
+
+/// The `/api/v1/sas` document, borrowing from the snapshot rather than copying every SA
+/// into a JSON value tree.
+#[derive(serde::Serialize)]
+struct Sas<'a> {
+    schema: u32,
+    ike_sas: &'a [crate::track::report::IkeSaReport],
+    esp_sas: &'a [crate::track::report::EspSaReport],
+    ah_sas: &'a [crate::track::report::EspSaReport],
+}
+
+async fn sas(State(state): State<Arc<ServerState>>) -> Response {
+    off_runtime(move || {
+        let s = (state.latest)();
+        json_body(&Sas {
+            schema: 1,
+            ike_sas: &s.report.ike_sas,
+            esp_sas: &s.report.esp_sas,
+            ah_sas: &s.report.ah_sas,
+        })
+    })
+    .await
 }
 
 async fn stats(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
@@ -301,13 +415,16 @@ async fn stats(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
     }))
 }
 
-async fn findings(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
-    let s = (state.latest)();
-    Json(json!({"schema": 1, "findings": s.findings}))
+async fn findings(State(state): State<Arc<ServerState>>) -> Response {
+    off_runtime(move || {
+        let s = (state.latest)();
+        json_body(&json!({"schema": 1, "findings": s.findings}))
+    })
+    .await
 }
 
-async fn report(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
-    Json((state.latest)().report.clone())
+async fn report(State(state): State<Arc<ServerState>>) -> Response {
+    off_runtime(move || json_body(&(state.latest)().report)).await
 }
 
 #[cfg(test)]

@@ -423,6 +423,12 @@ impl Metrics {
         self.updates += 1;
     }
 
+    /// `true` when the last update labelled tunnels whose series it created at zero and
+    /// whose events it left for the next update (see `fresh`).
+    pub fn has_fresh_tunnels(&self) -> bool {
+        !self.fresh.is_empty()
+    }
+
     /// The exposition in Prometheus's text format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();

@@ -1,13 +1,18 @@
 //! A bounded map with CLOCK eviction: the storage under every tracker table.
 //!
-//! Entries live in a slab; a hash map (seeded `ahash`, since keys such as SPIs are chosen
-//! by whoever sends the packets) points from key to slot. Touching an entry sets its
-//! "recent" bit; when the table is full, a clock hand sweeps the slab, clears recent bits
-//! and evicts the first entry not touched since the last sweep. That approximates "least
-//! recently active" at constant amortised cost, so a flood of new keys costs a fixed
-//! amount of memory and a fixed amount of work per packet.
+//! Entries live in a slab; an open-addressing index (linear probing over 8-byte buckets)
+//! points from key to slot. Keys such as SPIs are chosen by whoever sends the packets, so
+//! the index hashes with a seeded `ahash`. Each bucket holds 32 bits of the key's hash
+//! and the slot number: a lookup reads one bucket line and then the entry itself, one
+//! cache miss fewer than a general hash map holding the key beside the slot, at 8 bytes
+//! per bucket instead of the key's size. Growth copies only buckets (the hash bits they
+//! keep give the new position), never entries.
+//!
+//! Touching an entry sets its "recent" bit; when the table is full, a clock hand sweeps
+//! the slab, clears recent bits and evicts the first entry not touched since the last
+//! sweep. That approximates "least recently active" at constant amortised cost, so a
+//! flood of new keys costs a fixed amount of memory and a fixed amount of work per packet.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 
 struct Entry<K, V> {
@@ -16,11 +21,19 @@ struct Entry<K, V> {
     recent: bool,
 }
 
+/// An empty bucket. A used one is `hash_bits << 32 | (slot + 1)`.
+const EMPTY: u64 = 0;
+/// Smallest index allocated once the first entry arrives.
+const MIN_BUCKETS: usize = 16;
+
 /// A map holding at most `cap` entries.
 pub(crate) struct Table<K, V> {
-    index: HashMap<K, u32, ahash::RandomState>,
+    hasher: ahash::RandomState,
+    /// Power-of-two many buckets (or none before the first insert), at most 3/4 used.
+    buckets: Vec<u64>,
     slots: Vec<Option<Entry<K, V>>>,
     free: Vec<u32>,
+    len: usize,
     hand: usize,
     cap: usize,
 }
@@ -29,49 +42,79 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
     /// An empty table for at most `cap` entries (at least one).
     pub(crate) fn new(cap: usize) -> Self {
         Table {
-            index: HashMap::with_hasher(ahash::RandomState::new()),
+            hasher: ahash::RandomState::new(),
+            buckets: Vec::new(),
             slots: Vec::new(),
             free: Vec::new(),
+            len: 0,
             hand: 0,
-            cap: cap.clamp(1, u32::MAX as usize),
+            cap: cap.clamp(1, u32::MAX as usize - 1),
         }
     }
 
     /// Entries held.
     pub(crate) fn len(&self) -> usize {
-        self.index.len()
+        self.len
+    }
+
+    /// The 32 hash bits a bucket keeps; the low bits of them place it.
+    fn hash_bits(&self, key: &K) -> u32 {
+        (self.hasher.hash_one(key) >> 32) as u32
+    }
+
+    /// The bucket and slot holding `key`.
+    fn find(&self, key: &K) -> Option<(usize, usize)> {
+        if self.len == 0 {
+            return None;
+        }
+        let bits = self.hash_bits(key);
+        let mask = self.buckets.len() - 1;
+        let mut at = bits as usize & mask;
+        loop {
+            let b = self.buckets[at];
+            if b == EMPTY {
+                return None;
+            }
+            if (b >> 32) as u32 == bits {
+                let slot = (b as u32 - 1) as usize;
+                if self.slots[slot].as_ref().is_some_and(|e| e.key == *key) {
+                    return Some((at, slot));
+                }
+            }
+            at = (at + 1) & mask;
+        }
     }
 
     /// The entry for `key`, without marking it active.
     pub(crate) fn get(&self, key: &K) -> Option<&V> {
-        let slot = *self.index.get(key)? as usize;
-        self.slots.get(slot)?.as_ref().map(|e| &e.value)
+        let (_, slot) = self.find(key)?;
+        self.slots[slot].as_ref().map(|e| &e.value)
     }
 
     /// The entry for `key`, marking it active.
     pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        let slot = *self.index.get(key)? as usize;
-        let entry = self.slots.get_mut(slot)?.as_mut()?;
+        let (_, slot) = self.find(key)?;
+        let entry = self.slots[slot].as_mut()?;
         entry.recent = true;
         Some(&mut entry.value)
     }
 
     /// `true` when `key` is present.
     pub(crate) fn contains(&self, key: &K) -> bool {
-        self.index.contains_key(key)
+        self.find(key).is_some()
     }
 
     /// Inserts (or replaces) `key`. When the table is full, first evicts one entry and
     /// returns it.
     pub(crate) fn insert(&mut self, key: K, value: V) -> Option<(K, V)> {
-        if let Some(&slot) = self.index.get(&key) {
-            if let Some(entry) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) {
+        if let Some((_, slot)) = self.find(&key) {
+            if let Some(entry) = self.slots[slot].as_mut() {
                 entry.value = value;
                 entry.recent = true;
             }
             return None;
         }
-        let evicted = if self.index.len() >= self.cap {
+        let evicted = if self.len >= self.cap {
             self.evict_one()
         } else {
             None
@@ -91,15 +134,68 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.index.insert(key, slot);
+        if (self.len + 1) * 4 > self.buckets.len() * 3 {
+            self.grow();
+        }
+        let bits = self.hash_bits(&key);
+        self.place(u64::from(bits) << 32 | u64::from(slot + 1));
+        self.len += 1;
         evicted
+    }
+
+    /// Puts a used bucket at the first free place from its home position.
+    fn place(&mut self, bucket: u64) {
+        let mask = self.buckets.len() - 1;
+        let mut at = (bucket >> 32) as usize & mask;
+        while self.buckets[at] != EMPTY {
+            at = (at + 1) & mask;
+        }
+        self.buckets[at] = bucket;
+    }
+
+    /// Doubles the index (the first time: allocates it) and re-places every bucket.
+    fn grow(&mut self) {
+        let size = (self.buckets.len() * 2).max(MIN_BUCKETS);
+        let old = std::mem::replace(&mut self.buckets, vec![EMPTY; size]);
+        for b in old.into_iter().filter(|&b| b != EMPTY) {
+            self.place(b);
+        }
+    }
+
+    /// Empties bucket `at`, shifting later buckets of the same probe run back so that
+    /// every lookup still reaches its key without tombstones (linear probing deletion).
+    fn unlink(&mut self, mut at: usize) {
+        let mask = self.buckets.len() - 1;
+        let mut next = (at + 1) & mask;
+        loop {
+            let b = self.buckets[next];
+            if b == EMPTY {
+                break;
+            }
+            let home = (b >> 32) as usize & mask;
+            // The bucket may move back to `at` unless its home lies after `at`, up to
+            // `next` (cyclically): then it is already as close to home as it can be.
+            let stays = if at <= next {
+                at < home && home <= next
+            } else {
+                at < home || home <= next
+            };
+            if !stays {
+                self.buckets[at] = b;
+                at = next;
+            }
+            next = (next + 1) & mask;
+        }
+        self.buckets[at] = EMPTY;
+        self.len -= 1;
     }
 
     /// Removes `key`, returning its value.
     pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
-        let slot = self.index.remove(key)?;
-        self.free.push(slot);
-        self.slots.get_mut(slot as usize)?.take().map(|e| e.value)
+        let (at, slot) = self.find(key)?;
+        self.unlink(at);
+        self.free.push(slot as u32);
+        self.slots[slot].take().map(|e| e.value)
     }
 
     /// Every entry, in slab order (not a stable order: sort before output).
@@ -133,8 +229,11 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
                 entry.recent = false;
                 continue;
             }
+            let key = entry.key;
+            if let Some((at, _)) = self.find(&key) {
+                self.unlink(at);
+            }
             let entry = self.slots[slot].take()?;
-            self.index.remove(&entry.key);
             self.free.push(slot as u32);
             return Some((entry.key, entry.value));
         }
@@ -145,7 +244,7 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
 impl<K, V> std::fmt::Debug for Table<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Table")
-            .field("len", &self.index.len())
+            .field("len", &self.len)
             .field("cap", &self.cap)
             .finish()
     }
@@ -189,6 +288,43 @@ mod tests {
         assert_eq!(t.insert(3, "c"), None);
         assert_eq!(t.get(&3), Some(&"c"));
         assert_eq!(t.get(&1), None);
+    }
+
+    #[test]
+    fn agrees_with_a_hash_map_through_inserts_and_removes() {
+        // Few keys in a small index: long probe runs, wrap-around and backward shifts.
+        let mut t: Table<u32, u32> = Table::new(1000);
+        let mut m = std::collections::HashMap::new();
+        let mut x = 12345u32;
+        for step in 0..20_000u32 {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let key = (x >> 8) % 40;
+            if x % 3 == 0 {
+                assert_eq!(t.remove(&key), m.remove(&key), "step {step}");
+            } else {
+                t.insert(key, step);
+                m.insert(key, step);
+            }
+            assert_eq!(t.len(), m.len());
+        }
+        for key in 0..40 {
+            assert_eq!(t.get(&key), m.get(&key));
+        }
+        assert_eq!(t.iter().count(), m.len());
+    }
+
+    #[test]
+    fn eviction_keeps_every_remaining_key_reachable() {
+        let mut t: Table<u64, u64> = Table::new(100);
+        for k in 0..1000 {
+            t.insert(k, k);
+        }
+        assert_eq!(t.len(), 100);
+        let held: Vec<u64> = t.iter().map(|(k, _)| *k).collect();
+        assert_eq!(held.len(), 100);
+        for k in held {
+            assert_eq!(t.get(&k), Some(&k));
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 CARGO ?= cargo
 DEMO_CAPTURE ?= fixtures/demo/demo.pcap
 
-.PHONY: deps build demo test lint unit fuzz-smoke bench clean
+.PHONY: deps build demo test lint unit fuzz-smoke soak bench bench-compare bench-live clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -29,8 +29,23 @@ fuzz-smoke:
 
 test: deps lint unit fuzz-smoke
 
+# serve on a live interface in network namespaces for SOAK_SECONDS, with replayed traffic,
+# rekeys, interface flaps and concurrent scrapes; memory sampled (root; RELIABILITY.md).
+SOAK_SECONDS ?= 600
+soak:
+	bash scripts/soak.sh $(SOAK_SECONDS)
+
+# Criterion benchmarks (decoders, tracker, memory per SA); none of them runs in `make test`.
 bench:
 	$(CARGO) bench --locked
+
+# Whole-process timings against cat, tcpdump and tshark (BENCHMARKS.md); minutes to run.
+bench-compare:
+	bash scripts/bench.sh
+
+# Live capture drops against tcpdump on a veth pair, /metrics scrape latency (root).
+bench-live:
+	bash scripts/live-bench.sh
 
 clean:
 	$(CARGO) clean

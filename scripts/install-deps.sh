@@ -12,6 +12,7 @@ packages=(
   prometheus
   tcpreplay
   python3
+  libcap2-bin curl
 )
 
 missing=()

@@ -105,7 +105,18 @@ for r in $(seq "$ROUNDS"); do
     replay >/dev/null
     touch "$WORK/done"
     wait "$sl"
-    sleep 2
+    # The counters come with the next snapshot, and snapshots of many SAs are spaced out:
+    # wait until the received count stays the same over three looks.
+    last=-1
+    same=0
+    for _ in $(seq 60); do
+        sleep 2
+        ip netns exec "$NS_RX" curl -s "http://127.0.0.1:$PORT/metrics" >"$WORK/metrics" || true
+        now=$(metric ipsecmon_capture_received_packets_total "$WORK/metrics")
+        if [ "$now" = "$last" ] && [ "$now" != 0 ]; then same=$((same + 1)); else same=0; fi
+        [ "$same" -ge 2 ] && break
+        last=$now
+    done
     for _ in $(seq 20); do
         ip netns exec "$NS_RX" curl -s -o /dev/null -w '%{time_total}\n' \
             "http://127.0.0.1:$PORT/metrics" >>"$WORK/after"

@@ -21,6 +21,7 @@ OUT=${2:-target/soak}
 PPS=${SOAK_PPS:-1000}
 FLAP_EVERY=${SOAK_FLAP_EVERY:-600}
 SAMPLE_EVERY=${SOAK_SAMPLE_EVERY:-10}
+SCRAPE_EVERY=${SOAK_SCRAPE_EVERY:-2}
 SEEDS=${SOAK_SEEDS:-6}
 TUNNELS=${SOAK_TUNNELS:-50}
 BIN=${IPSECMON:-target/debug/ipsecmon}
@@ -92,23 +93,28 @@ replay() {
 replay &
 pids+=("$!")
 
-# Scrapers: /metrics like Prometheus, plus the JSON API, each once a second; a failure
-# is written down with its time so that failures during a flap can be told apart.
+# Scrapers: /metrics like Prometheus, plus the JSON API, each every SCRAPE_EVERY seconds
+# with Prometheus's default 10 s timeout; a failure is written down with its time.
 scrape() {
   local path=$1 n=0
   while :; do
-    if ! ip netns exec "$NS_CAP" curl -fs -m 5 -o /dev/null "http://127.0.0.1:$PORT$path"; then
+    if ! ip netns exec "$NS_CAP" curl -fs -m 10 -o /dev/null "http://127.0.0.1:$PORT$path"; then
       echo "$(date +%s) $path" >>"$OUT/scrape-failures.log"
     fi
     n=$((n + 1))
-    echo "$n" >"$OUT/scrapes-${path//\//_}.count"
-    sleep 1
+    echo "$n" >"$OUT/scrapes-$2.count"
+    sleep "$SCRAPE_EVERY"
   done
 }
-for p in /metrics /metrics /api/v1/report /api/v1/sas; do scrape "$p" & pids+=("$!"); done
+i=0
+for p in /metrics /metrics /api/v1/report /api/v1/sas; do
+  i=$((i + 1))
+  scrape "$p" "$i" &
+  pids+=("$!")
+done
 
 metric() {
-  ip netns exec "$NS_CAP" curl -fsS -m 5 "http://127.0.0.1:$PORT/metrics" 2>/dev/null |
+  ip netns exec "$NS_CAP" curl -fs -m 10 "http://127.0.0.1:$PORT/metrics" 2>/dev/null |
     awk -v m="$1" '$1 == m { print $2; found = 1 } END { if (!found) print "" }'
 }
 

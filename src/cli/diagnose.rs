@@ -95,7 +95,7 @@ fn live(args: &DiagnoseArgs) -> anyhow::Result<Vec<diagnose::Finding>> {
 }
 
 fn print(findings: &[diagnose::Finding], json: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if json {
         serde_json::to_writer_pretty(&mut out, &text::Document::new(findings))?;
         writeln!(out)?;

@@ -39,7 +39,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
     engine.finish();
     let report = engine.report();
     let stdout = io::stdout();
-    let mut out = stdout.lock();
+    // Buffered: stdout is line-buffered, and a pretty report has a line per field.
+    let mut out = io::BufWriter::new(stdout.lock());
     if args.json {
         serde_json::to_writer_pretty(&mut out, &report).map_err(io::Error::from)?;
         out.write_all(b"\n")?;

@@ -362,14 +362,45 @@ async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
     )
 }
 
-async fn sas(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
-    let s = (state.latest)();
-    Json(json!({
-        "schema": 1,
-        "ike_sas": s.report.ike_sas,
-        "esp_sas": s.report.esp_sas,
-        "ah_sas": s.report.ah_sas,
-    }))
+/// Renders on the blocking pool: a large snapshot takes a while to serialise, and the
+/// async workers must stay free to accept connections and answer `/healthz`.
+async fn off_runtime(render: impl FnOnce() -> Response + Send + 'static) -> Response {
+    tokio::task::spawn_blocking(render)
+        .await
+        .unwrap_or_else(|_| {
+            (StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n").into_response()
+        })
+}
+
+/// A JSON document as the response body, with its content type.
+fn json_body(value: &impl serde::Serialize) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n").into_response(),
+    }
+}
+
+/// The `/api/v1/sas` document, borrowing from the snapshot rather than copying every SA
+/// into a JSON value tree.
+#[derive(serde::Serialize)]
+struct Sas<'a> {
+    schema: u32,
+    ike_sas: &'a [crate::track::report::IkeSaReport],
+    esp_sas: &'a [crate::track::report::EspSaReport],
+    ah_sas: &'a [crate::track::report::EspSaReport],
+}
+
+async fn sas(State(state): State<Arc<ServerState>>) -> Response {
+    off_runtime(move || {
+        let s = (state.latest)();
+        json_body(&Sas {
+            schema: 1,
+            ike_sas: &s.report.ike_sas,
+            esp_sas: &s.report.esp_sas,
+            ah_sas: &s.report.ah_sas,
+        })
+    })
+    .await
 }
 
 async fn stats(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
@@ -384,13 +415,16 @@ async fn stats(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
     }))
 }
 
-async fn findings(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
-    let s = (state.latest)();
-    Json(json!({"schema": 1, "findings": s.findings}))
+async fn findings(State(state): State<Arc<ServerState>>) -> Response {
+    off_runtime(move || {
+        let s = (state.latest)();
+        json_body(&json!({"schema": 1, "findings": s.findings}))
+    })
+    .await
 }
 
-async fn report(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
-    Json((state.latest)().report.clone())
+async fn report(State(state): State<Arc<ServerState>>) -> Response {
+    off_runtime(move || json_body(&(state.latest)().report)).await
 }
 
 #[cfg(test)]

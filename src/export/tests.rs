@@ -20,6 +20,7 @@ fn ike(spi: &str, state: IkeState) -> IkeSaReport {
         established_after_s: Some(0.04),
         retransmissions: 1,
         failure: None,
+        child_failures: Vec::new(),
         nat: NatReport::default(),
         child_sas: Vec::new(),
         exchanges: Vec::new(),

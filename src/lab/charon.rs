@@ -176,12 +176,25 @@ pub fn start(
 }
 
 /// Starts tcpdump on a capture's interface (whole frames, written packet by packet, the
-/// file owned by root) and waits until the file has its header.
+/// file owned by root) and waits until the file has its header. Immediate mode: without
+/// it, packets after a long idle stayed in libpcap's ring buffer and were lost when
+/// tcpdump was stopped.
 pub fn start_capture(state: &mut State, c: &CaptureState) -> Result<(), LabError> {
     let file = c.file.to_string_lossy().into_owned();
     let out = c.file.with_extension("tcpdump.out");
     let argv = [
-        "tcpdump", "-i", &c.iface, "-n", "-U", "-s", "0", "-Z", "root", "-w", &file,
+        "tcpdump",
+        "-i",
+        &c.iface,
+        "-n",
+        "--immediate-mode",
+        "-U",
+        "-s",
+        "0",
+        "-Z",
+        "root",
+        "-w",
+        &file,
     ];
     let proc = spawn_detached(state, &format!("tcpdump {}", c.name), &c.netns, &argv, &out)?;
     let ready = wait_for(Duration::from_secs(10), || {

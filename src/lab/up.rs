@@ -333,9 +333,12 @@ pub struct DownReport {
     pub dir: PathBuf,
 }
 
-/// Removes the lab in `dir`: stops its processes (charon first, so its last messages are
-/// captured, then tcpdump), saves captures, logs and configuration to `save` when given,
-/// deletes its namespaces and its directory. Without a lab there is nothing to do.
+/// Removes the lab in `dir`: stops its processes (tcpdump first, so a capture ends with
+/// the lab as it ran, then charon), saves captures, logs and configuration to `save` when
+/// given, deletes its namespaces and its directory. Without a lab there is nothing to do.
+///
+/// Limitation: the DELETEs charon sends when it is stopped are not in the captures; end
+/// an SA with `swanctl --terminate` before `down` to capture its deletion.
 pub fn down(dir: &Path, save: Option<&Path>) -> Result<DownReport, LabError> {
     check_root()?;
     match State::load(dir)? {
@@ -353,18 +356,13 @@ fn teardown(state: &State, save: Option<&Path>) -> Result<DownReport, LabError> 
         dir: state.dir.clone(),
         ..DownReport::default()
     };
-    let (daemons, captures): (Vec<_>, Vec<_>) = state
+    // Captures first: they end with the lab as it ran, never with charon's shutdown
+    // (whose DELETEs leave or not depending on how fast it exits).
+    let (captures, daemons): (Vec<_>, Vec<_>) = state
         .processes
         .iter()
-        .partition(|p| !p.what.starts_with("tcpdump"));
-    for p in daemons {
-        stop(p.pid, p.start_time, Duration::from_secs(5));
-        report.stopped.push(p.what.clone());
-    }
-    if !captures.is_empty() {
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    for p in captures {
+        .partition(|p| p.what.starts_with("tcpdump"));
+    for p in captures.into_iter().chain(daemons) {
         stop(p.pid, p.start_time, Duration::from_secs(5));
         report.stopped.push(p.what.clone());
     }

@@ -45,6 +45,8 @@ const MAX_DETAILS: usize = 8;
 const MAX_OFFERED: usize = 32;
 /// Most ICMP errors kept per IKE SA.
 const MAX_ICMP: usize = 8;
+/// Most refused child negotiations kept per IKE SA.
+const MAX_CHILD_FAILURES: usize = 8;
 
 /// One decoded IKE message with what the tracker derives from its datagram.
 #[derive(Debug, Clone, Copy)]
@@ -323,9 +325,47 @@ pub(crate) struct Child {
     pub source: LinkKind,
     /// A Delete named it.
     pub deleted: bool,
+    /// What its negotiation said about being a rekey: `Some(false)` a new child (IKE_AUTH,
+    /// or a decrypted CREATE_CHILD_SA without REKEY_SA), `Some(true)` a rekey (REKEY_SA
+    /// decrypted, or an encrypted CREATE_CHILD_SA starting with a Notify, RFC 7296
+    /// §1.3.3), `None` when nothing tells (other CREATE_CHILD_SAs, IKEv1 Quick Mode).
+    pub rekey_hint: Option<bool>,
+    /// A possible rekey whose replaced child the wire has not singled out: the direction
+    /// (`true`: towards the initiator) of its first SPI. ESP timing settles it when the
+    /// report is built (see `build::settle_rekeys`).
+    pub rekey_open: Option<bool>,
+    /// An encrypted child Delete followed this open rekey: the child it replaced is gone.
+    pub delete_pending: bool,
+}
+
+/// What filling an inferred SPI found out about a rekey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rekey {
+    /// Not a rekey (or already known).
+    No,
+    /// A rekey of the one child that could be meant.
+    Known,
+    /// Possibly a rekey of one of several children; settled by ESP timing.
+    Open,
 }
 
 impl Child {
+    /// A child whose SPIs the wire has not shown yet.
+    pub(crate) fn inferred(protocol: u8, at: Timestamp, rekey_hint: Option<bool>) -> Child {
+        Child {
+            spi_in: None,
+            spi_out: None,
+            protocol,
+            established_at: at,
+            rekeyed_from: None,
+            source: LinkKind::Inferred,
+            deleted: false,
+            rekey_hint,
+            rekey_open: None,
+            delete_pending: false,
+        }
+    }
+
     fn to_report(&self) -> ChildSaReport {
         ChildSaReport {
             spi_in: self.spi_in.map(spi32),
@@ -408,6 +448,12 @@ pub(crate) struct IkeSa {
     /// An IKE_AUTH response too short to hold IDr and AUTH (RFC 7296 §1.2): the failure
     /// it means if nothing follows.
     pub auth_suspect: Option<Failure>,
+    /// An IKE_AUTH response with room for IDr and AUTH but not for the child SA's SA and
+    /// TS payloads: the failure it means unless ESP shows the child after all.
+    pub child_suspect: Option<Failure>,
+    /// Child SA negotiations refused after the IKE SA was up (CREATE_CHILD_SA, Quick
+    /// Mode), bounded.
+    pub child_failures: Vec<Failure>,
     /// A COOKIE or INVALID_KE_PAYLOAD answer asks for a new IKE_SA_INIT.
     pub awaiting_retry: bool,
     /// Retried IKE_SA_INIT requests.
@@ -420,9 +466,10 @@ pub(crate) struct IkeSa {
     /// An encrypted Delete of a child SA (request and response both begin with a Delete
     /// payload) whose rekeyed successor has not shown its SPIs yet: the frame.
     pub pending_child_delete: Option<u64>,
-    /// An IKE SA rekey was inferred from the wire (its new SPIs not seen yet); when they
-    /// appear, the successor must not undo or count it again.
-    pub rekey_inferred: bool,
+    /// An IKE SA rekey was inferred from the wire (its new SPIs not seen yet): the frame
+    /// and time of the rekeying exchange's response. When the new SPIs appear, the
+    /// successor starts there and the rekey is not undone or counted again.
+    pub rekey_inferred: Option<(u64, Timestamp)>,
     /// An exchange after IKE_AUTH happened (EAP rounds are over).
     pub post_auth: bool,
     /// Negotiation not seen (the capture began during its life).
@@ -473,12 +520,14 @@ impl IkeSa {
             icmp: None,
             fragments_lost: None,
             auth_suspect: None,
+            child_suspect: None,
+            child_failures: Vec::new(),
             awaiting_retry: false,
             init_retries: 0,
             open_slots: [0, 0],
             esp_linked: 0,
             pending_child_delete: None,
-            rekey_inferred: false,
+            rekey_inferred: None,
             post_auth: false,
             mid_life: false,
             v1: V1Progress::default(),
@@ -557,11 +606,13 @@ impl IkeSa {
         new.icmp_reports.clear();
         new.fragments_lost = None;
         new.auth_suspect = None;
+        new.child_suspect = None;
+        new.child_failures.clear();
         new.awaiting_retry = false;
         new.init_retries = 0;
         new.esp_linked = 0;
         new.pending_child_delete = None;
-        new.rekey_inferred = false;
+        new.rekey_inferred = None;
         new.post_auth = true;
         new.mid_life = false;
         new.state = IkeState::Established;
@@ -602,16 +653,17 @@ impl IkeSa {
     }
 
     /// Puts an ESP/AH SPI learned from the wire alone into the oldest child SA that
-    /// still lacks one for that direction (or a new child when none does). Returns
-    /// `true` when the child looks like the rekey of an older one: an older child of
-    /// the same protocol already has an SPI in that direction.
+    /// still lacks one for that direction (or a new child when none does), and says
+    /// whether the child replaces an older one: with a rekey hint and one candidate (an
+    /// older live child of the same protocol with an SPI in that direction) it is
+    /// [`Rekey::Known`]; with several candidates, or no hint, [`Rekey::Open`].
     pub(crate) fn fill_inferred(
         &mut self,
         spi: u32,
         ah: bool,
         towards_initiator: bool,
         ts: Timestamp,
-    ) -> bool {
+    ) -> (usize, Rekey) {
         let protocol = if ah { 2 } else { 3 };
         let slot = usize::from(!towards_initiator);
         let dir = |c: &Child| {
@@ -633,46 +685,41 @@ impl IkeSa {
                 i
             }
             None => {
-                self.push_child(Child {
-                    spi_in: None,
-                    spi_out: None,
-                    protocol,
-                    established_at: ts,
-                    rekeyed_from: None,
-                    source: LinkKind::Inferred,
-                    deleted: false,
-                });
+                self.push_child(Child::inferred(protocol, ts, None));
                 self.children.len() - 1
             }
         };
-        let older = self.children[..idx]
+        let older: Vec<u32> = self.children[..idx]
             .iter()
-            .rev()
-            .find(|c| !c.deleted && c.protocol == protocol && dir(c).is_some())
-            .map(|c| c.spi_in.or(c.spi_out));
+            .filter(|c| !c.deleted && c.protocol == protocol && dir(c).is_some())
+            .filter_map(|c| c.spi_in.or(c.spi_out))
+            .collect();
         let child = &mut self.children[idx];
         if towards_initiator {
             child.spi_in = Some(spi);
         } else {
             child.spi_out = Some(spi);
         }
-        match older.flatten() {
-            Some(old) if child.rekeyed_from.is_none() => {
-                child.rekeyed_from = Some(old);
-                true
+        let settled = child.rekeyed_from.is_some() || child.rekey_open.is_some();
+        if settled || child.rekey_hint == Some(false) || older.is_empty() {
+            return (idx, Rekey::No);
+        }
+        match (child.rekey_hint, older.as_slice()) {
+            (Some(true), [only]) => {
+                child.rekeyed_from = Some(*only);
+                (idx, Rekey::Known)
             }
-            _ => false,
+            _ => {
+                child.rekey_open = Some(towards_initiator);
+                (idx, Rekey::Open)
+            }
         }
     }
 
     /// Marks deleted every live child that a newer child replaced by a rekey (its SPI
     /// is a newer child's `rekeyed_from`): what an encrypted Delete after a child rekey
     /// removes (RFC 7296 §2.8). Returns `false` when no child was replaced.
-    pub(crate) fn delete_superseded(
-        &mut self,
-        counters: &mut Counters,
-        fx: &mut Vec<Effect>,
-    ) -> bool {
+    pub(crate) fn delete_superseded(&mut self, fx: &mut Vec<Effect>) -> bool {
         let replaced: Vec<u32> = self
             .children
             .iter()
@@ -684,7 +731,6 @@ impl IkeSa {
             if named(c.spi_in) || named(c.spi_out) {
                 c.deleted = true;
                 found = true;
-                counters.key_deletions += 1;
                 fx.push(Effect::DeletedSpis {
                     ah: c.protocol == 2,
                     spis: c.spi_in.into_iter().chain(c.spi_out).collect(),
@@ -741,6 +787,7 @@ impl IkeSa {
         self.failure = None;
         self.pending_failure = None;
         self.auth_suspect = None;
+        self.child_suspect = None;
         if matches!(self.state, IkeState::Negotiating | IkeState::Failed) {
             self.set_state(IkeState::Established, frame, "first child SA usable");
         }
@@ -816,15 +863,8 @@ impl IkeSa {
             return;
         }
         let idle = now.0.saturating_sub(self.last_seen.0) >= stall_ns;
-        let settled = idle || at_end;
-        let known = [
-            self.auth_suspect.clone(),
-            self.pending_failure.clone(),
-            self.v1.info_after_mm5.map(info_after_mm5),
-            self.v1.qm_refused.map(qm_refused),
-        ];
-        if let Some(f) = known.into_iter().flatten().find(|_| settled) {
-            return self.fail(f);
+        if (idle || at_end) && self.settle_known() {
+            return;
         }
         if let Some(last) = self.unanswered() {
             let heard = self.icmp.is_some() || self.fragments_lost.is_some();
@@ -844,6 +884,37 @@ impl IkeSa {
                 Failure::inferred("negotiation-stalled", self.last_frame, 0.5, reason)
             });
             self.fail(f);
+        }
+    }
+
+    /// A failure the wire already showed but that later progress could still undo
+    /// (a short IKE_AUTH answer, INVALID_KE_PAYLOAD, an IKEv1 refusal) becomes final:
+    /// silence followed, the input ended, or the SA is being deleted. `true` if one did.
+    pub(crate) fn settle_known(&mut self) -> bool {
+        if self.state != IkeState::Negotiating || self.mid_life {
+            return false;
+        }
+        let known = [
+            self.auth_suspect.clone(),
+            self.pending_failure.clone(),
+            self.child_suspect.clone(),
+            self.v1.info_after_mm5.map(info_after_mm5),
+            self.v1.qm_refused.map(qm_refused),
+        ];
+        match known.into_iter().flatten().next() {
+            Some(f) => {
+                self.fail(f);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Records a child SA negotiation refused while the IKE SA is up.
+    pub(crate) fn child_refused(&mut self, failure: Failure) {
+        if self.child_failures.len() < MAX_CHILD_FAILURES {
+            debug!(spi_i = %spi64(self.spi_i), frame = failure.frame, code = %failure.code, "child SA refused");
+            self.child_failures.push(failure);
         }
     }
 
@@ -976,6 +1047,7 @@ impl IkeSa {
             established_after_s: self.established_after(),
             retransmissions: self.retransmissions,
             failure: self.failure.clone(),
+            child_failures: self.child_failures.clone(),
             nat: self.nat.verdict(),
             child_sas: self.children.iter().map(Child::to_report).collect(),
             exchanges: self.exchanges.iter().map(Exchange::to_report).collect(),
@@ -1176,6 +1248,15 @@ pub(crate) fn add_child(
     };
     let (requester, responder) = (e.req_offer, e.resp_offer);
     let rekeyed_from = e.rekey_spi;
+    // RFC 7296 §1.3.3 puts REKEY_SA first in a rekey request; other first payloads
+    // say nothing either way, so ESP timing decides (see `Child::rekey_open`).
+    let rekey_hint = match e.kind {
+        35 => Some(false),
+        36 if rekeyed_from.is_some() => Some(true),
+        36 if requester.is_some_and(|o| o.2) => Some(false),
+        36 if e.sk_first == 41 => Some(true),
+        _ => None,
+    };
     // Each side proposes its own inbound SPI (RFC 7296 §3.3.1, RFC 2408 §3.5).
     let (to_init, to_resp) = if e.by_initiator {
         (requester, responder)
@@ -1205,11 +1286,9 @@ pub(crate) fn add_child(
     sa.push_child(Child {
         spi_in: to_init.map(|o| o.0),
         spi_out: to_resp.map(|o| o.0),
-        protocol,
-        established_at: ts,
         rekeyed_from,
         source,
-        deleted: false,
+        ..Child::inferred(protocol, ts, rekey_hint)
     });
 }
 

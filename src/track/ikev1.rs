@@ -6,6 +6,11 @@
 //! IKEv1 headers carry no initiator or response flag: the sender is found from the
 //! addresses (the initiator sent the first message, the one with a zero responder
 //! cookie), and a Quick Mode's requester is whoever sent its first message.
+//!
+//! Everything after phase 1 is encrypted whole, without even the first payload's type in
+//! the clear: without keys an Informational's Deletes and notifies stay unread, so an SA
+//! closed by encrypted Deletes still shows as established (unless the Informational
+//! answers MM5 or a Quick Mode, which reads as a refusal).
 
 use tracing::debug;
 

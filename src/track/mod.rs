@@ -34,7 +34,7 @@ use crate::wire::reassembly::IncompleteIke;
 use crate::wire::{Addrs, AhPacket, DecodeError, EspPacket, IcmpError, IkeDatagram, Timestamp};
 
 use esp::{EspKey, EspSa, LinkKind};
-use ike::{Counters, Effect, IkeKey, IkeSa, MsgCtx};
+use ike::{Counters, Effect, IkeKey, IkeSa, MsgCtx, Rekey};
 use report::{Evictions, IkeState, Report, Stats};
 use table::Table;
 
@@ -70,6 +70,11 @@ impl Default for Config {
         }
     }
 }
+
+/// Shortest interval between two sweeps, in nanoseconds of packet time. A sweep walks
+/// every table, so under a flood of negotiations (each with its own stall deadline) it
+/// must not run on every packet; stalls are judged to within this interval.
+const SWEEP_EVERY_NS: i64 = 1_000_000_000;
 
 /// ESP arriving this long after a Delete named its SPI counts as a bad-SPI packet;
 /// earlier ones were in flight when the Delete was sent.
@@ -422,17 +427,19 @@ impl Tracker {
         });
         // An inferred rekey already undid the placeholder child when the old SA's Delete
         // showed the rekey.
-        if bogus && !old_sa.rekey_inferred {
+        if bogus && old_sa.rekey_inferred.is_none() {
             old_sa.children.pop();
             old_sa.open_slots = old_sa.open_slots.map(|s| s.saturating_sub(1));
             self.counters.key_additions = self.counters.key_additions.saturating_sub(1);
             self.counters.quick_modes = self.counters.quick_modes.saturating_sub(1);
         }
         let same_roles = h.is_initiator() == (ctx.addrs.src == old_sa.initiator.0);
-        let counted = old_sa.rekey_inferred;
-        let new = old_sa.successor(key, h.spi_i, h.spi_r, !same_roles, ctx.frame, ctx.ts);
+        let inferred = old_sa.rekey_inferred;
+        // The successor began with the rekeying exchange when the wire showed it.
+        let (frame, ts) = inferred.unwrap_or((ctx.frame, ctx.ts));
+        let new = old_sa.successor(key, h.spi_i, h.spi_r, !same_roles, frame, ts);
         old_sa.retire(key, ctx.frame);
-        self.counters.rekeys += u64::from(!counted);
+        self.counters.rekeys += u64::from(inferred.is_none());
         self.insert_ike(new)
     }
 
@@ -499,8 +506,17 @@ impl Tracker {
         let Some(sa) = self.ike.get_mut(&key) else {
             return;
         };
+        // A refusal that was waiting for silence is what the Delete ends.
+        sa.settle_known();
         sa.set_state(IkeState::Deleted, frame, "Delete of the IKE SA");
         let mut spis: Vec<(u32, bool)> = Vec::new();
+        // Each open rekey with a Delete behind it stands for a live-looking child that
+        // was deleted (and counted) already.
+        let already = sa.children.iter().filter(|c| c.delete_pending).count() as u64;
+        self.counters.key_deletions = self.counters.key_deletions.saturating_sub(already);
+        for c in sa.children.iter_mut() {
+            c.delete_pending = false;
+        }
         for c in sa.children.iter_mut().filter(|c| !c.deleted) {
             c.deleted = true;
             self.counters.key_deletions += 1;
@@ -677,13 +693,19 @@ impl Tracker {
         let mut fx = Vec::new();
         if sa.key.version == 2 {
             ikev2::confirm_up(sa, &mut self.counters, &mut fx);
+            ikev2::confirm_child(sa, &mut self.counters, &mut fx);
         }
         if kind == LinkKind::Inferred {
             let towards_initiator = sa.towards_initiator(key.dst);
-            let rekey = sa.fill_inferred(key.spi, key.ah, towards_initiator, ts);
-            self.counters.rekeys += u64::from(rekey);
-            if rekey && sa.pending_child_delete.take().is_some() {
-                sa.delete_superseded(&mut self.counters, &mut fx);
+            let (idx, rekey) = sa.fill_inferred(key.spi, key.ah, towards_initiator, ts);
+            self.counters.rekeys += u64::from(rekey == Rekey::Known);
+            let deleted = rekey != Rekey::No && sa.pending_child_delete.take().is_some();
+            match rekey {
+                Rekey::Known if deleted => {
+                    sa.delete_superseded(&mut fx);
+                }
+                Rekey::Open if deleted => sa.children[idx].delete_pending = true,
+                _ => {}
             }
         }
         self.apply(ike, frame, ts, fx);
@@ -748,7 +770,7 @@ impl Tracker {
                 next = next.min(sa.last_seen.0.saturating_add(stall));
             }
         }
-        self.next_sweep = next.max(now.0.saturating_add(1_000_000));
+        self.next_sweep = next.max(now.0.saturating_add(SWEEP_EVERY_NS));
         for (_, e) in self.esp.iter_mut() {
             if now.0.saturating_sub(e.last_seen) >= idle {
                 e.expired = true;

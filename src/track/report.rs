@@ -259,6 +259,10 @@ pub struct IkeSaReport {
     pub retransmissions: u32,
     /// Why it failed, when it did.
     pub failure: Option<Failure>,
+    /// Child SA negotiations refused while the IKE SA was up (CREATE_CHILD_SA, Quick
+    /// Mode), each like `failure`.
+    #[serde(default)]
+    pub child_failures: Vec<Failure>,
     /// NAT verdict and evidence.
     pub nat: NatReport,
     /// Child SAs.

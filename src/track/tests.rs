@@ -395,6 +395,25 @@ fn retransmissions_are_counted_and_an_unanswered_request_fails_at_end() {
 }
 
 #[test]
+fn retransmission_counters_saturate_instead_of_overflowing() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    let key = super::ike::IkeKey {
+        version: 2,
+        spi_i: SPI_I,
+    };
+    let sa = s.t.ike.get_mut(&key).unwrap();
+    sa.retransmissions = u32::MAX - 1;
+    sa.exchanges[0].retransmissions = u32::MAX - 1;
+    for ms in [10, 20, 30] {
+        s.ike(ms, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    }
+    let r = s.t.report();
+    assert_eq!(only(&r).retransmissions, u32::MAX);
+    assert_eq!(only(&r).exchanges[0].retransmissions, u32::MAX);
+}
+
+#[test]
 fn an_unanswered_request_fails_once_packet_time_passes_the_threshold() {
     let mut s = Sim::new();
     s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
@@ -1448,4 +1467,199 @@ fn ikev1_quick_mode_answered_by_an_encrypted_informational_is_a_refusal() {
         vec!["answered by an encrypted Informational instead of QM2 (a refusal)"]
     );
     assert_eq!(sa.exchanges[3].retransmissions, 1);
+}
+
+#[test]
+fn an_auth_response_without_room_for_a_child_is_a_refused_child() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    let req = "r".repeat(244);
+    s.ike(
+        20,
+        I,
+        R,
+        v2(SPI_R, 35, 1, FROM_I, vec![sk_first(35, 212)]),
+        &req,
+    );
+    let resp = s.ike(
+        30,
+        R,
+        I,
+        v2(SPI_R, 35, 1, RESP, vec![sk_first(36, 92)]),
+        "auth-resp",
+    );
+    // The CREATE_CHILD_SA for the second filter is refused too, then the Delete.
+    s.ike(
+        40,
+        I,
+        R,
+        v2(SPI_R, 36, 2, FROM_I, vec![sk_first(33, 292)]),
+        "ccsa-req",
+    );
+    s.ike(
+        45,
+        R,
+        I,
+        v2(SPI_R, 36, 2, RESP, vec![sk_first(41, 36)]),
+        "ccsa-resp",
+    );
+    informational(&mut s, 6000, 3, 42, 0);
+    let r = s.finish(6100);
+    let sa = only(&r);
+    assert_eq!(sa.state, IkeState::Deleted);
+    assert!(sa.child_sas.is_empty());
+    let fail = sa.failure.clone().unwrap();
+    assert_eq!(
+        (fail.code.as_str(), fail.frame, fail.confidence),
+        ("negotiation-stalled", resp, 0.6)
+    );
+    assert_eq!(
+        sa.exchanges[1].details,
+        vec![
+            "response holds IDr and AUTH but no room for a child SA (92 bytes of SK data): the \
+             child SA was refused"
+        ]
+    );
+    let codes: Vec<&str> = sa.child_failures.iter().map(|f| f.code.as_str()).collect();
+    assert_eq!(codes, ["negotiation-stalled"]);
+    assert_eq!(r.stats.key_additions, 0);
+}
+
+#[test]
+fn esp_after_a_childless_looking_auth_response_proves_the_child() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    let req = "r".repeat(244);
+    s.ike(
+        20,
+        I,
+        R,
+        v2(SPI_R, 35, 1, FROM_I, vec![sk_first(35, 212)]),
+        &req,
+    );
+    s.ike(
+        30,
+        R,
+        I,
+        v2(SPI_R, 35, 1, RESP, vec![sk_first(36, 100)]),
+        "auth-resp",
+    );
+    s.esp(40, I, R, 0xc1, 1);
+    let r = s.finish(100);
+    let sa = only(&r);
+    assert_eq!(
+        (sa.state, sa.failure.clone()),
+        (IkeState::Established, None)
+    );
+    assert!(close(sa.established_after_s, 0.030));
+    assert_eq!(sa.child_sas[0].spi_out.as_deref(), Some("000000c1"));
+}
+
+#[test]
+fn a_cleartext_or_decrypted_child_error_is_an_exact_child_failure() {
+    let mut s = Sim::new();
+    v2_up(&mut s, 0);
+    s.ike(
+        100,
+        I,
+        R,
+        v2(SPI_R, 36, 2, FROM_I, vec![sk(220)]),
+        "ccsa-req",
+    );
+    let f = s.ike(
+        110,
+        R,
+        I,
+        v2(SPI_R, 36, 2, RESP, vec![sk(44), notify_spi(14, None, true)]),
+        "ccsa-resp",
+    );
+    let r = s.finish(200);
+    let sa = only(&r);
+    assert_eq!(sa.state, IkeState::Established);
+    let got: Vec<(&str, Option<u16>, u64, f64)> = sa
+        .child_failures
+        .iter()
+        .map(|c| (c.code.as_str(), c.notify_type, c.frame, c.confidence))
+        .collect();
+    assert_eq!(got, [("no-proposal-chosen", Some(14), f, 1.0)]);
+}
+
+#[test]
+fn with_two_filters_a_rekey_is_matched_to_the_child_whose_traffic_it_takes_over() {
+    let mut s = Sim::new();
+    v2_up(&mut s, 0);
+    // The second filter's child (SA first inside SK: a new child, not a rekey).
+    s.ike(
+        50,
+        I,
+        R,
+        v2(SPI_R, 36, 2, FROM_I, vec![sk_first(33, 292)]),
+        "ccsa-new-req",
+    );
+    s.ike(
+        55,
+        R,
+        I,
+        v2(SPI_R, 36, 2, RESP, vec![sk_first(33, 292)]),
+        "ccsa-new-resp",
+    );
+    for (t, spi_to_r, spi_to_i) in [
+        (100, 0xa1, 0xb1),
+        (101, 0xa2, 0xb2),
+        (2000, 0xa1, 0xb1),
+        (2001, 0xa2, 0xb2),
+    ] {
+        let seq = if t < 1000 { 1 } else { 2 };
+        s.esp(t, I, R, spi_to_r, seq);
+        s.esp(t, R, I, spi_to_i, seq);
+    }
+    // Rekey of the first child (a Notify, REKEY_SA, first), its Delete, then its new
+    // SPIs take over while the second child goes on.
+    s.ike(
+        3000,
+        I,
+        R,
+        v2(SPI_R, 36, 3, FROM_I, vec![sk_first(41, 308)]),
+        "rekey-req",
+    );
+    s.ike(
+        3001,
+        R,
+        I,
+        v2(SPI_R, 36, 3, RESP, vec![sk_first(33, 292)]),
+        "rekey-resp",
+    );
+    informational(&mut s, 3002, 4, 42, 42);
+    for t in [4000, 5000] {
+        s.esp(t, I, R, 0xa3, (t / 1000) as u32);
+        s.esp(t, R, I, 0xb3, (t / 1000) as u32);
+        s.esp(t, I, R, 0xa2, (t / 1000) as u32);
+    }
+    let r = s.finish(6000);
+    let sa = only(&r);
+    let children: Vec<(Option<&str>, Option<&str>, bool)> = sa
+        .child_sas
+        .iter()
+        .map(|c| (c.spi_in.as_deref(), c.rekeyed_from.as_deref(), c.deleted))
+        .collect();
+    assert_eq!(
+        children,
+        [
+            (Some("000000b1"), None, true),
+            (Some("000000b2"), None, false),
+            (Some("000000b3"), Some("000000b1"), false),
+        ]
+    );
+    let st = &r.stats;
+    assert_eq!(
+        (
+            st.active_associations,
+            st.key_additions,
+            st.key_deletions,
+            st.rekeys
+        ),
+        (2, 3, 1, 1)
+    );
 }

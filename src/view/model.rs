@@ -805,6 +805,7 @@ pub(crate) mod tests {
             established_after_s: None,
             retransmissions: 0,
             failure: None,
+            child_failures: Vec::new(),
             nat: NatReport::default(),
             child_sas: Vec::new(),
             exchanges: vec![ExchangeReport {

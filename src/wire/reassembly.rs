@@ -14,7 +14,7 @@
 //! Such a datagram is only recognised when its first fragment was captured, and for IPv6
 //! only when UDP follows the fragment header directly.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use super::esp::be16;
@@ -118,13 +118,22 @@ struct FirstFragment {
 }
 
 /// The bounded reassembly table.
+///
+/// Each operation costs constant time whatever the table holds (a flood of fragments
+/// must not cost work in proportion to the cap): datagrams are found through a hash
+/// index (seeded, since senders choose the keys), and a queue in order of arrival of
+/// first fragments says which datagram is oldest, for expiry and eviction. Packet time
+/// that goes backwards makes that order approximate, never unbounded.
 #[derive(Debug)]
 pub struct Reassembler {
     max_entries: usize,
     max_datagram: usize,
     entries: Vec<Entry>,
+    index: HashMap<FragmentKey, usize, ahash::RandomState>,
+    /// (start, key) of datagrams in order of their start; entries that completed or were
+    /// dropped stay until they reach the front or the queue is compacted.
+    order: VecDeque<(Timestamp, FragmentKey)>,
     done: Vec<u8>,
-    oldest: Option<Timestamp>,
     stats: ReassemblyStats,
     lost_ike: VecDeque<IncompleteIke>,
 }
@@ -145,8 +154,9 @@ impl Reassembler {
             max_entries,
             max_datagram,
             entries: Vec::new(),
+            index: HashMap::with_hasher(ahash::RandomState::new()),
+            order: VecDeque::new(),
             done: Vec::new(),
-            oldest: None,
             stats: ReassemblyStats::default(),
             lost_ike: VecDeque::new(),
         }
@@ -176,48 +186,58 @@ impl Reassembler {
     /// when nothing is due, so it runs on every frame.
     pub fn expire(&mut self, now: Timestamp) {
         let due = |t: Timestamp| now.0.saturating_sub(t.0) > REASSEMBLY_TIMEOUT_NS;
-        if !self.oldest.is_some_and(due) {
-            return;
-        }
-        let mut i = 0;
-        while i < self.entries.len() {
-            if due(self.entries[i].started) {
-                let e = self.entries.swap_remove(i);
+        while let Some(&(started, key)) = self.order.front() {
+            if !due(started) {
+                break;
+            }
+            self.order.pop_front();
+            if let Some(e) = self.take(&key, started) {
                 self.stats.expired += 1;
                 self.remember_lost(&e, false);
-            } else {
-                i += 1;
             }
         }
-        self.oldest = self.entries.iter().map(|e| e.started).min();
     }
 
     /// Adds a fragment. Returns the datagram's bytes when this fragment completed it, or
     /// [`Reason::BadFragment`] when the fragment was inconsistent (the datagram is dropped).
     pub fn push(&mut self, frag: &Fragment<'_>) -> Result<Pushed<'_>, Reason> {
         self.expire(frag.ts);
-        let idx = match self.entries.iter().position(|e| e.key == frag.key) {
-            Some(i) => i,
+        let idx = match self.index.get(&frag.key) {
+            Some(&i) => i,
             None => self.insert(frag)?,
         };
         let entry = &mut self.entries[idx];
+        let started = entry.started;
         match entry.add(frag, self.max_datagram) {
             Ok(true) => {}
             Ok(false) => return Ok(Pushed::Stored),
             Err(reason) => {
-                self.entries.swap_remove(idx);
+                self.take(&frag.key, started);
                 self.stats.bad += 1;
-                self.oldest = self.entries.iter().map(|e| e.started).min();
                 return Err(reason);
             }
         }
-        let entry = self.entries.swap_remove(idx);
-        self.oldest = self.entries.iter().map(|e| e.started).min();
+        let entry = self.take(&frag.key, started).ok_or(Reason::BadFragment)?;
         self.stats.completed += 1;
         let total = entry.total.unwrap_or_default();
         self.done = entry.buf;
         self.done.truncate(total);
         Ok(Pushed::Complete(&self.done))
+    }
+
+    /// Removes and returns the datagram `key` if it is the one that started at
+    /// `started` (a later datagram may reuse a key whose queue entry is stale).
+    fn take(&mut self, key: &FragmentKey, started: Timestamp) -> Option<Entry> {
+        let i = *self.index.get(key)?;
+        if self.entries[i].started != started {
+            return None;
+        }
+        self.index.remove(key);
+        let e = self.entries.swap_remove(i);
+        if let Some(moved) = self.entries.get(i) {
+            self.index.insert(moved.key, i);
+        }
+        Some(e)
     }
 
     /// Starts a new datagram, evicting the oldest one when the table is full.
@@ -226,10 +246,11 @@ impl Reassembler {
             self.stats.bad += 1;
             return Err(Reason::BadFragment);
         }
-        if self.entries.len() >= self.max_entries {
-            let oldest = (0..self.entries.len()).min_by_key(|i| self.entries[*i].started);
-            if let Some(i) = oldest {
-                let e = self.entries.swap_remove(i);
+        while self.entries.len() >= self.max_entries {
+            let Some((started, key)) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(e) = self.take(&key, started) {
                 self.stats.evicted += 1;
                 self.remember_lost(&e, true);
             }
@@ -243,8 +264,23 @@ impl Reassembler {
             received: 0,
             first: None,
         });
-        self.oldest = Some(self.oldest.map_or(frag.ts, |o| o.min(frag.ts)));
-        Ok(self.entries.len() - 1)
+        let idx = self.entries.len() - 1;
+        self.index.insert(frag.key, idx);
+        self.order.push_back((frag.ts, frag.key));
+        self.compact_order();
+        Ok(idx)
+    }
+
+    /// Drops queue entries of datagrams already gone once they outnumber the live ones,
+    /// so that a steady stream of datagrams that complete keeps the queue small
+    /// (amortised constant time).
+    fn compact_order(&mut self) {
+        if self.order.len() <= 2 * self.entries.len() + 64 {
+            return;
+        }
+        let (index, entries) = (&self.index, &self.entries);
+        self.order
+            .retain(|(t, k)| index.get(k).is_some_and(|&i| entries[i].started == *t));
     }
 
     fn remember_lost(&mut self, entry: &Entry, evicted: bool) {

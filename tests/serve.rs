@@ -507,11 +507,10 @@ fn a_real_child_and_ike_rekey_keep_the_tunnel_up_until_its_delete() {
         w.last[&format!("ipsecmon_tunnel_state{{rule=\"\",state=\"{s}\",tunnel=\"{tunnel}\"}}")]
     };
     assert_eq!(state("down"), 1.0, "deleted at the end");
-    assert_eq!(
-        w.last[r#"ipsecmon_ipsec_events_total{event="rekeys"}"#],
-        3.0
-    );
     let report = report_of(&file);
+    let rekeys = w.last[r#"ipsecmon_ipsec_events_total{event="rekeys"}"#];
+    assert_eq!(rekeys, report["stats"]["rekeys"].as_f64().unwrap());
+    assert!(rekeys >= 2.0, "a CHILD and an IKE rekey: {rekeys}");
     let bytes: u64 = report["esp_sas"]
         .as_array()
         .unwrap()

@@ -50,6 +50,9 @@ fn sa(state: IkeState) -> IkeSaReport {
         chosen: None,
         icmp: Vec::new(),
         rule: None,
+        decryption: None,
+        id_i: None,
+        id_r: None,
     }
 }
 
@@ -73,6 +76,7 @@ fn esp(spi: &str, src: &str, dst: &str, packets: u64, first: f64, last: f64) -> 
         peer_spi: None,
         peer_link: None,
         rule: None,
+        decryption: None,
     }
 }
 
@@ -98,6 +102,8 @@ fn established() -> IkeSaReport {
         rekeyed_from: None,
         source: "inferred".into(),
         deleted: false,
+        ts_i: Vec::new(),
+        ts_r: Vec::new(),
     });
     s
 }

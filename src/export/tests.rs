@@ -31,6 +31,9 @@ fn ike(spi: &str, state: IkeState) -> IkeSaReport {
         chosen: None,
         icmp: Vec::new(),
         rule: None,
+        decryption: None,
+        id_i: None,
+        id_r: None,
     }
 }
 
@@ -54,6 +57,7 @@ fn esp(spi: &str, ike_sa: &str, src: &str, dst: &str, packets: u64) -> EspSaRepo
         peer_spi: None,
         peer_link: None,
         rule: None,
+        decryption: None,
     }
 }
 

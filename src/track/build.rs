@@ -156,6 +156,7 @@ fn esp_report(t: &Tracker, k: &EspKey, e: &EspSa, peer: Option<(u32, Pairing)>) 
         peer_spi: peer.map(|(spi, _)| spi32(spi)),
         peer_link: peer.map(|(_, how)| how.as_str().to_string()),
         rule: None,
+        decryption: t.esp_decrypt.get(k).map(|d| d.to_report()),
     }
 }
 

@@ -10,6 +10,8 @@ use tracing::debug;
 use crate::wire::ike::{registry, IkeMessage, PayloadBody};
 use crate::wire::{Addrs, Timestamp};
 
+use super::content::{self, Selectors};
+use super::decryption::Tally;
 use super::esp::LinkKind;
 use super::nat::NatObservations;
 use super::report::{
@@ -174,6 +176,9 @@ pub(crate) struct Exchange {
     pub transmissions: Vec<(u64, Timestamp, u32)>,
     /// Facts read from the exchange, in words.
     pub details: Vec<String>,
+    /// Traffic selectors, the requester's side first: the response's (narrowed) once
+    /// seen, else the request's.
+    pub selectors: Option<Selectors>,
 }
 
 impl Exchange {
@@ -204,6 +209,7 @@ impl Exchange {
             rekey_spi: rekey_notify_spi(ctx.msg),
             transmissions: vec![(ctx.frame, ctx.ts, ctx.len as u32)],
             details: Vec::new(),
+            selectors: content::selectors(ctx.msg),
         };
         ex.req_hashes.add(ctx.hash);
         ex.note(ctx);
@@ -261,6 +267,9 @@ impl Exchange {
         self.response = Some((ctx.frame, ctx.ts));
         self.resp_offer = proposed_child_spi(ctx.msg);
         self.ike_offer.1 = proposed_ike_spi(ctx.msg);
+        if let Some(sel) = content::selectors(ctx.msg) {
+            self.selectors = Some(sel);
+        }
         true
     }
 
@@ -336,6 +345,8 @@ pub(crate) struct Child {
     pub rekey_open: Option<bool>,
     /// An encrypted child Delete followed this open rekey: the child it replaced is gone.
     pub delete_pending: bool,
+    /// Traffic selectors of the IKE initiator's side and the responder's.
+    pub selectors: Option<Selectors>,
 }
 
 /// What filling an inferred SPI found out about a rekey.
@@ -363,6 +374,7 @@ impl Child {
             rekey_hint,
             rekey_open: None,
             delete_pending: false,
+            selectors: None,
         }
     }
 
@@ -374,6 +386,16 @@ impl Child {
             established_at: Some(self.established_at.as_secs_f64()),
             rekeyed_from: self.rekeyed_from.map(spi32),
             source: self.source.as_str().to_string(),
+            ts_i: self
+                .selectors
+                .as_ref()
+                .map(|s| s.0.clone())
+                .unwrap_or_default(),
+            ts_r: self
+                .selectors
+                .as_ref()
+                .map(|s| s.1.clone())
+                .unwrap_or_default(),
             deleted: self.deleted,
         }
     }
@@ -484,6 +506,10 @@ pub(crate) struct IkeSa {
     pub chosen: Option<String>,
     /// ICMP errors quoting its packets.
     pub icmp_reports: Vec<IcmpReport>,
+    /// Decryption outcomes of its encrypted messages, once a key was tried.
+    pub decryption: Option<Tally>,
+    /// The initiator's and the responder's identities, when seen.
+    pub ids: [Option<String>; 2],
 }
 
 impl IkeSa {
@@ -535,6 +561,8 @@ impl IkeSa {
             offered: Vec::new(),
             chosen: None,
             icmp_reports: Vec::new(),
+            decryption: None,
+            ids: [None, None],
         }
     }
 
@@ -604,6 +632,7 @@ impl IkeSa {
         new.last_seen = ts;
         new.icmp = None;
         new.icmp_reports.clear();
+        new.decryption = None;
         new.fragments_lost = None;
         new.auth_suspect = None;
         new.child_suspect = None;
@@ -793,8 +822,16 @@ impl IkeSa {
         }
     }
 
-    /// Records that a message arrived.
+    /// Records that a message arrived, and the identities it names.
     pub(crate) fn touch(&mut self, ctx: &MsgCtx<'_>) {
+        let [id_i, id_r] = content::identities(ctx.msg, ctx.from_initiator);
+        if self.ids[0].is_none() {
+            self.ids[0] = id_i;
+        }
+        // The IDr of an IKE_AUTH request is only the identity the initiator asks for.
+        if id_r.is_some() && (self.ids[1].is_none() || ctx.msg.header.is_response()) {
+            self.ids[1] = id_r;
+        }
         self.last_frame = self.last_frame.max(ctx.frame);
         self.last_seen = self.last_seen.max(ctx.ts);
         if let Some((s, d)) = ctx.addrs.ports {
@@ -1058,6 +1095,9 @@ impl IkeSa {
             icmp: self.icmp_reports.clone(),
             last_seen: self.last_seen.as_secs_f64(),
             rule: None,
+            decryption: self.decryption.map(|t| t.to_report()),
+            id_i: self.ids[0].clone(),
+            id_r: self.ids[1].clone(),
         }
     }
 }
@@ -1257,6 +1297,10 @@ pub(crate) fn add_child(
         36 if e.sk_first == 41 => Some(true),
         _ => None,
     };
+    let selectors = e.selectors.clone().map(|(req, resp)| match e.by_initiator {
+        true => (req, resp),
+        false => (resp, req),
+    });
     // Each side proposes its own inbound SPI (RFC 7296 §3.3.1, RFC 2408 §3.5).
     let (to_init, to_resp) = if e.by_initiator {
         (requester, responder)
@@ -1288,6 +1332,7 @@ pub(crate) fn add_child(
         spi_out: to_resp.map(|o| o.0),
         rekeyed_from,
         source,
+        selectors,
         ..Child::inferred(protocol, ts, rekey_hint)
     });
 }

@@ -136,6 +136,15 @@ fn new_request(
         INFORMATIONAL => {
             sa.post_auth = true;
             apply_deletes(sa, i, ctx.msg, counters, fx);
+            // The initiator rejecting the responder's AUTH says so in an INFORMATIONAL
+            // request (RFC 7296 §2.21.2), visible once decrypted.
+            if ctx.notifies().any(|n| n == AUTHENTICATION_FAILED) {
+                sa.fail(Failure::notified(
+                    "auth-failed",
+                    AUTHENTICATION_FAILED,
+                    ctx.frame,
+                ));
+            }
         }
         _ => {}
     }

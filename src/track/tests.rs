@@ -1663,3 +1663,208 @@ fn with_two_filters_a_rekey_is_matched_to_the_child_whose_traffic_it_takes_over(
         (2, 3, 1, 1)
     );
 }
+
+/// A TCP SYN whose checksum is right for 10.0.0.2 -> 192.0.2.2 (not for 192.0.2.1).
+const TCP_SEGMENT: [u8; 23] = [
+    0xc7, 0x38, 0x1a, 0x0b, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x50, 0x02, 0xff, 0xff,
+    0x3e, 0x34, 0x00, 0x00, 0x61, 0x62, 0x63,
+];
+
+/// An IKEv2 SA whose decrypted IKE_AUTH named child SPIs 0xc1 (to I) and 0xd1 (to R).
+fn v2_with_decrypted_child(s: &mut Sim) {
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    let req = v2(SPI_R, 35, 1, FROM_I, vec![sk(300), sa_spi(3, 0xc1, 4)]);
+    s.ike(20, I, R, req, "auth-req");
+    let resp = v2(SPI_R, 35, 1, RESP, vec![sk(208), sa_spi(3, 0xd1, 4)]);
+    s.ike(30, R, I, resp, "auth-resp");
+}
+
+#[test]
+fn decrypted_transport_esp_gives_inner_checksum_evidence() {
+    use crate::decrypt::{DecryptError, EspPlain};
+    let mut s = Sim::new();
+    v2_with_decrypted_child(&mut s);
+    let f = s.esp(40, I, R, 0xd1, 1);
+    let esp = EspPacket {
+        addrs: addrs(I, R, None),
+        encap: Encap::None,
+        spi: 0xd1,
+        seq: 1,
+        payload: &[0; 100],
+    };
+    let plain = EspPlain {
+        next_header: 6,
+        inner: &TCP_SEGMENT,
+        verified: true,
+    };
+    s.t.on_esp_decrypt(f, &esp, Ok(&plain));
+    let f2 = s.esp(41, I, R, 0xd1, 2);
+    s.t.on_esp_decrypt(f2, &esp, Err(DecryptError::IcvMismatch));
+    let r = s.finish(50);
+    let kinds: Vec<&str> = only(&r)
+        .nat
+        .evidence
+        .iter()
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert!(kinds.contains(&"checksum-mismatch"), "{kinds:?}");
+    let d = r.esp_sas[0].decryption.clone().unwrap();
+    assert_eq!(
+        (
+            d.status.as_str(),
+            d.decrypted,
+            d.verified,
+            d.not_authenticated
+        ),
+        ("partial", 1, 1, 1)
+    );
+    assert_eq!(d.first_failure.unwrap().frame, f2);
+    assert_eq!(r.esp_sas[0].ike_sa_link.as_deref(), Some("decrypted"));
+    assert_eq!(
+        (
+            r.stats.packets_not_authenticated,
+            r.stats.packets_not_decrypted
+        ),
+        (1, 0)
+    );
+}
+
+#[test]
+fn ike_decryption_outcomes_are_counted_per_sa() {
+    use crate::decrypt::{DecryptError, Outcome};
+    let mut s = Sim::new();
+    v2_with_decrypted_child(&mut s);
+    let header = v2(SPI_R, 35, 1, RESP, vec![]).header;
+    s.t.on_ike_decrypt(3, &header, Outcome::Failed(DecryptError::IcvMismatch));
+    s.t.on_ike_decrypt(4, &header, Outcome::Failed(DecryptError::BadPlaintext));
+    let r = s.finish(50);
+    let d = only(&r).decryption.clone().unwrap();
+    assert_eq!(
+        (d.status.as_str(), d.not_authenticated, d.not_decrypted),
+        ("not-authenticated", 1, 1)
+    );
+    assert_eq!(
+        (
+            r.stats.packets_not_authenticated,
+            r.stats.packets_not_decrypted
+        ),
+        (1, 1)
+    );
+    let unknown = msg(2, 0x99, 0x98, 37, 0, 0, vec![]).header;
+    s.t.on_ike_decrypt(5, &unknown, Outcome::Ok { verified: true });
+    assert_eq!(s.t.report().ike_sas.len(), 1);
+}
+
+#[test]
+fn ikev1_decrypted_payload_malformed_after_mm5_is_an_authentication_failure() {
+    let mut s = Sim::new();
+    for (t, from_i, tag) in [
+        (0, true, "mm1"),
+        (5, false, "mm2"),
+        (10, true, "mm3"),
+        (15, false, "mm4"),
+        (20, true, "mm5"),
+    ] {
+        let (a, b) = if from_i { (I, R) } else { (R, I) };
+        let spi_r = if t == 0 { 0 } else { SPI_R };
+        s.ike(t, a, b, v1(spi_r, 2, 0, vec![]), tag);
+    }
+    let mut n = notify_spi(16, None, true);
+    n.payload_type = 11;
+    s.ike(25, R, I, v1(SPI_R, 5, 0x42, vec![n]), "info-enc");
+    let r = s.finish(5000);
+    let f = only(&r).failure.clone().unwrap();
+    assert_eq!(
+        (f.code.as_str(), f.notify_type, f.frame),
+        ("auth-failed", Some(16), 6)
+    );
+}
+
+#[test]
+fn ikev2_decrypted_authentication_failed_in_an_informational_fails_the_sa() {
+    let mut s = Sim::new();
+    v2_up(&mut s, 0);
+    let info = v2(
+        SPI_R,
+        37,
+        2,
+        FROM_I,
+        vec![sk(40), notify_spi(24, None, true)],
+    );
+    let f = s.ike(100, I, R, info, "info-auth-failed");
+    let r = s.finish(200);
+    let failure = only(&r).failure.clone().unwrap();
+    assert_eq!(
+        (failure.code.as_str(), failure.notify_type, failure.frame),
+        ("auth-failed", Some(24), f)
+    );
+    assert_eq!(only(&r).state, IkeState::Failed);
+    assert_eq!(r.stats.active_associations, 0);
+}
+
+fn ident(ptype: u8, value: &str) -> Payload {
+    let mut p = payload(
+        PayloadBody::Identification(crate::wire::ike::Identification {
+            id_type: 2,
+            protocol: 0,
+            port: 0,
+            value: value.to_string(),
+        }),
+        true,
+    );
+    p.payload_type = ptype;
+    p
+}
+
+fn selector(ptype: u8, first: &str, last: &str) -> Payload {
+    let mut p = payload(
+        PayloadBody::TrafficSelectors(vec![crate::wire::ike::TrafficSelector {
+            ts_type: 7,
+            ip_protocol: 0,
+            start_port: 0,
+            end_port: 65535,
+            start_addr: ip(first),
+            end_addr: ip(last),
+        }]),
+        true,
+    );
+    p.payload_type = ptype;
+    p
+}
+
+#[test]
+fn decrypted_identities_and_selectors_are_reported() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    let req = vec![
+        sk(300),
+        ident(35, "alice@example.org"),
+        ident(36, "asked-for"),
+        sa_spi(3, 0xc1, 4),
+        selector(44, "198.51.100.0", "198.51.100.255"),
+        selector(45, "0.0.0.0", "255.255.255.255"),
+    ];
+    s.ike(20, I, R, v2(SPI_R, 35, 1, FROM_I, req), "auth-req");
+    let resp = vec![
+        sk(208),
+        ident(36, "bob@example.org"),
+        sa_spi(3, 0xd1, 4),
+        selector(44, "198.51.100.0", "198.51.100.255"),
+        selector(45, "203.0.113.0", "203.0.113.255"),
+    ];
+    s.ike(30, R, I, v2(SPI_R, 35, 1, RESP, resp), "auth-resp");
+    let r = s.finish(40);
+    let sa = only(&r);
+    assert_eq!(sa.id_i.as_deref(), Some("alice@example.org"));
+    assert_eq!(sa.id_r.as_deref(), Some("bob@example.org"));
+    let c = &sa.child_sas[0];
+    assert_eq!(
+        (c.ts_i.clone(), c.ts_r.clone()),
+        (
+            vec!["198.51.100.0/24".to_string()],
+            vec!["203.0.113.0/24".to_string()]
+        )
+    );
+}

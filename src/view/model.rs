@@ -789,6 +789,7 @@ pub(crate) mod tests {
             peer_spi: None,
             peer_link: None,
             rule: None,
+            decryption: None,
         }
     }
 
@@ -830,6 +831,9 @@ pub(crate) mod tests {
             icmp: Vec::new(),
             last_seen: 1_700_000_000.5,
             rule: None,
+            decryption: None,
+            id_i: None,
+            id_r: None,
         }
     }
 
@@ -852,6 +856,8 @@ pub(crate) mod tests {
             established_at: Some(1_700_000_000.052),
             rekeyed_from: None,
             source: "proposal".into(),
+            ts_i: Vec::new(),
+            ts_r: Vec::new(),
             deleted: false,
         });
         let mut stuck = ike(
@@ -973,6 +979,8 @@ pub(crate) mod tests {
             rekeyed_from: Some("c0000001".into()),
             source: "proposal".into(),
             deleted: false,
+            ts_i: Vec::new(),
+            ts_r: Vec::new(),
         });
         snap
     }

@@ -3,11 +3,14 @@
 //! scenarios under `fixtures/lab/<scenario>/`, each compared exactly with the
 //! `report.expected.json` and `diagnose.expected.json` beside it.
 //!
-//! The expected documents were written by ipsecmon only after every value in them had
-//! been checked by hand against the capture and the scenario's README; regenerate them
-//! with `IPSECMON_BLESS=1 cargo test --test track_lab` only after checking again. A
-//! scenario without expected documents (`ikev1`, whose Deletes are encrypted IKEv1
-//! Informationals that only keys can read) is checked by facts instead.
+//! Each scenario is compared twice: from the wire alone (`report.expected.json`), where
+//! encrypted errors are inferred, and with its session keys (`report.keys.expected.json`),
+//! where they are read. The expected documents were written by ipsecmon only after every
+//! value in them had been checked by hand against the capture and the charon log in the
+//! scenario's README; regenerate them
+//! with `IPSECMON_BLESS=1 cargo test --test track_lab` only after checking again. `ikev1`
+//! has keyed documents only: its Deletes are encrypted IKEv1 Informationals that only keys
+//! can read (its keyless facts are checked below).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -202,12 +205,26 @@ fn captures(dir: &Path) -> Vec<(PathBuf, String)> {
     out
 }
 
-/// Compares one capture's documents; returns how many were compared.
+/// Compares one capture's documents, without keys (`report.expected.json`) and with the
+/// scenario's key tables (`report.keys.expected.json`); returns how many were compared.
 fn compare(dir: &Path, capture: &Path, prefix: &str) -> usize {
+    let keys = dir.join("keys");
+    let keys = keys.to_str().unwrap();
     let mut n = 0;
-    for cmd in ["report", "diagnose"] {
-        let expected = dir.join(format!("{prefix}{cmd}.expected.json"));
-        let (got, code) = run(&[cmd], &[capture.to_path_buf()]);
+    let runs: [(&str, &[&str]); 4] = [
+        ("report", &[]),
+        ("diagnose", &[]),
+        ("report.keys", &["--keys", keys]),
+        ("diagnose.keys", &["--keys", keys]),
+    ];
+    for (name, extra) in runs {
+        if !extra.is_empty() && !dir.join("keys").is_dir() {
+            continue;
+        }
+        let cmd = name.split('.').next().unwrap();
+        let expected = dir.join(format!("{prefix}{name}.expected.json"));
+        let args: Vec<&str> = std::iter::once(cmd).chain(extra.iter().copied()).collect();
+        let (got, code) = run(&args, &[capture.to_path_buf()]);
         // `IPSECMON_BLESS=1` rewrites existing documents, `=all` creates missing ones too.
         let bless = std::env::var("IPSECMON_BLESS").unwrap_or_default();
         if bless == "all" || (!bless.is_empty() && expected.exists()) {
@@ -404,4 +421,55 @@ fn correlate_locates_the_nat_of_both_nat_scenarios() {
             (&Value::from(0), &Value::from(0))
         );
     }
+}
+
+/// With the session keys the inferences become exact: the notify inside each failed
+/// exchange is read, and narrowed traffic selectors show.
+#[test]
+fn with_keys_each_lab_scenario_gives_its_exact_code() {
+    let cases: [(&str, &[(&str, &str)]); 10] = [
+        ("ok", &[]),
+        ("ikev1", &[]),
+        ("psk-mismatch", &[("auth-failed", "error")]),
+        ("no-common-proposal", &[("no-proposal-chosen", "error")]),
+        ("pfs-mismatch", &[("no-proposal-chosen", "error")]),
+        ("not-mirrored", &[("ts-unacceptable", "warning")]),
+        ("esp-one-way", &[("esp-one-way", "error")]),
+        ("esp-blocked", &[("esp-blocked", "warning")]),
+        ("nat", &[("auth-failed", "error")]),
+        ("nat-t", &[]),
+    ];
+    for (scenario, want) in cases {
+        let dir = fixture(&format!("lab/{scenario}"));
+        let keys = dir.join("keys");
+        for (capture, _) in captures(&dir) {
+            let args = ["diagnose", "--keys", keys.to_str().unwrap()];
+            let (diag, _) = run(&args, std::slice::from_ref(&capture));
+            assert_eq!(codes(&diag), want, "{}", capture.display());
+            for f in diag["findings"].as_array().unwrap() {
+                if f["code"] != "esp-one-way" && f["code"] != "esp-blocked" {
+                    assert_eq!(f["confidence"], 1.0, "{}", capture.display());
+                }
+            }
+        }
+    }
+    let (diag, _) = run(
+        &[
+            "diagnose",
+            "--keys",
+            fixture("lab/pfs-mismatch/keys").to_str().unwrap(),
+        ],
+        &[fixture("lab/pfs-mismatch/link.pcap")],
+    );
+    let last = diag["findings"][0]["evidence"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        last["what"],
+        "closest mismatch: esp:3des-sha1-modp1024-noesn against esp:3des-sha1-noesn: perfect \
+         forward secrecy on one side only (modp1024 against none)"
+    );
 }

@@ -2,7 +2,7 @@
 //! returns the finding for that cause, or nothing.
 
 use crate::track::report::{
-    EspSaReport, ExchangeReport, IkeSaReport, IkeState, NatVerdict, Report,
+    EspSaReport, ExchangeReport, Failure, IkeSaReport, IkeState, NatVerdict, Report,
 };
 
 use crate::wire::ike::registry;
@@ -44,53 +44,62 @@ pub(super) fn for_ike_sa(sa: &IkeSaReport, report: &Report, config: &Config) -> 
     for check in checks {
         out.extend(check(sa, report, config));
     }
-    out.extend(child_refusals(sa));
+    out.extend(child_refusals(sa, report));
     out
 }
 
 /// One finding per cause among the child SA negotiations refused while the IKE SA was
 /// up (a cause the SA's own failure already reports is not repeated).
-fn child_refusals(sa: &IkeSaReport) -> Vec<Finding> {
+fn child_refusals(sa: &IkeSaReport, report: &Report) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
     let known = sa.failure.as_ref().map(|f| f.code.as_str());
     for f in &sa.child_failures {
         let Some(code) = code_from_str(&f.code) else {
             continue;
         };
-        if known == Some(f.code.as_str()) || out.iter().any(|o| o.code == code) {
-            continue;
+        if known != Some(f.code.as_str()) && out.iter().all(|o| o.code != code) {
+            out.push(child_finding(sa, report, f, code));
         }
-        let what = match f.notify_type {
-            Some(n) => {
-                let name = registry::notify_name(sa.version, n).unwrap_or("error notify");
-                format!("{name} ({n})")
-            }
-            None => reason_head(f.reason.as_deref()),
-        };
-        let summary = format!(
-            "{} refused a child SA that {} asked for: {what}",
-            sa.responder, sa.initiator
-        );
-        // The IKE SA and its other children may be fine: an inferred refusal of one
-        // child is a warning, a notify that says so outright an error.
-        let severity = if f.notify_type.is_some() {
-            Severity::Error
-        } else {
-            Severity::Warning
-        };
-        let mut x = finding(code, severity, sa, summary);
-        if code == Code::NegotiationStalled && f.notify_type.is_some() {
-            x.remedy = REFUSED_REMEDY.to_string();
-        }
-        x.evidence = refused_exchange_evidence(sa, f.frame);
-        if let Some(reason) = &f.reason {
-            x.evidence
-                .push(ev(f.frame, frame_ts(sa, f.frame), reason.clone()));
-        }
-        x.confidence = f.confidence;
-        out.push(x);
     }
     out
+}
+
+/// The finding for one refused child SA negotiation.
+fn child_finding(sa: &IkeSaReport, report: &Report, f: &Failure, code: Code) -> Finding {
+    let what = match f.notify_type {
+        Some(n) => {
+            let name = registry::notify_name(sa.version, n).unwrap_or("error notify");
+            format!("{name} ({n})")
+        }
+        None => reason_head(f.reason.as_deref()),
+    };
+    let summary = format!(
+        "{} did not accept a child SA as {} asked for it: {what}",
+        sa.responder, sa.initiator
+    );
+    // The IKE SA and its other children may be fine: an inferred refusal of one child
+    // is a warning, a notify that says so outright an error.
+    let severity = if f.notify_type.is_some() {
+        Severity::Error
+    } else {
+        Severity::Warning
+    };
+    let mut x = finding(code, severity, sa, summary);
+    if code == Code::NegotiationStalled && f.notify_type.is_some() {
+        x.remedy = REFUSED_REMEDY.to_string();
+    }
+    x.evidence = refused_exchange_evidence(sa, f.frame);
+    let ts = frame_ts(sa, f.frame);
+    if let Some(reason) = &f.reason {
+        x.evidence.push(ev(f.frame, ts, reason.clone()));
+    }
+    if code == Code::NoProposalChosen {
+        let lines = super::proposals::comparison_for(sa, report, "esp");
+        x.evidence
+            .extend(lines.into_iter().map(|what| ev(f.frame, ts, what)));
+    }
+    x.confidence = f.confidence;
+    x
 }
 
 /// The first clause of an inference's reason (up to its first colon).

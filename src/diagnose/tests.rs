@@ -48,6 +48,7 @@ fn sa(state: IkeState) -> IkeSaReport {
         last_seen: 100.01,
         offered: Vec::new(),
         chosen: None,
+        accepted: Vec::new(),
         icmp: Vec::new(),
         rule: None,
         decryption: None,
@@ -555,8 +556,8 @@ fn refused_child_sas_are_one_finding_per_cause() {
     assert_eq!(codes(&f), vec![("negotiation-stalled", Severity::Warning)]);
     assert_eq!(
         f[0].summary,
-        "192.0.2.2:500 refused a child SA that 192.0.2.1:500 asked for: the CREATE_CHILD_SA \
-         response holds an encrypted error notify alone"
+        "192.0.2.2:500 did not accept a child SA as 192.0.2.1:500 asked for it: the \
+         CREATE_CHILD_SA response holds an encrypted error notify alone"
     );
     let frames: Vec<u64> = f[0].evidence.iter().map(|e| e.frame).collect();
     assert_eq!(frames, [5, 6, 6]);
@@ -572,6 +573,7 @@ fn refused_child_sas_are_one_finding_per_cause() {
     );
     assert_eq!(
         f[0].summary,
-        "192.0.2.2:500 refused a child SA that 192.0.2.1:500 asked for: NO_PROPOSAL_CHOSEN (14)"
+        "192.0.2.2:500 did not accept a child SA as 192.0.2.1:500 asked for it: NO_PROPOSAL_CHOSEN \
+         (14)"
     );
 }

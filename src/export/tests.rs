@@ -29,6 +29,7 @@ fn ike(spi: &str, state: IkeState) -> IkeSaReport {
         last_seen: 100.04,
         offered: Vec::new(),
         chosen: None,
+        accepted: Vec::new(),
         icmp: Vec::new(),
         rule: None,
         decryption: None,

@@ -179,6 +179,10 @@ pub(crate) struct Exchange {
     /// Traffic selectors, the requester's side first: the response's (narrowed) once
     /// seen, else the request's.
     pub selectors: Option<Selectors>,
+    /// The selectors the request proposed (decrypted or cleartext), to tell narrowing.
+    pub req_selectors: Option<Selectors>,
+    /// Some message of the exchange was decrypted: its content is known, not inferred.
+    pub decrypted: bool,
 }
 
 impl Exchange {
@@ -210,6 +214,8 @@ impl Exchange {
             transmissions: vec![(ctx.frame, ctx.ts, ctx.len as u32)],
             details: Vec::new(),
             selectors: content::selectors(ctx.msg),
+            req_selectors: content::selectors(ctx.msg),
+            decrypted: ctx.has_decrypted(),
         };
         ex.req_hashes.add(ctx.hash);
         ex.note(ctx);
@@ -265,6 +271,7 @@ impl Exchange {
             return false;
         }
         self.response = Some((ctx.frame, ctx.ts));
+        self.decrypted |= ctx.has_decrypted();
         self.resp_offer = proposed_child_spi(ctx.msg);
         self.ike_offer.1 = proposed_ike_spi(ctx.msg);
         if let Some(sel) = content::selectors(ctx.msg) {
@@ -504,6 +511,8 @@ pub(crate) struct IkeSa {
     pub offered: Vec<String>,
     /// The proposal the responder chose.
     pub chosen: Option<String>,
+    /// Every proposal a response accepted, bounded.
+    pub accepted: Vec<String>,
     /// ICMP errors quoting its packets.
     pub icmp_reports: Vec<IcmpReport>,
     /// Decryption outcomes of its encrypted messages, once a key was tried.
@@ -560,6 +569,7 @@ impl IkeSa {
             inherited_after: None,
             offered: Vec::new(),
             chosen: None,
+            accepted: Vec::new(),
             icmp_reports: Vec::new(),
             decryption: None,
             ids: [None, None],
@@ -574,8 +584,11 @@ impl IkeSa {
             return;
         }
         if is_response {
-            if self.chosen.is_none() {
-                self.chosen = found.into_iter().next();
+            if let Some(first) = found.into_iter().next() {
+                if self.accepted.len() < MAX_OFFERED && !self.accepted.contains(&first) {
+                    self.accepted.push(first.clone());
+                }
+                self.chosen.get_or_insert(first);
             }
             return;
         }
@@ -1092,6 +1105,7 @@ impl IkeSa {
             last_frame: self.last_frame,
             offered: self.offered.clone(),
             chosen: self.chosen.clone(),
+            accepted: self.accepted.clone(),
             icmp: self.icmp_reports.clone(),
             last_seen: self.last_seen.as_secs_f64(),
             rule: None,
@@ -1301,6 +1315,10 @@ pub(crate) fn add_child(
         true => (req, resp),
         false => (resp, req),
     });
+    // A new child with the selectors of a live one replaces it (IKEv1 Quick Mode rekeys
+    // name nothing else; RFC 2409 §5.5 rekeys by a fresh Quick Mode).
+    let rekeyed_from = rekeyed_from.or_else(|| same_selectors(sa, selectors.as_ref()));
+    let rekey_hint = rekey_hint.or(rekeyed_from.map(|_| true));
     // Each side proposes its own inbound SPI (RFC 7296 §3.3.1, RFC 2408 §3.5).
     let (to_init, to_resp) = if e.by_initiator {
         (requester, responder)
@@ -1334,6 +1352,50 @@ pub(crate) fn add_child(
         source,
         selectors,
         ..Child::inferred(protocol, ts, rekey_hint)
+    });
+    note_narrowing(sa, ex);
+}
+
+/// The inbound SPI of the latest live child whose traffic selectors are `selectors`.
+fn same_selectors(sa: &IkeSa, selectors: Option<&Selectors>) -> Option<u32> {
+    let selectors = selectors?;
+    sa.children
+        .iter()
+        .rev()
+        .find(|c| !c.deleted && c.selectors.as_ref() == Some(selectors))
+        .and_then(|c| c.spi_in.or(c.spi_out))
+}
+
+/// A responder that answered with narrower traffic selectors than the request proposed
+/// (RFC 7296 §2.9) made a child SA for part of the traffic only: what the seed calls
+/// filters that are not mirrored. Recorded as a `ts-unacceptable` child failure with
+/// both sides' selectors; traffic outside the narrowed ones finds no SA.
+fn note_narrowing(sa: &mut IkeSa, ex: usize) {
+    let Some(e) = sa.exchanges.get(ex) else {
+        return;
+    };
+    let (Some(asked), Some(got), Some((frame, _))) =
+        (e.req_selectors.clone(), e.selectors.clone(), e.response)
+    else {
+        return;
+    };
+    if asked == got {
+        return;
+    }
+    let reason = format!(
+        "the responder narrowed the traffic selectors (RFC 7296 §2.9): asked {} === {}, got \
+         {} === {}; traffic the filters do not share finds no SA",
+        asked.0.join(", "),
+        asked.1.join(", "),
+        got.0.join(", "),
+        got.1.join(", ")
+    );
+    sa.child_refused(Failure {
+        code: "ts-unacceptable".to_string(),
+        notify_type: None,
+        frame,
+        confidence: 1.0,
+        reason: Some(reason),
     });
 }
 

@@ -510,7 +510,8 @@ fn encrypted_delete(
     counters: &mut Counters,
     fx: &mut Vec<Effect>,
 ) {
-    if ctx.has_decrypted() || sa.exchanges[i].sk_first != DELETE {
+    let ex = &sa.exchanges[i];
+    if ctx.has_decrypted() || ex.decrypted || ex.sk_first != DELETE {
         return;
     }
     match ctx.sk_first() {

@@ -317,6 +317,9 @@ pub struct IkeSaReport {
     /// The proposal the responder chose, in the same notation.
     #[serde(default)]
     pub chosen: Option<String>,
+    /// Every proposal the responder's answers accepted (IKE and child SAs), bounded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepted: Vec<String>,
     /// ICMP errors that quoted this SA's packets.
     #[serde(default)]
     pub icmp: Vec<IcmpReport>,

@@ -828,6 +828,7 @@ pub(crate) mod tests {
             last_frame: 2,
             offered: vec!["ike:aes128-sha256-modp2048".into()],
             chosen: None,
+            accepted: Vec::new(),
             icmp: Vec::new(),
             last_seen: 1_700_000_000.5,
             rule: None,

@@ -28,8 +28,9 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cforce-frame-pointers"
-# --target keeps RUSTFLAGS away from build scripts and proc macros.
-nice -n "$NICE" cargo build --locked --release --manifest-path fuzz/Cargo.toml \
+# --target keeps RUSTFLAGS away from build scripts and proc macros. Not --locked: when the
+# main crate gains a dependency, cargo adds it to fuzz/Cargo.lock rather than failing.
+nice -n "$NICE" cargo build --release --manifest-path fuzz/Cargo.toml \
   --target "$host" --bins
 unset RUSTFLAGS
 bin=fuzz/target/$host/release

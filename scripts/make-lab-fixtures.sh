@@ -21,6 +21,10 @@
 #   responder-down: wait 17 s (four IKE_SA_INIT, give-up at +15 s)
 # Needs a built ipsecmon (IPSECMON=path, default target/debug/ipsecmon) and what
 # scripts/install-deps.sh installs.
+#
+# A new recording has new SPIs, keys and times: the exact expected documents beside the
+# captures (*.expected.json, tests/track_lab.rs) no longer match it and must be checked
+# again and re-blessed. The script keeps them; it replaces only what it makes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IPSECMON=${IPSECMON:-target/debug/ipsecmon}
@@ -86,7 +90,7 @@ events() {
 for s in "${SCENARIOS[@]}"; do
   echo "== $s"
   OUT=fixtures/lab/$s
-  rm -rf "$OUT"; mkdir -p "$OUT"
+  rm -rf "$OUT"/*.pcap "$OUT"/keys "$OUT"/config "$OUT"/README.md; mkdir -p "$OUT"
   START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   lab up --scenario "$s" >/dev/null
   sleep 1

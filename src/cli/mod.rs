@@ -129,9 +129,8 @@ impl EngineArgs {
         let Some(path) = &self.keys else {
             return Ok(None);
         };
-        let table = crate::keys::KeyTable::load(path).map_err(|e| {
-            anyhow::anyhow!("--keys: {e}; give key tables in Wireshark's or tcpdump's format")
-        })?;
+        let table =
+            crate::keys::KeyTable::load(path).map_err(|e| anyhow::anyhow!("--keys: {e}"))?;
         let (ikev1, ikev2, esp) = table.counts();
         tracing::info!(path = %path.display(), ikev1, ikev2, esp, "key table loaded");
         Ok(Some(std::sync::Arc::new(table)))

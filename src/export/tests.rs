@@ -122,6 +122,11 @@ fn totals_stay_monotonic_across_a_rekey() {
     let text = m.render();
     assert_eq!(value(&text, FWD), 14.0);
     assert_eq!(
+        value(&text, "ipsecmon_ike_establishment_seconds_count"),
+        1.0,
+        "the rekeyed IKE SA inherits its time, not a second establishment"
+    );
+    assert_eq!(
         value(
             &text,
             r#"ipsecmon_tunnel_state{rule="",state="established",tunnel="192.0.2.1<->192.0.2.2"}"#

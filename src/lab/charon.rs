@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::state::{CaptureState, Proc, State};
 use super::sys::{start_time, wait_for};
-use super::LabError;
+use super::{io, LabError};
 
 /// charon's binary in Debian's strongswan-charon.
 pub const CHARON: &str = "/usr/lib/ipsec/charon";
@@ -93,13 +93,6 @@ include {fragment}
         vici = files.vici(),
         fragment = fragment.display(),
     )
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LabError + '_ {
-    move |source| LabError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// Spawns a long-running program inside a namespace, detached from the caller's process

@@ -166,7 +166,7 @@ fn sysctl_in(ns: &str, settings: &[(&str, &str)]) -> Result<(), LabError> {
             super::sys::enter_netns(ns)?;
             for (key, value) in settings {
                 let path = Path::new("/proc/sys").join(key);
-                std::fs::write(&path, value).map_err(|source| LabError::Io { path, source })?;
+                std::fs::write(&path, value).map_err(super::io(&path))?;
             }
             Ok(())
         })
@@ -212,10 +212,7 @@ table ip lab-nat {
 
 fn masquerade(ns: &str, dir: &Path) -> Result<(), LabError> {
     let file = dir.join("nat.nft");
-    std::fs::write(&file, MASQUERADE_NFT).map_err(|source| LabError::Io {
-        path: file.clone(),
-        source,
-    })?;
+    std::fs::write(&file, MASQUERADE_NFT).map_err(super::io(&file))?;
     nft_load(ns, &file)
 }
 

@@ -286,6 +286,10 @@ impl IkeCtx<'_> {
         }
         row.since = child.established_at.unwrap_or(self.ike.started);
         row.state = self.child_state(child, &row);
+        if row.note.is_none() && is_up(row.state) && row.inbound.packets + row.outbound.packets == 0
+        {
+            row.note = Some("no ESP/AH seen".to_string());
+        }
         row
     }
 
@@ -420,6 +424,14 @@ fn lone_rows(snap: &Snapshot, used: &mut [bool], now: f64, local: Option<IpAddr>
         rows.push(row);
     }
     rows
+}
+
+/// Established in some form: the child SA should be carrying traffic.
+fn is_up(state: RowState) -> bool {
+    matches!(
+        state,
+        RowState::Established | RowState::Idle | RowState::Rekeying
+    )
 }
 
 fn ike_row_state(ike: &IkeSaReport) -> RowState {
@@ -990,6 +1002,16 @@ pub(crate) mod tests {
         assert_eq!(rows[0].state, RowState::Rekeyed);
         assert_eq!(rows[1].state, RowState::Established);
         assert_eq!(rows.len(), 4);
+    }
+
+    #[test]
+    fn an_established_child_without_any_esp_says_so() {
+        let mut snap = sample();
+        snap.report.esp_sas.truncate(0);
+        let rows = rows(&snap, RowOptions::default());
+        assert_eq!(rows[0].state, RowState::Established);
+        assert_eq!(rows[0].note.as_deref(), Some("no ESP/AH seen"));
+        assert_eq!(super::rows(&sample(), RowOptions::default())[0].note, None);
     }
 
     #[test]

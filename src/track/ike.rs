@@ -682,12 +682,13 @@ impl IkeSa {
     }
 
     /// `true` when a new ESP/AH SPI towards `dst` may belong to this SA: a child
-    /// negotiation left its SPI for that direction unknown, the negotiation is still
-    /// under way (ESP after a short IKE_AUTH answer proves success), or the SA was seen
-    /// mid-life, when its children were negotiated before the capture began.
+    /// negotiation left its SPI for that direction unknown, an IKE_AUTH answer whose
+    /// outcome the wire left open waits for ESP to prove it, or the SA was seen mid-life,
+    /// when its children were negotiated before the capture began.
     pub(crate) fn expects_spi(&self, dst: IpAddr) -> bool {
         let slot = usize::from(!self.towards_initiator(dst));
-        self.mid_life || self.state == IkeState::Negotiating || self.open_slots[slot] > 0
+        let undecided = self.auth_suspect.is_some() || self.child_suspect.is_some();
+        self.mid_life || self.open_slots[slot] > 0 || undecided
     }
 
     /// `true` when a packet to `dst` travels towards the initiator.

@@ -1868,3 +1868,18 @@ fn decrypted_identities_and_selectors_are_reported() {
         )
     );
 }
+
+#[test]
+fn esp_during_a_negotiation_that_made_no_child_yet_is_not_linked() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    for i in 0..20u32 {
+        s.esp(20 + i64::from(i), I, R, 0x7000 + i, 1);
+    }
+    let r = s.t.report();
+    let sa = only(&r);
+    assert!(sa.child_sas.is_empty());
+    assert!(r.esp_sas.iter().all(|e| e.ike_sa.is_none()));
+    assert_eq!((r.stats.key_additions, r.stats.rekeys), (0, 0));
+}

@@ -11,7 +11,8 @@ use crate::diagnose;
 use crate::keys::KeyTable;
 use crate::policy::Policy;
 use crate::snapshot::{RuleSummary, Snapshot};
-use crate::track::{self, Tracker};
+use crate::track::report::{EspSaReport, IkeSaReport};
+use crate::track::{self, RowLabel, Rows, Tracker};
 use crate::wire::ike::{self, vendor::DraftNatdMemory};
 use crate::wire::{Decoder, DecoderConfig, Packet, Reason};
 
@@ -158,13 +159,30 @@ impl Engine {
     /// loaded, and the fragment reassemblies the decoder abandoned (expired or evicted)
     /// counted in its evictions.
     pub fn report(&self) -> crate::track::report::Report {
-        let mut report = self.tracker.report();
-        let frags = self.decoder.reassembly_stats();
-        report.evictions.fragments = frags.expired + frags.evicted;
+        let mut report = self.rows().into_report();
         if let Some(policy) = &self.policy {
             label_with_rules(&mut report, policy);
         }
         report
+    }
+
+    /// The tracker's rows (for outputs that write one row at a time), with the fragment
+    /// reassemblies the decoder abandoned counted in the evictions. Policy rules are not
+    /// in them: [`Engine::write_report_json`] adds those.
+    pub fn rows(&self) -> Rows<'_> {
+        let mut rows = self.tracker.rows();
+        let frags = self.decoder.reassembly_stats();
+        rows.set_fragment_evictions(frags.expired + frags.evicted);
+        rows
+    }
+
+    /// Writes [`Engine::report`] as one pretty-printed JSON document, byte for byte what
+    /// serializing it gives, but making each row as it is written instead of holding the
+    /// whole document (hundreds of MB with 100,000 IKE SAs).
+    pub fn write_report_json<W: std::io::Write>(&self, out: W) -> serde_json::Result<()> {
+        let rows = self.rows();
+        let label = PolicyLabel(self.policy.as_deref());
+        serde_json::to_writer_pretty(out, &rows.streamed(&label))
     }
 
     /// An immutable snapshot: report, diagnosis and counters.
@@ -214,10 +232,28 @@ fn rule_between(policy: &Policy, a: &str, b: &str) -> Option<String> {
 
 /// Labels every IKE, ESP and AH SA with the rule it falls under.
 fn label_with_rules(report: &mut crate::track::report::Report, policy: &Policy) {
+    let label = PolicyLabel(Some(policy));
     for sa in &mut report.ike_sas {
-        sa.rule = rule_between(policy, &sa.initiator, &sa.responder);
+        label.ike(sa);
     }
     for sa in report.esp_sas.iter_mut().chain(report.ah_sas.iter_mut()) {
-        sa.rule = rule_between(policy, &sa.src, &sa.dst);
+        label.esp(sa);
+    }
+}
+
+/// The rule each SA falls under, when a policy is loaded.
+struct PolicyLabel<'a>(Option<&'a Policy>);
+
+impl RowLabel for PolicyLabel<'_> {
+    fn ike(&self, sa: &mut IkeSaReport) {
+        if let Some(policy) = self.0 {
+            sa.rule = rule_between(policy, &sa.initiator, &sa.responder);
+        }
+    }
+
+    fn esp(&self, sa: &mut EspSaReport) {
+        if let Some(policy) = self.0 {
+            sa.rule = rule_between(policy, &sa.src, &sa.dst);
+        }
     }
 }

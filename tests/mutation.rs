@@ -202,8 +202,17 @@ fn report_bytes(bytes: Vec<u8>, config: &EngineConfig) -> u64 {
     }
     engine.finish();
     let snap = engine.snapshot("mutated", Default::default());
-    serde_json::to_string(&snap.report).expect("the report serialises");
-    let _ = ipsecmon::cli::report::render(&snap.report);
+    let whole = serde_json::to_vec_pretty(&snap.report).expect("the report serialises");
+    let mut streamed = Vec::new();
+    engine
+        .write_report_json(&mut streamed)
+        .expect("the report streams");
+    assert!(
+        whole == streamed,
+        "the streamed report differs from the whole one"
+    );
+    let mut text = Vec::new();
+    ipsecmon::cli::report::render(&engine.rows(), &mut text).expect("the tables render");
     let mut metrics = ipsecmon::export::Metrics::new(Default::default());
     metrics.update(&snap);
     let _ = metrics.render();

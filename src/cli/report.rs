@@ -12,7 +12,8 @@ use clap::Args;
 use crate::capture::{self, Frame, FrameSource};
 use crate::cli::{EngineArgs, EXIT_OK, EXIT_USAGE};
 use crate::engine::Engine;
-use crate::track::report::{DecryptionReport, EspSaReport, IkeSaReport, Report, Stats};
+use crate::track::report::{DecryptionReport, Stats};
+use crate::track::{ChildSaRow, EspSaRow, IkeSaRow, Rows};
 
 /// Arguments of `ipsecmon report`.
 #[derive(Debug, Args)]
@@ -37,20 +38,21 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
     let mut engine = Engine::new(args.engine.engine_config()?);
     let read = read_all(&mut engine, &args.files);
     engine.finish();
-    let report = engine.report();
     let stdout = io::stdout();
-    // Buffered: stdout is line-buffered, and a pretty report has a line per field.
-    let mut out = io::BufWriter::new(stdout.lock());
+    // Buffered: stdout is line-buffered, and a pretty report has a line per field. Both
+    // forms are written row by row as they are made, never held whole.
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &report).map_err(io::Error::from)?;
+        engine
+            .write_report_json(&mut out)
+            .map_err(io::Error::from)?;
         out.write_all(b"\n")?;
     } else {
-        out.write_all(render(&report).as_bytes())?;
+        render(&engine.rows(), &mut out)?;
     }
     out.flush()?;
-    // The process ends next: freeing every SA and report row one by one would take up to
-    // a second on large captures, and the operating system reclaims it all at once.
-    std::mem::forget(report);
+    // The process ends next: freeing every SA one by one would take up to a second on
+    // large captures, and the operating system reclaims it all at once.
     std::mem::forget(engine);
     match read {
         Ok(()) => Ok(EXIT_OK),
@@ -84,107 +86,126 @@ fn read_all(engine: &mut Engine, files: &[PathBuf]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The report as readable tables.
-pub fn render(r: &Report) -> String {
-    let mut s = String::new();
-    let t0 = start_time(r);
-    let _ = writeln!(s, "IKE SAs: {}", r.ike_sas.len());
-    for sa in &r.ike_sas {
-        ike_row(&mut s, sa, t0);
+/// The report as readable tables, written row by row.
+pub fn render(rows: &Rows<'_>, out: &mut impl Write) -> io::Result<()> {
+    let t0 = rows.start_time();
+    writeln!(out, "IKE SAs: {}", rows.ike_count())?;
+    for sa in rows.ike_rows() {
+        ike_row(out, &sa, t0)?;
     }
-    for (name, rows) in [("ESP SAs", &r.esp_sas), ("AH SAs", &r.ah_sas)] {
-        if name == "AH SAs" && rows.is_empty() {
+    let mut path = String::new();
+    for (name, ah) in [("ESP SAs", false), ("AH SAs", true)] {
+        let count = rows.esp_count(ah);
+        if ah && count == 0 {
             continue;
         }
-        let _ = writeln!(s, "\n{name}: {}", rows.len());
-        if !rows.is_empty() {
-            let _ = writeln!(
-                s,
+        writeln!(out, "\n{name}: {count}")?;
+        if count > 0 {
+            writeln!(
+                out,
                 "  {:<8}  {:<44} {:>5} {:>9} {:>11} {:>6} {:>6} {:>6}  IKE SA",
                 "SPI", "SRC -> DST", "ENCAP", "PACKETS", "BYTES", "LOST", "REPLAY", "REORD"
-            );
+            )?;
         }
-        for e in rows.iter() {
-            esp_row(&mut s, e);
+        for e in rows.esp_rows(ah) {
+            esp_row(out, &e, &mut path)?;
         }
     }
-    let _ = writeln!(s, "\nStatistics");
-    stats_rows(&mut s, &r.stats);
-    let _ = writeln!(
-        s,
+    writeln!(out, "\nStatistics")?;
+    stats_rows(out, &rows.stats())?;
+    let ev = rows.evictions();
+    writeln!(
+        out,
         "\n{} frames, {} undecodable; evicted: {} IKE SAs, {} ESP/AH SAs",
-        r.frames, r.decode_errors, r.evictions.ike_sas, r.evictions.esp_sas
-    );
-    s
+        rows.frames(),
+        rows.decode_errors(),
+        ev.ike_sas,
+        ev.esp_sas
+    )
 }
 
-fn start_time(r: &Report) -> f64 {
-    let ike = r.ike_sas.iter().map(|sa| sa.started);
-    let esp = r.esp_sas.iter().chain(&r.ah_sas).map(|e| e.first_seen);
-    ike.chain(esp).fold(f64::INFINITY, f64::min)
+fn ike_row(out: &mut impl Write, sa: &IkeSaRow<'_>, t0: f64) -> io::Result<()> {
+    write!(
+        out,
+        "  v{} {:016x} {:<11} {} -> {}  started +{:.3} s  up after ",
+        sa.version(),
+        sa.spi_i(),
+        sa.state().as_str(),
+        sa.initiator(),
+        sa.responder(),
+        sa.started() - t0,
+    )?;
+    match sa.established_after_s() {
+        Some(t) => write!(out, "{t:.3} s")?,
+        None => write!(out, "-")?,
+    }
+    write!(out, "  retransmissions {}", sa.retransmissions())?;
+    if let Some(f) = sa.failure() {
+        write!(out, "  failure {} (frame {}", f.code, f.frame)?;
+        if let Some(n) = f.notify_type {
+            write!(out, " notify {n}")?;
+        }
+        write!(out, ")")?;
+    }
+    writeln!(out)?;
+    if let Some(from) = sa.rekeyed_from() {
+        writeln!(out, "      rekey of {from:016x}")?;
+    }
+    if let Some(d) = sa.decryption() {
+        writeln!(out, "      decryption {}", decryption(&d, "messages"))?;
+    }
+    for c in sa.children() {
+        child_row(out, &c)?;
+    }
+    Ok(())
 }
 
-fn ike_row(s: &mut String, sa: &IkeSaReport, t0: f64) {
-    let up = sa
-        .established_after_s
-        .map_or("-".to_string(), |t| format!("{t:.3} s"));
-    let failure = sa.failure.as_ref().map_or(String::new(), |f| {
-        let notify = f
-            .notify_type
-            .map(|n| format!(" notify {n}"))
-            .unwrap_or_default();
-        format!("  failure {} (frame {}{notify})", f.code, f.frame)
-    });
-    let _ = writeln!(
-        s,
-        "  v{} {} {:<11} {} -> {}  started +{:.3} s  up after {up}  retransmissions {}{failure}",
-        sa.version,
-        sa.spi_i,
-        sa.state.as_str(),
-        sa.initiator,
-        sa.responder,
-        sa.started - t0,
-        sa.retransmissions
-    );
-    if let Some(from) = &sa.rekeyed_from {
-        let _ = writeln!(s, "      rekey of {from}");
+fn child_row(out: &mut impl Write, c: &ChildSaRow) -> io::Result<()> {
+    write!(out, "      child {} in ", c.protocol)?;
+    spi_or_unknown(out, c.spi_in)?;
+    write!(out, " out ")?;
+    spi_or_unknown(out, c.spi_out)?;
+    write!(out, " ({}", c.source)?;
+    if let Some(r) = c.rekeyed_from {
+        write!(out, ", rekey of {r:08x}")?;
     }
-    if let Some(d) = &sa.decryption {
-        let _ = writeln!(s, "      decryption {}", decryption(d, "messages"));
+    if c.deleted {
+        write!(out, ", deleted")?;
     }
-    for c in &sa.child_sas {
-        let spi = |x: &Option<String>| x.clone().unwrap_or_else(|| "?".to_string());
-        let rekey = c
-            .rekeyed_from
-            .as_ref()
-            .map(|r| format!(", rekey of {r}"))
-            .unwrap_or_default();
-        let deleted = if c.deleted { ", deleted" } else { "" };
-        let _ = writeln!(
-            s,
-            "      child {} in {} out {} ({}{rekey}{deleted})",
-            c.protocol,
-            spi(&c.spi_in),
-            spi(&c.spi_out),
-            c.source
-        );
+    writeln!(out, ")")
+}
+
+fn spi_or_unknown(out: &mut impl Write, spi: Option<u32>) -> io::Result<()> {
+    match spi {
+        Some(s) => write!(out, "{s:08x}"),
+        None => write!(out, "?"),
     }
 }
 
-fn esp_row(s: &mut String, e: &EspSaReport) {
-    let path = format!("{} -> {}", e.src, e.dst);
-    let ike = match (&e.ike_sa, &e.ike_sa_link) {
-        (Some(sa), Some(link)) => format!("{sa} ({link})"),
-        _ => "-".to_string(),
-    };
-    let _ = writeln!(
-        s,
-        "  {:<8}  {:<44} {:>5} {:>9} {:>11} {:>6} {:>6} {:>6}  {ike}",
-        e.spi, path, e.encap, e.packets, e.bytes, e.lost, e.replayed, e.reordered
-    );
-    if let Some(d) = &e.decryption {
-        let _ = writeln!(s, "            decryption {}", decryption(d, "packets"));
+/// One ESP/AH row; `path` is scratch space for the padded `SRC -> DST` column.
+fn esp_row(out: &mut impl Write, e: &EspSaRow<'_>, path: &mut String) -> io::Result<()> {
+    path.clear();
+    let _ = write!(path, "{} -> {}", e.src(), e.dst());
+    write!(
+        out,
+        "  {:08x}  {:<44} {:>5} {:>9} {:>11} {:>6} {:>6} {:>6}  ",
+        e.spi(),
+        path,
+        e.encap(),
+        e.packets(),
+        e.bytes(),
+        e.lost(),
+        e.replayed(),
+        e.reordered()
+    )?;
+    match e.ike_sa() {
+        Some((spi, Some(link))) => writeln!(out, "{spi:016x} ({link})")?,
+        _ => writeln!(out, "-")?,
     }
+    if let Some(d) = e.decryption() {
+        writeln!(out, "            decryption {}", decryption(d, "packets"))?;
+    }
+    Ok(())
 }
 
 /// `partial: 2 messages decrypted (2 verified), 0 not decrypted, 2 not authenticated;
@@ -200,7 +221,7 @@ fn decryption(d: &DecryptionReport, unit: &str) -> String {
     out
 }
 
-fn stats_rows(s: &mut String, st: &Stats) {
+fn stats_rows(out: &mut impl Write, st: &Stats) -> io::Result<()> {
     let rows = [
         ("Active Associations", st.active_associations),
         ("Confidential Bytes Sent", st.confidential_bytes_sent),
@@ -226,6 +247,7 @@ fn stats_rows(s: &mut String, st: &Stats) {
         ("Authentication Failures", st.authentication_failures),
     ];
     for (name, value) in rows {
-        let _ = writeln!(s, "  {name:<30} {value}");
+        writeln!(out, "  {name:<30} {value}")?;
     }
+    Ok(())
 }

@@ -1,90 +1,445 @@
-//! Building a [`Report`] from the live tables: per snapshot, never per packet.
+//! Building the report from the live tables: per snapshot, never per packet.
+//!
+//! [`Rows`] does the work that needs every SA at once (sorting, pairing the two
+//! directions of each child SA, settling open rekeys, the statistics block) and then hands
+//! out one row at a time. A [`Report`] collects the rows; an output that writes as it goes
+//! (`report --json`, the text tables) takes them one by one instead, so that it never holds
+//! the whole document, and the text tables read the raw rows ([`IkeSaRow`], [`EspSaRow`])
+//! without making a string per field.
 //!
 //! Everything is sorted by first frame so that a capture file gives the same report on
 //! every run, whatever order the hash tables hold their entries in.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::IpAddr;
 
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+
 use super::esp::{EspKey, EspSa};
-use super::ike::{Child, IkeKey, IkeSa};
-use super::report::{spi32, spi64, EspSaReport, IkeSaReport, IkeState, Report, Stats};
+use super::ike::{Child, IkeSa};
+use super::report::{
+    spi32, spi64, DecryptionReport, EspSaReport, Evictions, Failure, IkeSaReport, IkeState, Report,
+    Stats,
+};
 use super::Tracker;
 
-/// The report of everything the tracker holds.
-pub(crate) fn report(t: &Tracker) -> Report {
-    let mut sas: Vec<&IkeSa> = t.ike.iter().map(|(_, sa)| sa).collect();
-    sas.sort_by_key(|sa| (sa.first_frame, sa.spi_i));
-    let mut esps: Vec<(&EspKey, &EspSa)> = t.esp.iter().collect();
-    esps.sort_by_key(|(k, e)| (e.first_frame, k.spi, k.ah));
-    let peers = pair_directions(t, &esps);
-    let mut settled = Settled::default();
-    let ike_sas = sas
-        .iter()
-        .map(|sa| {
-            let mut r = sa.to_report();
-            settle_rekeys(t, sa, &mut r, &mut settled);
-            r
-        })
-        .collect::<Vec<_>>();
-    let mut stats = stats(t, &sas, &esps, &peers);
-    stats.rekeys += settled.rekeys;
-    stats.active_associations = stats.active_associations.saturating_sub(settled.deleted);
-    let mut report = Report {
-        ike_sas,
-        stats,
-        frames: t.frames,
-        decode_errors: t.decode_errors,
-        evictions: t.evictions,
-        last_ts: t.last_ts.map(|ts| ts.as_secs_f64()),
-        ..Report::default()
-    };
-    for (i, (k, e)) in esps.iter().enumerate() {
-        let row = esp_report(t, k, e, peers[i].map(|(j, how)| (esps[j].0.spi, how)));
-        if k.ah {
-            report.ah_sas.push(row);
-        } else {
-            report.esp_sas.push(row);
-        }
-    }
-    report
+/// The tables sorted for output, with everything worked out that needs all rows at once.
+pub struct Rows<'t> {
+    t: &'t Tracker,
+    sas: Vec<&'t IkeSa>,
+    /// Settled rekeys, for the SAs (by index in `sas`, ascending) that have any.
+    settled: Vec<(usize, Vec<Settled>)>,
+    esps: Vec<(&'t EspKey, &'t EspSa)>,
+    /// The IKE SA that holds each ESP/AH SA's child now (rekeys followed).
+    ike_of: Vec<Option<&'t IkeSa>>,
+    peers: Vec<Peer>,
+    stats: Stats,
+    evictions: Evictions,
 }
 
-/// What settling open rekeys changed, for the statistics block.
-#[derive(Debug, Default)]
+/// One open rekey that ESP timing settled: child `new` replaced child `old` of the same
+/// IKE SA (indices in its child list).
+#[derive(Debug, Clone, Copy)]
 struct Settled {
-    /// Open rekeys that ESP timing resolved.
-    rekeys: u64,
-    /// Children a Delete removed that the live tables still count (live SAs only).
-    deleted: u64,
+    new: usize,
+    old: usize,
+}
+
+impl<'t> Rows<'t> {
+    /// Sorts the tables and works out pairs, rekeys and statistics.
+    pub(crate) fn new(t: &'t Tracker) -> Rows<'t> {
+        let mut sas: Vec<&IkeSa> = t.ike.iter().map(|(_, sa)| sa).collect();
+        sas.sort_by_key(|sa| (sa.first_frame, sa.spi_i));
+        let mut esps: Vec<(&EspKey, &EspSa)> = t.esp.iter().collect();
+        esps.sort_by_key(|(k, e)| (e.first_frame, k.spi, k.ah));
+        let ike_of: Vec<Option<&IkeSa>> = esps
+            .iter()
+            .map(|(_, e)| {
+                e.ike()
+                    .and_then(|key| t.current(key))
+                    .and_then(|key| t.ike.get(&key))
+            })
+            .collect();
+        let peers = pair_directions(t, &esps, &ike_of);
+        let mut settled = Vec::new();
+        let (mut rekeys, mut deleted) = (0, 0);
+        for (i, sa) in sas.iter().enumerate() {
+            let (list, gone) = settle_rekeys(t, sa);
+            deleted += gone;
+            rekeys += list.len() as u64;
+            if !list.is_empty() {
+                settled.push((i, list));
+            }
+        }
+        let mut stats = stats(t, &sas, &esps, &ike_of, &peers);
+        stats.rekeys += rekeys;
+        stats.active_associations = stats.active_associations.saturating_sub(deleted);
+        Rows {
+            t,
+            sas,
+            settled,
+            esps,
+            ike_of,
+            peers,
+            stats,
+            evictions: t.evictions,
+        }
+    }
+
+    /// Adds the fragment reassemblies the decoder abandoned to the evictions.
+    pub fn set_fragment_evictions(&mut self, fragments: u64) {
+        self.evictions.fragments = fragments;
+    }
+
+    /// IKE SAs held.
+    pub fn ike_count(&self) -> usize {
+        self.sas.len()
+    }
+
+    /// ESP SAs (`ah` false) or AH SAs held.
+    pub fn esp_count(&self, ah: bool) -> usize {
+        self.esps.iter().filter(|(k, _)| k.ah == ah).count()
+    }
+
+    /// The IKE SA rows, in order of first frame.
+    pub fn ike_rows(&self) -> impl Iterator<Item = IkeSaRow<'_>> + '_ {
+        self.sas.iter().enumerate().map(|(i, sa)| IkeSaRow {
+            sa,
+            settled: self.settled_of(i),
+        })
+    }
+
+    /// The ESP SA rows (`ah` false) or the AH SA rows, in order of first packet.
+    pub fn esp_rows(&self, ah: bool) -> impl Iterator<Item = EspSaRow<'_>> + '_ {
+        (0..self.esps.len())
+            .filter(move |&i| self.esps[i].0.ah == ah)
+            .map(|i| self.esp_row(i))
+    }
+
+    /// The statistics block.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Frames read.
+    pub fn frames(&self) -> u64 {
+        self.t.frames
+    }
+
+    /// Frames that failed to decode.
+    pub fn decode_errors(&self) -> u64 {
+        self.t.decode_errors
+    }
+
+    /// Table evictions.
+    pub fn evictions(&self) -> Evictions {
+        self.evictions
+    }
+
+    /// Capture time of the last frame.
+    pub fn last_ts(&self) -> Option<f64> {
+        self.t.last_ts.map(|ts| ts.as_secs_f64())
+    }
+
+    /// The earliest capture time of any row (infinity when there is none).
+    pub fn start_time(&self) -> f64 {
+        let ike = self.sas.iter().map(|sa| sa.started.as_secs_f64());
+        let esp = self.esps.iter().map(|(_, e)| e.first_seen as f64 / 1e9);
+        ike.chain(esp).fold(f64::INFINITY, f64::min)
+    }
+
+    /// Every row collected into a report.
+    pub fn into_report(self) -> Report {
+        Report {
+            ike_sas: self.ike_rows().map(|r| r.to_report()).collect(),
+            esp_sas: self.esp_rows(false).map(|r| r.to_report()).collect(),
+            ah_sas: self.esp_rows(true).map(|r| r.to_report()).collect(),
+            stats: self.stats,
+            frames: self.frames(),
+            decode_errors: self.decode_errors(),
+            evictions: self.evictions,
+            last_ts: self.last_ts(),
+            ..Report::default()
+        }
+    }
+
+    fn settled_of(&self, i: usize) -> &[Settled] {
+        match self.settled.binary_search_by_key(&i, |(j, _)| *j) {
+            Ok(at) => &self.settled[at].1,
+            Err(_) => &[],
+        }
+    }
+
+    fn esp_row(&self, i: usize) -> EspSaRow<'_> {
+        let (k, e) = self.esps[i];
+        EspSaRow {
+            key: k,
+            sa: e,
+            ike: self.ike_of[i],
+            peer: self.peers[i].map(|(j, how)| (self.esps[j].0.spi, how)),
+            decryption: self.t.esp_decrypt.get(k).map(|d| d.to_report()),
+        }
+    }
+}
+
+/// One IKE SA as a row of the report, before any field is turned into text.
+#[derive(Clone, Copy)]
+pub struct IkeSaRow<'r> {
+    sa: &'r IkeSa,
+    settled: &'r [Settled],
+}
+
+impl<'r> IkeSaRow<'r> {
+    /// 1 or 2.
+    pub fn version(&self) -> u8 {
+        self.sa.key.version
+    }
+
+    /// Initiator SPI / cookie.
+    pub fn spi_i(&self) -> u64 {
+        self.sa.spi_i
+    }
+
+    /// Lifecycle state.
+    pub fn state(&self) -> IkeState {
+        self.sa.state
+    }
+
+    /// Initiator address and port as first seen.
+    pub fn initiator(&self) -> Endpoint {
+        Endpoint(self.sa.initiator.0, Some(self.sa.initiator.1))
+    }
+
+    /// Responder address and port as first seen.
+    pub fn responder(&self) -> Endpoint {
+        Endpoint(self.sa.responder.0, Some(self.sa.responder.1))
+    }
+
+    /// Capture time of the first packet, seconds.
+    pub fn started(&self) -> f64 {
+        self.sa.started.as_secs_f64()
+    }
+
+    /// From the first request to the message that made the first child SA usable.
+    pub fn established_after_s(&self) -> Option<f64> {
+        self.sa.established_after()
+    }
+
+    /// Retransmitted messages.
+    pub fn retransmissions(&self) -> u32 {
+        self.sa.retransmissions
+    }
+
+    /// Why it failed, when it did.
+    pub fn failure(&self) -> Option<&'r Failure> {
+        self.sa.failure.as_ref()
+    }
+
+    /// Initiator SPI of the IKE SA this one replaced by a rekey.
+    pub fn rekeyed_from(&self) -> Option<u64> {
+        self.sa.rekeyed_from
+    }
+
+    /// Decryption of its messages, when a key was tried.
+    pub fn decryption(&self) -> Option<DecryptionReport> {
+        self.sa.decryption.map(|t| t.to_report())
+    }
+
+    /// Its child SAs, with the rekeys that ESP timing settled.
+    pub fn children(&self) -> impl Iterator<Item = ChildSaRow> + 'r {
+        let (sa, settled) = (self.sa, self.settled);
+        sa.children
+            .iter()
+            .enumerate()
+            .map(move |(j, c)| child_row(sa, settled, j, c))
+    }
+
+    /// The full report row.
+    pub fn to_report(&self) -> IkeSaReport {
+        let mut r = self.sa.to_report();
+        for (row, c) in r.child_sas.iter_mut().zip(self.children()) {
+            row.rekeyed_from = c.rekeyed_from.map(spi32);
+            row.deleted = c.deleted;
+        }
+        r
+    }
+}
+
+/// A child SA as a row: what the text tables print of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildSaRow {
+    /// `esp` or `ah`.
+    pub protocol: &'static str,
+    /// Inbound SPI (towards the initiator), when known.
+    pub spi_in: Option<u32>,
+    /// Outbound SPI (towards the responder), when known.
+    pub spi_out: Option<u32>,
+    /// `decrypted`, `proposal` or `inferred`.
+    pub source: &'static str,
+    /// The inbound SPI of the child SA this one replaced.
+    pub rekeyed_from: Option<u32>,
+    /// A Delete removed it.
+    pub deleted: bool,
+}
+
+/// Child `j` of `sa` with what settling its open rekeys changed (see [`settle_rekeys`]).
+fn child_row(sa: &IkeSa, settled: &[Settled], j: usize, c: &Child) -> ChildSaRow {
+    let mut row = ChildSaRow {
+        protocol: if c.protocol == 2 { "ah" } else { "esp" },
+        spi_in: c.spi_in,
+        spi_out: c.spi_out,
+        source: c.source.as_str(),
+        rekeyed_from: c.rekeyed_from,
+        deleted: c.deleted,
+    };
+    for s in settled {
+        if s.new == j {
+            let old = &sa.children[s.old];
+            row.rekeyed_from = old.spi_in.or(old.spi_out);
+        }
+        if s.old == j {
+            row.deleted |= sa.children[s.new].delete_pending;
+        }
+    }
+    row
+}
+
+/// One ESP or AH SA as a row of the report, before any field is turned into text.
+pub struct EspSaRow<'r> {
+    key: &'r EspKey,
+    sa: &'r EspSa,
+    ike: Option<&'r IkeSa>,
+    peer: Option<(u32, Pairing)>,
+    decryption: Option<DecryptionReport>,
+}
+
+impl EspSaRow<'_> {
+    /// SPI.
+    pub fn spi(&self) -> u32 {
+        self.key.spi
+    }
+
+    /// Source (`ip`, or `ip:port` when UDP-encapsulated).
+    pub fn src(&self) -> Endpoint {
+        Endpoint(self.sa.src, self.sa.ports.map(|p| p.0))
+    }
+
+    /// Destination (`ip`, or `ip:port` when UDP-encapsulated).
+    pub fn dst(&self) -> Endpoint {
+        Endpoint(self.key.dst, self.sa.ports.map(|p| p.1))
+    }
+
+    /// `none` or `udp`.
+    pub fn encap(&self) -> &'static str {
+        if self.sa.ports.is_some() {
+            "udp"
+        } else {
+            "none"
+        }
+    }
+
+    /// Packets seen.
+    pub fn packets(&self) -> u64 {
+        self.sa.packets
+    }
+
+    /// Bytes of ESP/AH payload seen.
+    pub fn bytes(&self) -> u64 {
+        self.sa.bytes
+    }
+
+    /// Sequence numbers skipped.
+    pub fn lost(&self) -> u64 {
+        self.sa.lost
+    }
+
+    /// Sequence numbers seen twice.
+    pub fn replayed(&self) -> u64 {
+        u64::from(self.sa.replayed)
+    }
+
+    /// Packets that arrived out of order within the window.
+    pub fn reordered(&self) -> u64 {
+        u64::from(self.sa.reordered)
+    }
+
+    /// Initiator SPI of the IKE SA it belongs to, and how it was attached to it.
+    pub fn ike_sa(&self) -> Option<(u64, Option<&'static str>)> {
+        self.ike
+            .map(|sa| (sa.spi_i, self.sa.link.map(|l| l.as_str())))
+    }
+
+    /// Decryption of its packets, when a key was given for it.
+    pub fn decryption(&self) -> Option<&DecryptionReport> {
+        self.decryption.as_ref()
+    }
+
+    /// The full report row.
+    pub fn to_report(&self) -> EspSaReport {
+        let (k, e) = (self.key, self.sa);
+        EspSaReport {
+            spi: spi32(k.spi),
+            src: self.src().to_string(),
+            dst: self.dst().to_string(),
+            encap: self.encap().to_string(),
+            packets: e.packets,
+            bytes: e.bytes,
+            first_seen: e.first_seen as f64 / 1e9,
+            last_seen: e.last_seen as f64 / 1e9,
+            first_frame: e.first_frame,
+            last_frame: e.last_frame,
+            lost: e.lost,
+            replayed: u64::from(e.replayed),
+            reordered: u64::from(e.reordered),
+            ike_sa: self.ike.map(|sa| spi64(sa.spi_i)),
+            ike_sa_link: self.ike.and(e.link).map(|l| l.as_str().to_string()),
+            peer_spi: self.peer.map(|(spi, _)| spi32(spi)),
+            peer_link: self.peer.map(|(_, how)| how.as_str().to_string()),
+            rule: None,
+            decryption: self.decryption.clone(),
+        }
+    }
+}
+
+/// An address with an optional port, printed as `ip`, `ip:port` or `[v6]:port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint(pub IpAddr, pub Option<u16>);
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.0, self.1) {
+            (ip, None) => write!(f, "{ip}"),
+            (IpAddr::V4(a), Some(p)) => write!(f, "{a}:{p}"),
+            (IpAddr::V6(a), Some(p)) => write!(f, "[{a}]:{p}"),
+        }
+    }
 }
 
 /// A replaced child's last packet may trail the new one's first by this much.
 const HANDOVER_NS: i64 = 1_000_000_000;
 
-/// Settles each open rekey of `sa` in its report (see [`Child::rekey_open`]): the child
-/// it replaced is the candidate whose ESP in the same direction stopped by the new
-/// child's first packet (give or take the handover), the latest such one when several
-/// did. Candidates still sending after the handover are other filters' children. An
-/// open rekey that nothing stopped for is not a rekey.
-fn settle_rekeys(t: &Tracker, sa: &IkeSa, r: &mut IkeSaReport, out: &mut Settled) {
+/// Settles each open rekey of `sa` (see [`Child::rekey_open`]): the child it replaced is
+/// the candidate whose ESP in the same direction stopped by the new child's first packet
+/// (give or take the handover), the latest such one when several did. Candidates still
+/// sending after the handover are other filters' children. An open rekey that nothing
+/// stopped for is not a rekey. Also returns how many children a Delete removed that the
+/// live tables still count (live SAs only).
+fn settle_rekeys(t: &Tracker, sa: &IkeSa) -> (Vec<Settled>, u64) {
     let live = matches!(sa.state, IkeState::Established | IkeState::Negotiating);
-    let mut taken: Vec<usize> = Vec::new();
+    let mut settled: Vec<Settled> = Vec::new();
+    let mut deleted = 0;
     for (j, c) in sa.children.iter().enumerate() {
         let Some(towards_initiator) = c.rekey_open else {
             continue;
         };
         // A Delete followed, so one live-looking child is gone, found or not.
-        out.deleted += u64::from(c.delete_pending && live);
-        let Some(k) = replaced_child(t, sa, j, towards_initiator, &taken) else {
-            continue;
-        };
-        taken.push(k);
-        let old = &sa.children[k];
-        r.child_sas[j].rekeyed_from = old.spi_in.or(old.spi_out).map(spi32);
-        r.child_sas[k].deleted |= c.delete_pending;
-        out.rekeys += 1;
+        deleted += u64::from(c.delete_pending && live);
+        if let Some(k) = replaced_child(t, sa, j, towards_initiator, &settled) {
+            settled.push(Settled { new: j, old: k });
+        }
     }
+    (settled, deleted)
 }
 
 /// The index of the child that child `j` (an open rekey, first seen towards the
@@ -97,7 +452,7 @@ fn replaced_child(
     sa: &IkeSa,
     j: usize,
     towards_initiator: bool,
-    taken: &[usize],
+    taken: &[Settled],
 ) -> Option<usize> {
     let c = &sa.children[j];
     let spi_of = |c: &Child| {
@@ -116,7 +471,7 @@ fn replaced_child(
     let start = esp(spi_of(c)?)?.first_seen;
     let since = start.saturating_sub(t.config.stall_after_ns);
     let lasts: Vec<(i64, usize)> = (0..j)
-        .filter(|k| sa.children[*k].protocol == c.protocol && !taken.contains(k))
+        .filter(|k| sa.children[*k].protocol == c.protocol && !taken.iter().any(|s| s.old == *k))
         .filter_map(|k| Some((esp(spi_of(&sa.children[k])?)?.last_seen, k)))
         .filter(|(last, _)| *last >= since)
         .collect();
@@ -129,44 +484,6 @@ fn replaced_child(
             .map(|(_, k)| *k)
     };
     latest_until(start).or_else(|| latest_until(start.saturating_add(HANDOVER_NS)))
-}
-
-fn esp_report(t: &Tracker, k: &EspKey, e: &EspSa, peer: Option<(u32, Pairing)>) -> EspSaReport {
-    let ike = e
-        .ike()
-        .and_then(|key| t.current(key))
-        .and_then(|key| t.ike.get(&key));
-    let (sport, dport) = e.ports.unzip();
-    EspSaReport {
-        spi: spi32(k.spi),
-        src: address(e.src, sport),
-        dst: address(k.dst, dport),
-        encap: if e.ports.is_some() { "udp" } else { "none" }.to_string(),
-        packets: e.packets,
-        bytes: e.bytes,
-        first_seen: e.first_seen as f64 / 1e9,
-        last_seen: e.last_seen as f64 / 1e9,
-        first_frame: e.first_frame,
-        last_frame: e.last_frame,
-        lost: e.lost,
-        replayed: u64::from(e.replayed),
-        reordered: u64::from(e.reordered),
-        ike_sa: ike.map(|sa| spi64(sa.spi_i)),
-        ike_sa_link: ike.and(e.link).map(|l| l.as_str().to_string()),
-        peer_spi: peer.map(|(spi, _)| spi32(spi)),
-        peer_link: peer.map(|(_, how)| how.as_str().to_string()),
-        rule: None,
-        decryption: t.esp_decrypt.get(k).map(|d| d.to_report()),
-    }
-}
-
-/// `ip`, or `ip:port` for UDP-encapsulated packets (IPv6 in brackets).
-fn address(ip: IpAddr, port: Option<u16>) -> String {
-    match (ip, port) {
-        (ip, None) => ip.to_string(),
-        (IpAddr::V4(a), Some(p)) => format!("{a}:{p}"),
-        (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
-    }
 }
 
 /// How two directions of a child SA were paired.
@@ -194,19 +511,19 @@ type Peer = Option<(usize, Pairing)>;
 /// same child SA: exactly from the IKE SA's child list when both SPIs are known there,
 /// otherwise the SA with reversed addresses, same protocol and IKE SA, whose first packet
 /// is closest in time (within the stall threshold).
-fn pair_directions(t: &Tracker, esps: &[(&EspKey, &EspSa)]) -> Vec<Peer> {
+fn pair_directions(
+    t: &Tracker,
+    esps: &[(&EspKey, &EspSa)],
+    ike_of: &[Option<&IkeSa>],
+) -> Vec<Peer> {
     let mut peer = vec![None; esps.len()];
-    let by_spi: HashMap<(u32, bool, IpAddr), usize> = esps
-        .iter()
-        .enumerate()
-        .map(|(i, (k, _))| ((k.spi, k.ah, k.dst), i))
-        .collect();
+    let mut by_spi: HashMap<(u32, bool, IpAddr), usize, ahash::RandomState> =
+        HashMap::with_capacity_and_hasher(esps.len(), t.hasher.clone());
+    for (i, (k, _)) in esps.iter().enumerate() {
+        by_spi.insert((k.spi, k.ah, k.dst), i);
+    }
     for (i, (k, e)) in esps.iter().enumerate() {
-        let Some(sa) = e
-            .ike()
-            .and_then(|key| t.current(key))
-            .and_then(|key| t.ike.get(&key))
-        else {
+        let Some(sa) = ike_of[i] else {
             continue;
         };
         let other = sa
@@ -225,25 +542,29 @@ fn pair_directions(t: &Tracker, esps: &[(&EspKey, &EspSa)]) -> Vec<Peer> {
     peer
 }
 
+/// Pairs the directions left over by reversed endpoints and timing. The unpaired SAs are
+/// grouped by direction in one sorted list (source, destination, protocol, index), so
+/// the candidates of a direction are one run of it, in index order.
 fn pair_by_time(t: &Tracker, esps: &[(&EspKey, &EspSa)], peer: &mut [Peer]) {
     let window = t.config.stall_after_ns;
-    let mut by_dir: HashMap<(IpAddr, IpAddr, bool), Vec<usize>> = HashMap::new();
-    for (i, (k, e)) in esps.iter().enumerate() {
-        if peer[i].is_none() {
-            by_dir.entry((e.src, k.dst, k.ah)).or_default().push(i);
-        }
-    }
+    let mut by_dir: Vec<(IpAddr, IpAddr, bool, usize)> = esps
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| peer[*i].is_none())
+        .map(|(i, (k, e))| (e.src, k.dst, k.ah, i))
+        .collect();
+    by_dir.sort_unstable();
     for i in 0..esps.len() {
         let (k, e) = esps[i];
         if peer[i].is_some() {
             continue;
         }
-        let Some(candidates) = by_dir.get(&(k.dst, e.src, k.ah)) else {
-            continue;
-        };
-        let best = candidates
+        let dir = (k.dst, e.src, k.ah);
+        let from = by_dir.partition_point(|c| (c.0, c.1, c.2) < dir);
+        let best = by_dir[from..]
             .iter()
-            .copied()
+            .take_while(|c| (c.0, c.1, c.2) == dir)
+            .map(|c| c.3)
             .filter(|&j| peer[j].is_none() && esps[j].1.ike() == e.ike())
             .map(|j| (esps[j].1.first_seen.abs_diff(e.first_seen), j))
             .filter(|(d, _)| *d <= window.unsigned_abs())
@@ -256,7 +577,13 @@ fn pair_by_time(t: &Tracker, esps: &[(&EspKey, &EspSa)], peer: &mut [Peer]) {
 }
 
 /// The IPSecMon statistics block.
-fn stats(t: &Tracker, sas: &[&IkeSa], esps: &[(&EspKey, &EspSa)], peers: &[Peer]) -> Stats {
+fn stats(
+    t: &Tracker,
+    sas: &[&IkeSa],
+    esps: &[(&EspKey, &EspSa)],
+    ike_of: &[Option<&IkeSa>],
+    peers: &[Peer],
+) -> Stats {
     let c = &t.counters;
     let mut s = Stats {
         bad_spi_packets: c.bad_spi_packets,
@@ -281,8 +608,7 @@ fn stats(t: &Tracker, sas: &[&IkeSa], esps: &[(&EspKey, &EspSa)], peers: &[Peer]
         s.authentication_failures += u64::from(auth);
     }
     for (i, (k, e)) in esps.iter().enumerate() {
-        let soft = e.ike().and_then(|key| t.current(key)).is_none();
-        if soft {
+        if ike_of[i].is_none() {
             s.soft_associations += 1;
             // A pair of soft directions is one association.
             let counted_by_peer = peers[i].is_some_and(|(j, _)| j < i);
@@ -290,7 +616,7 @@ fn stats(t: &Tracker, sas: &[&IkeSa], esps: &[(&EspKey, &EspSa)], peers: &[Peer]
                 s.active_associations += 1;
             }
         }
-        let sent = sent_by_us(t, k, e, esps, peers[i].map(|(j, _)| j));
+        let sent = sent_by_us(t, k, e, ike_of[i], esps, peers[i].map(|(j, _)| j));
         add_bytes(&mut s, k.ah, sent, e.bytes);
     }
     let r = &t.retired;
@@ -319,27 +645,114 @@ pub(crate) fn add_bytes(s: &mut Stats, ah: bool, sent: bool, bytes: u64) {
 /// [`sent_by_us`] for an SA leaving the table, whose opposite direction is not looked up:
 /// without a local address or an IKE SA, it counts as sent.
 pub(crate) fn sent_alone(t: &Tracker, k: &EspKey, e: &EspSa) -> bool {
-    sent_by_us(t, k, e, &[], None)
+    let ike = e
+        .ike()
+        .and_then(|key| t.current(key))
+        .and_then(|key| t.ike.get(&key));
+    sent_by_us(t, k, e, ike, &[], None)
 }
 
 /// "Sent" is from the local host when one is configured, else from the IKE SA's
-/// initiator, else (no IKE SA) from whichever direction of the pair started first.
+/// initiator (`ike`, the SA that holds its child now), else (no IKE SA) from whichever
+/// direction of the pair started first.
 fn sent_by_us(
     t: &Tracker,
     k: &EspKey,
     e: &EspSa,
+    ike: Option<&IkeSa>,
     esps: &[(&EspKey, &EspSa)],
     peer: Option<usize>,
 ) -> bool {
     if let Some(local) = t.config.local {
         return e.src == local;
     }
-    let ike: Option<IkeKey> = e.ike().and_then(|key| t.current(key));
-    if let Some(sa) = ike.and_then(|key| t.ike.get(&key)) {
+    if let Some(sa) = ike {
         return !sa.towards_initiator(k.dst);
     }
     peer.is_none_or(|j| {
         let other = esps[j].1;
         (e.first_seen, e.first_frame) <= (other.first_seen, other.first_frame)
     })
+}
+
+/// The report of everything the tracker holds.
+pub(crate) fn report(t: &Tracker) -> Report {
+    Rows::new(t).into_report()
+}
+
+/// Fills in what a row of the report learns outside the tracker (the engine's policy
+/// rules) before the row is written.
+pub trait RowLabel {
+    /// Completes an IKE SA row.
+    fn ike(&self, row: &mut IkeSaReport);
+    /// Completes an ESP or AH SA row.
+    fn esp(&self, row: &mut EspSaReport);
+}
+
+/// Rows that need nothing added.
+impl RowLabel for () {
+    fn ike(&self, _: &mut IkeSaReport) {}
+    fn esp(&self, _: &mut EspSaReport) {}
+}
+
+/// The report document made row by row while it is serialized: the same document as
+/// [`Rows::into_report`] gives (the field order of [`Report`]), without holding it.
+pub struct StreamedReport<'a, 't, L> {
+    rows: &'a Rows<'t>,
+    label: &'a L,
+}
+
+impl<'t> Rows<'t> {
+    /// The report as a value that builds each row when it is serialized, passing it
+    /// through `label` first.
+    pub fn streamed<'a, L: RowLabel>(&'a self, label: &'a L) -> StreamedReport<'a, 't, L> {
+        StreamedReport { rows: self, label }
+    }
+}
+
+impl<L: RowLabel> Serialize for StreamedReport<'_, '_, L> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (rows, label) = (self.rows, self.label);
+        let esp = |ah: bool| {
+            Seq(move || {
+                rows.esp_rows(ah).map(move |r| {
+                    let mut row = r.to_report();
+                    label.esp(&mut row);
+                    row
+                })
+            })
+        };
+        let ike = Seq(|| {
+            rows.ike_rows().map(|r| {
+                let mut row = r.to_report();
+                label.ike(&mut row);
+                row
+            })
+        });
+        let mut doc = s.serialize_struct("Report", 9)?;
+        doc.serialize_field("schema", &Report::default().schema)?;
+        doc.serialize_field("ike_sas", &ike)?;
+        doc.serialize_field("esp_sas", &esp(false))?;
+        doc.serialize_field("ah_sas", &esp(true))?;
+        doc.serialize_field("stats", &rows.stats)?;
+        doc.serialize_field("frames", &rows.frames())?;
+        doc.serialize_field("decode_errors", &rows.decode_errors())?;
+        doc.serialize_field("evictions", &rows.evictions)?;
+        doc.serialize_field("last_ts", &rows.last_ts())?;
+        doc.end()
+    }
+}
+
+/// A sequence serialized from the iterator its function makes.
+struct Seq<F>(F);
+
+impl<F, I> Serialize for Seq<F>
+where
+    F: Fn() -> I,
+    I: Iterator,
+    I::Item: Serialize,
+{
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq((self.0)())
+    }
 }

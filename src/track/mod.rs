@@ -27,6 +27,8 @@ mod proposal;
 pub mod report;
 mod table;
 
+pub use build::{ChildSaRow, Endpoint, EspSaRow, IkeSaRow, RowLabel, Rows, StreamedReport};
+
 use std::net::IpAddr;
 
 use tracing::debug;
@@ -364,6 +366,11 @@ impl Tracker {
     /// The current state as a report.
     pub fn report(&self) -> Report {
         build::report(self)
+    }
+
+    /// The current state as rows, for outputs that write one row at a time.
+    pub fn rows(&self) -> Rows<'_> {
+        Rows::new(self)
     }
 
     fn seen(&mut self, frame: u64, ts: Timestamp) {

@@ -233,7 +233,7 @@ impl<'r> IkeSaRow<'r> {
 
     /// Why it failed, when it did.
     pub fn failure(&self) -> Option<&'r Failure> {
-        self.sa.failure.as_ref()
+        self.sa.failure.as_deref()
     }
 
     /// Initiator SPI of the IKE SA this one replaced by a rekey.

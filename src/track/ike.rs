@@ -5,6 +5,7 @@
 
 use std::net::IpAddr;
 
+use smallvec::SmallVec;
 use tracing::debug;
 
 use crate::wire::ike::{registry, IkeMessage, PayloadBody};
@@ -106,9 +107,9 @@ impl MsgCtx<'_> {
     }
 }
 
-/// A small set of message hashes.
+/// A small set of message hashes, inline up to the usual two.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Hashes(Vec<u64>);
+pub(crate) struct Hashes(SmallVec<[u64; 2]>);
 
 impl Hashes {
     /// `true` when `h` was seen.
@@ -159,7 +160,7 @@ pub(crate) struct Exchange {
     /// Retransmitted messages.
     pub retransmissions: u32,
     /// Notify types seen (cleartext or decrypted).
-    pub notifies: Vec<u16>,
+    pub notifies: SmallVec<[u16; 4]>,
     /// Largest request seen, in bytes.
     pub request_len: usize,
     /// `true` when no request was seen (the capture began after it).
@@ -173,14 +174,14 @@ pub(crate) struct Exchange {
     /// SPI named by a REKEY_SA notify (IKEv2 child rekey, RFC 7296 §1.3.3).
     pub rekey_spi: Option<u32>,
     /// Each transmission of the request: frame, time, bytes.
-    pub transmissions: Vec<(u64, Timestamp, u32)>,
+    pub transmissions: SmallVec<[(u64, Timestamp, u32); 1]>,
     /// Facts read from the exchange, in words.
     pub details: Vec<String>,
     /// Traffic selectors, the requester's side first: the response's (narrowed) once
-    /// seen, else the request's.
-    pub selectors: Option<Selectors>,
+    /// seen, else the request's. Boxed, like every selector list: few messages show them.
+    pub selectors: Option<Box<Selectors>>,
     /// The selectors the request proposed (decrypted or cleartext), to tell narrowing.
-    pub req_selectors: Option<Selectors>,
+    pub req_selectors: Option<Box<Selectors>>,
     /// Some message of the exchange was decrypted: its content is known, not inferred.
     pub decrypted: bool,
 }
@@ -204,17 +205,17 @@ impl Exchange {
             resp_msgs: 0,
             response: None,
             retransmissions: 0,
-            notifies: Vec::new(),
+            notifies: SmallVec::new(),
             request_len: ctx.len,
             orphan: false,
             req_offer: proposed_child_spi(ctx.msg),
             resp_offer: None,
             ike_offer: (proposed_ike_spi(ctx.msg), None),
             rekey_spi: rekey_notify_spi(ctx.msg),
-            transmissions: vec![(ctx.frame, ctx.ts, ctx.len as u32)],
+            transmissions: smallvec::smallvec![(ctx.frame, ctx.ts, ctx.len as u32)],
             details: Vec::new(),
-            selectors: content::selectors(ctx.msg),
-            req_selectors: content::selectors(ctx.msg),
+            selectors: content::selectors(ctx.msg).map(Box::new),
+            req_selectors: content::selectors(ctx.msg).map(Box::new),
             decrypted: ctx.has_decrypted(),
         };
         ex.req_hashes.add(ctx.hash);
@@ -275,7 +276,7 @@ impl Exchange {
         self.resp_offer = proposed_child_spi(ctx.msg);
         self.ike_offer.1 = proposed_ike_spi(ctx.msg);
         if let Some(sel) = content::selectors(ctx.msg) {
-            self.selectors = Some(sel);
+            self.selectors = Some(Box::new(sel));
         }
         true
     }
@@ -298,7 +299,7 @@ impl Exchange {
             started: self.started.as_secs_f64(),
             rtt_s: rtt,
             retransmissions: self.retransmissions,
-            notifies: self.notifies.clone(),
+            notifies: self.notifies.to_vec(),
             from_initiator: self.by_initiator,
             dst_port: self.dst_port,
             request_fragments: self.fragments,
@@ -353,7 +354,7 @@ pub(crate) struct Child {
     /// An encrypted child Delete followed this open rekey: the child it replaced is gone.
     pub delete_pending: bool,
     /// Traffic selectors of the IKE initiator's side and the responder's.
-    pub selectors: Option<Selectors>,
+    pub selectors: Option<Box<Selectors>>,
 }
 
 /// What filling an inferred SPI found out about a rekey.
@@ -450,18 +451,19 @@ pub(crate) struct IkeSa {
     pub started: Timestamp,
     /// Frame and time of the message that made the first child SA usable.
     pub established: Option<(u64, Timestamp)>,
-    /// Why it failed.
-    pub failure: Option<Failure>,
+    /// Why it failed. Failures are boxed: most SAs never have one.
+    pub failure: Option<Box<Failure>>,
     /// A failure that a retry may still undo (INVALID_KE_PAYLOAD, an IKEv1 error notify).
-    pub pending_failure: Option<Failure>,
+    pub pending_failure: Option<Box<Failure>>,
     /// Retransmitted messages.
     pub retransmissions: u32,
     /// NAT evidence.
     pub nat: NatObservations,
-    /// Child SAs.
-    pub children: Vec<Child>,
-    /// Exchanges, bounded.
-    pub exchanges: Vec<Exchange>,
+    /// Child SAs, inline up to the usual one or two.
+    pub children: SmallVec<[Child; 2]>,
+    /// Exchanges, bounded; inline up to the two of a negotiation (IKE_SA_INIT and
+    /// IKE_AUTH, Main and Quick Mode), so that most SAs are one record.
+    pub exchanges: SmallVec<[Exchange; 2]>,
     /// The IKE SA this one replaced.
     pub rekeyed_from: Option<u64>,
     /// The IKE SA that replaced this one.
@@ -476,10 +478,10 @@ pub(crate) struct IkeSa {
     pub fragments_lost: Option<u64>,
     /// An IKE_AUTH response too short to hold IDr and AUTH (RFC 7296 §1.2): the failure
     /// it means if nothing follows.
-    pub auth_suspect: Option<Failure>,
+    pub auth_suspect: Option<Box<Failure>>,
     /// An IKE_AUTH response with room for IDr and AUTH but not for the child SA's SA and
     /// TS payloads: the failure it means unless ESP shows the child after all.
-    pub child_suspect: Option<Failure>,
+    pub child_suspect: Option<Box<Failure>>,
     /// Child SA negotiations refused after the IKE SA was up (CREATE_CHILD_SA, Quick
     /// Mode), bounded.
     pub child_failures: Vec<Failure>,
@@ -546,8 +548,8 @@ impl IkeSa {
             pending_failure: None,
             retransmissions: 0,
             nat: NatObservations::default(),
-            children: Vec::new(),
-            exchanges: Vec::new(),
+            children: SmallVec::new(),
+            exchanges: SmallVec::new(),
             rekeyed_from: None,
             replaced_by: None,
             last_frame: ctx.frame,
@@ -804,7 +806,7 @@ impl IkeSa {
     pub(crate) fn fail(&mut self, failure: Failure) {
         let frame = failure.frame;
         let why = failure.code.clone();
-        self.failure = Some(failure);
+        self.failure = Some(Box::new(failure));
         self.pending_failure = None;
         self.set_state(IkeState::Failed, frame, &why);
     }
@@ -947,9 +949,9 @@ impl IkeSa {
             return false;
         }
         let known = [
-            self.auth_suspect.clone(),
-            self.pending_failure.clone(),
-            self.child_suspect.clone(),
+            self.auth_suspect.as_deref().cloned(),
+            self.pending_failure.as_deref().cloned(),
+            self.child_suspect.as_deref().cloned(),
             self.v1.info_after_mm5.map(info_after_mm5),
             self.v1.qm_refused.map(qm_refused),
         ];
@@ -1098,7 +1100,7 @@ impl IkeSa {
             started: self.started.as_secs_f64(),
             established_after_s: self.established_after(),
             retransmissions: self.retransmissions,
-            failure: self.failure.clone(),
+            failure: self.failure.as_deref().cloned(),
             child_failures: self.child_failures.clone(),
             nat: self.nat.verdict(),
             child_sas: self.children.iter().map(Child::to_report).collect(),
@@ -1305,10 +1307,14 @@ pub(crate) fn add_child(
     let (requester, responder) = (e.req_offer, e.resp_offer);
     let rekeyed_from = e.rekey_spi;
     let rekey_hint = rekey_hint(e);
-    let selectors = e.selectors.clone().map(|(req, resp)| match e.by_initiator {
-        true => (req, resp),
-        false => (resp, req),
-    });
+    let selectors = e
+        .selectors
+        .as_deref()
+        .cloned()
+        .map(|(req, resp)| match e.by_initiator {
+            true => (req, resp),
+            false => (resp, req),
+        });
     // A new child with the selectors of a live one replaces it (IKEv1 Quick Mode rekeys
     // name nothing else; RFC 2409 §5.5 rekeys by a fresh Quick Mode).
     let rekeyed_from = rekeyed_from.or_else(|| same_selectors(sa, selectors.as_ref()));
@@ -1344,7 +1350,7 @@ pub(crate) fn add_child(
         spi_out: to_resp.map(|o| o.0),
         rekeyed_from,
         source,
-        selectors,
+        selectors: selectors.map(Box::new),
         ..Child::inferred(protocol, ts, rekey_hint)
     });
     note_narrowing(sa, ex);
@@ -1369,7 +1375,7 @@ fn same_selectors(sa: &IkeSa, selectors: Option<&Selectors>) -> Option<u32> {
     sa.children
         .iter()
         .rev()
-        .find(|c| !c.deleted && c.selectors.as_ref() == Some(selectors))
+        .find(|c| !c.deleted && c.selectors.as_deref() == Some(selectors))
         .and_then(|c| c.spi_in.or(c.spi_out))
 }
 
@@ -1381,9 +1387,11 @@ fn note_narrowing(sa: &mut IkeSa, ex: usize) {
     let Some(e) = sa.exchanges.get(ex) else {
         return;
     };
-    let (Some(asked), Some(got), Some((frame, _))) =
-        (e.req_selectors.clone(), e.selectors.clone(), e.response)
-    else {
+    let (Some(asked), Some(got), Some((frame, _))) = (
+        e.req_selectors.as_deref().cloned(),
+        e.selectors.as_deref().cloned(),
+        e.response,
+    ) else {
         return;
     };
     if asked == got {

@@ -231,7 +231,8 @@ fn init_response(sa: &mut IkeSa, i: usize, ctx: &MsgCtx<'_>, errors: &[u16]) {
             let name = super::proposal::dh(group);
             detail(sa, i, format!("responder wants DH group {group} ({name})"));
         }
-        sa.pending_failure = Some(Failure::notified("invalid-ke", INVALID_KE_PAYLOAD, frame));
+        let failure = Failure::notified("invalid-ke", INVALID_KE_PAYLOAD, frame);
+        sa.pending_failure = Some(Box::new(failure));
         debug!(spi_i = %spi64(sa.spi_i), frame, "IKE_SA_INIT answered with INVALID_KE_PAYLOAD");
         return;
     }
@@ -364,12 +365,12 @@ fn auth_too_short(sa: &mut IkeSa, i: usize, ctx: &MsgCtx<'_>) -> bool {
                   (AUTHENTICATION_FAILED, RFC 7296 §2.21.2)"
         .to_string();
     let confidence = if notify_only { 0.8 } else { 0.6 };
-    sa.auth_suspect = Some(Failure::inferred(
+    sa.auth_suspect = Some(Box::new(Failure::inferred(
         "auth-failed",
         ctx.frame,
         confidence,
         reason,
-    ));
+    )));
     detail(sa, i, what);
     debug!(spi_i = %spi64(sa.spi_i), frame = ctx.frame, "IKE_AUTH response too short for IDr and AUTH");
     true
@@ -397,12 +398,12 @@ fn child_missing(sa: &mut IkeSa, i: usize, ctx: &MsgCtx<'_>) -> bool {
                   method) or TS_UNACCEPTABLE (filters not mirrored); the session keys tell \
                   which"
         .to_string();
-    sa.child_suspect = Some(Failure::inferred(
+    sa.child_suspect = Some(Box::new(Failure::inferred(
         "negotiation-stalled",
         ctx.frame,
         0.6,
         reason,
-    ));
+    )));
     detail(sa, i, what);
     debug!(spi_i = %spi64(sa.spi_i), frame = ctx.frame, "IKE_AUTH response without a child SA");
     true

@@ -14,7 +14,10 @@
 //! (a rewritten port, keepalives, NAT-OA, a checksum) corroborates it. Destination hashes
 //! are never faked and are strong evidence.
 
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+
+use smallvec::SmallVec;
 
 use crate::wire::ike::{IkeMessage, PayloadBody};
 use crate::wire::{Addrs, AhPacket, Encap};
@@ -94,9 +97,9 @@ struct HashCheck {
     role: Role,
     alg: NatdHash,
     matched: bool,
-    observed: SocketAddr,
+    observed: Ep,
     /// Another endpoint known in this SA that the hash does match.
-    plausible: Option<SocketAddr>,
+    plausible: Option<Ep>,
 }
 
 impl HashCheck {
@@ -125,6 +128,11 @@ struct Frames {
 }
 
 impl Frames {
+    const EMPTY: Frames = Frames {
+        count: 0,
+        list: Vec::new(),
+    };
+
     fn push(&mut self, frame: u64) {
         self.count += 1;
         if self.list.len() < MAX_FRAMES && !self.list.contains(&frame) {
@@ -141,10 +149,10 @@ impl Frames {
 /// float to 4500 (RFC 3947 §4, RFC 7296 §2.23).
 #[derive(Debug, Clone, Default)]
 struct PeerLegs {
-    on_500: Option<(u64, SocketAddr)>,
-    on_4500: Option<(u64, SocketAddr)>,
+    on_500: Option<(u64, Ep)>,
+    on_4500: Option<(u64, Ep)>,
     /// A change of this peer's source that only a NAT explains: frame, before, after.
-    rewrite: Option<(u64, SocketAddr, SocketAddr)>,
+    rewrite: Option<(u64, Ep, Ep)>,
 }
 
 /// A NAT-OA payload (RFC 3947 §5.2): an original address as one peer knows it.
@@ -170,14 +178,24 @@ struct ChecksumNote {
 
 /// Everything one IKE SA has shown about NAT so far. The tracker feeds it every message
 /// and keepalive of the SA; [`NatObservations::verdict`] weighs the evidence.
+///
+/// What every negotiation has (its NAT-D comparisons, endpoints and legs) is kept inline,
+/// in the IKE SA's own record; what only some SAs show (keepalives, ESP in UDP, AH,
+/// NAT-OA, inner checksums) in a box made when the first of it arrives.
 #[derive(Debug, Clone, Default)]
 pub struct NatObservations {
     messages: u32,
-    hashes: Vec<HashCheck>,
+    hashes: SmallVec<[HashCheck; 4]>,
     ikev1_hash: Option<NatdHash>,
     legs: [PeerLegs; 2],
-    known: Vec<SocketAddr>,
+    known: SmallVec<[Ep; 4]>,
     first_on_4500: Option<u64>,
+    rare: Option<Box<Rare>>,
+}
+
+/// The evidence of [`NatObservations`] that only some SAs show.
+#[derive(Debug, Clone, Default)]
+struct Rare {
     keepalives: [Frames; 2],
     udp_esp: Frames,
     ah: Frames,
@@ -185,6 +203,49 @@ pub struct NatObservations {
     quick_mode_senders: Vec<(u32, Peer)>,
     checksums: Vec<ChecksumNote>,
     checksums_ok: u64,
+}
+
+/// What [`NatObservations::rare`] reads as before anything rare arrived.
+static NOTHING_RARE: Rare = Rare {
+    keepalives: [Frames::EMPTY, Frames::EMPTY],
+    udp_esp: Frames::EMPTY,
+    ah: Frames::EMPTY,
+    nat_oa: Vec::new(),
+    quick_mode_senders: Vec::new(),
+    checksums: Vec::new(),
+    checksums_ok: 0,
+};
+
+/// An address and UDP port in 20 bytes where a `SocketAddr` takes 32: the NAT evidence of
+/// every IKE SA holds several. Printed as the `SocketAddr` it stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ep {
+    ip: IpAddr,
+    port: u16,
+}
+
+impl Ep {
+    fn new(ip: IpAddr, port: u16) -> Ep {
+        Ep { ip, port }
+    }
+
+    fn ip(self) -> IpAddr {
+        self.ip
+    }
+
+    fn port(self) -> u16 {
+        self.port
+    }
+
+    fn sock(self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.port)
+    }
+}
+
+impl fmt::Display for Ep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.sock().fmt(f)
+    }
 }
 
 impl NatObservations {
@@ -201,8 +262,8 @@ impl NatObservations {
         let Some((sport, dport)) = addrs.ports else {
             return;
         };
-        let src = SocketAddr::new(addrs.src, sport);
-        let dst = SocketAddr::new(addrs.dst, dport);
+        let src = Ep::new(addrs.src, sport);
+        let dst = Ep::new(addrs.dst, dport);
         let sender = Peer::of(from_initiator);
         if self.messages == 0 && encap == Encap::Udp {
             self.first_on_4500 = Some(frame);
@@ -223,16 +284,16 @@ impl NatObservations {
     /// A NAT-T keepalive between the SA's peers; `from_initiator` says who sent it.
     /// Only a host that has concluded it is behind a NAT sends them (RFC 3948 §4).
     pub fn on_keepalive(&mut self, frame: u64, from_initiator: bool) {
-        self.keepalives[Peer::of(from_initiator).idx()].push(frame);
+        self.rare_mut().keepalives[Peer::of(from_initiator).idx()].push(frame);
     }
 
     /// The first packet of an ESP or AH SA that belongs to one of this SA's child SAs
     /// (the tracker calls it once per ESP/AH SA, not per packet).
     pub fn on_child_packet(&mut self, frame: u64, encap: Encap, is_ah: bool) {
         if is_ah {
-            self.ah.push(frame);
+            self.rare_mut().ah.push(frame);
         } else if encap == Encap::Udp {
-            self.udp_esp.push(frame);
+            self.rare_mut().udp_esp.push(frame);
         }
     }
 
@@ -243,9 +304,10 @@ impl NatObservations {
     /// the addresses are rewritten, and later ones would only cost time.
     pub fn on_ah(&mut self, frame: u64, ah: &AhPacket<'_>) {
         self.on_child_packet(frame, Encap::None, true);
-        let checked = self
+        let rare = self.rare();
+        let checked = rare
             .checksums_ok
-            .saturating_add(self.checksums.len() as u64);
+            .saturating_add(rare.checksums.len() as u64);
         if checked < MAX_CHECKSUMS {
             self.check_inner(frame, &ah.addrs, ah.next_header, ah.payload, true);
         }
@@ -312,7 +374,7 @@ struct PeerFacts {
     nat_oa_differs: bool,
     checksum_located: bool,
     /// The peer's first IKE message came from a port that is neither 500 nor 4500.
-    odd_port: Option<(u64, SocketAddr)>,
+    odd_port: Option<(u64, Ep)>,
 }
 
 impl PeerFacts {
@@ -347,7 +409,15 @@ impl PeerFacts {
 
 /// Recording: endpoints, legs, hashes, NAT-OA and checksums.
 impl NatObservations {
-    fn remember(&mut self, ep: SocketAddr) {
+    fn rare(&self) -> &Rare {
+        self.rare.as_deref().unwrap_or(&NOTHING_RARE)
+    }
+
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    fn remember(&mut self, ep: Ep) {
         if self.known.len() < MAX_KNOWN && !self.known.contains(&ep) {
             self.known.push(ep);
         }
@@ -356,7 +426,7 @@ impl NatObservations {
     /// Notes which leg (500 or 4500) a message of `sender` came on, and any change of its
     /// source that only a NAT explains: a float that did not land on source port 4500,
     /// or a source that changed within the 4500 leg.
-    fn note_leg(&mut self, frame: u64, sender: Peer, src: SocketAddr, encap: Encap) {
+    fn note_leg(&mut self, frame: u64, sender: Peer, src: Ep, encap: Encap) {
         let legs = &mut self.legs[sender.idx()];
         if encap == Encap::None {
             legs.on_500.get_or_insert((frame, src));
@@ -397,13 +467,7 @@ impl NatObservations {
 
     /// IKEv1 NAT-D (RFC 3947 §3.2): the first payload hashes the receiver's address, the
     /// following ones the sender's own addresses.
-    fn check_ikev1(
-        &mut self,
-        frame: u64,
-        sender: Peer,
-        eps: (SocketAddr, SocketAddr),
-        msg: &IkeMessage,
-    ) {
+    fn check_ikev1(&mut self, frame: u64, sender: Peer, eps: (Ep, Ep), msg: &IkeMessage) {
         let hashes: Vec<&[u8]> = msg
             .payloads
             .iter()
@@ -436,13 +500,7 @@ impl NatObservations {
 
     /// IKEv2 NAT_DETECTION_*_IP notifies (RFC 7296 §2.23), SHA-1 over the SPIs of this
     /// message's header.
-    fn check_ikev2(
-        &mut self,
-        frame: u64,
-        sender: Peer,
-        eps: (SocketAddr, SocketAddr),
-        msg: &IkeMessage,
-    ) {
+    fn check_ikev2(&mut self, frame: u64, sender: Peer, eps: (Ep, Ep), msg: &IkeMessage) {
         let notifies = |t: u16| -> Vec<&[u8]> {
             msg.payloads
                 .iter()
@@ -472,15 +530,15 @@ impl NatObservations {
 
     /// Records one comparison: `hashes` (one message's hashes of one role) against
     /// `observed`; any match counts, as a host may send one source hash per address.
-    fn record(&mut self, ctx: CheckCtx, role: Role, observed: SocketAddr, hashes: &[&[u8]]) {
+    fn record(&mut self, ctx: CheckCtx, role: Role, observed: Ep, hashes: &[&[u8]]) {
         if hashes.is_empty() || self.hashes.len() >= MAX_HASH_CHECKS {
             return;
         }
         let (i, r) = ctx.spis;
-        let hit = |ep: SocketAddr| {
+        let hit = |ep: Ep| {
             hashes
                 .iter()
-                .any(|h| natd::natd_matches(ctx.alg, i, r, ep, h))
+                .any(|h| natd::natd_matches(ctx.alg, i, r, ep.sock(), h))
         };
         let matched = hit(observed);
         let plausible = if matched {
@@ -504,16 +562,16 @@ impl NatObservations {
 
     /// Endpoints a mismatching hash might describe instead: every endpoint seen in this
     /// SA, each known address on ports 500 and 4500, and NAT-OA addresses.
-    fn candidates(&self) -> Vec<SocketAddr> {
+    fn candidates(&self) -> Vec<Ep> {
         let ips = self
             .known
             .iter()
             .map(|e| e.ip())
-            .chain(self.nat_oa.iter().map(|n| n.addr));
-        let mut out = self.known.clone();
+            .chain(self.rare().nat_oa.iter().map(|n| n.addr));
+        let mut out = self.known.to_vec();
         for ip in ips {
             for port in [500, NAT_T_PORT] {
-                let ep = SocketAddr::new(ip, port);
+                let ep = Ep::new(ip, port);
                 if !out.contains(&ep) {
                     out.push(ep);
                 }
@@ -548,9 +606,10 @@ impl NatObservations {
             } else {
                 addrs.dst
             };
-            if self.nat_oa.len() < MAX_NOTES {
+            let rare = self.rare_mut();
+            if rare.nat_oa.len() < MAX_NOTES {
                 let observed = Some(observed);
-                self.nat_oa.push(NatOa {
+                rare.nat_oa.push(NatOa {
                     frame,
                     addr,
                     describes,
@@ -563,14 +622,16 @@ impl NatObservations {
     /// The peer that sent the first message of a quick mode, by message ID.
     fn quick_mode_initiator(&mut self, message_id: u32, sender: Peer) -> Peer {
         if let Some((_, p)) = self
+            .rare()
             .quick_mode_senders
             .iter()
             .find(|(m, _)| *m == message_id)
         {
             return *p;
         }
-        if self.quick_mode_senders.len() < MAX_NOTES {
-            self.quick_mode_senders.push((message_id, sender));
+        let rare = self.rare_mut();
+        if rare.quick_mode_senders.len() < MAX_NOTES {
+            rare.quick_mode_senders.push((message_id, sender));
         }
         sender
     }
@@ -590,21 +651,21 @@ impl NatObservations {
         let observed = (addrs.src, addrs.dst);
         let delta = match natd::check_transport(addrs.src, addrs.dst, protocol, seg) {
             ChecksumCheck::Valid => {
-                self.checksums_ok += 1;
+                self.rare_mut().checksums_ok += 1;
                 return;
             }
             ChecksumCheck::NotCheckable => return,
             ChecksumCheck::Invalid { delta } => delta,
         };
-        if self.checksums.len() >= MAX_NOTES {
+        if self.rare().checksums.len() >= MAX_NOTES {
             return;
         }
-        let mut cands: Vec<IpAddr> = self.nat_oa.iter().map(|n| n.addr).collect();
+        let mut cands: Vec<IpAddr> = self.rare().nat_oa.iter().map(|n| n.addr).collect();
         cands.extend(self.known.iter().map(|e| e.ip()));
         cands.dedup();
         let recovered = natd::recover_addresses(observed, protocol, seg, &cands);
         let sender = self.sender_of(addrs.src);
-        self.checksums.push(ChecksumNote {
+        self.rare_mut().checksums.push(ChecksumNote {
             frame,
             protocol,
             ah,
@@ -644,12 +705,13 @@ impl NatObservations {
         f.odd_port = legs
             .on_500
             .filter(|(_, ep)| ep.port() != 500 && ep.port() != NAT_T_PORT);
-        f.keepalive = !self.keepalives[peer.idx()].is_empty();
-        f.nat_oa_differs = self
+        let rare = self.rare();
+        f.keepalive = !rare.keepalives[peer.idx()].is_empty();
+        f.nat_oa_differs = rare
             .nat_oa
             .iter()
             .any(|n| n.describes == peer && n.observed != Some(n.addr));
-        f.checksum_located = self
+        f.checksum_located = rare
             .checksums
             .iter()
             .any(|c| checksum_blames(c) == Some(peer));
@@ -866,7 +928,7 @@ impl NatObservations {
     fn other_evidence(&self, verdict: NatVerdict, items: &mut Vec<(u8, NatEvidence)>) {
         for peer in [Peer::Initiator, Peer::Responder] {
             self.leg_evidence(peer, items);
-            let k = &self.keepalives[peer.idx()];
+            let k = &self.rare().keepalives[peer.idx()];
             if !k.is_empty() {
                 let detail = format!(
                     "the {p} sent {n} NAT-T keepalive(s): only a host that found itself \
@@ -900,7 +962,7 @@ impl NatObservations {
     }
 
     fn nat_oa_evidence(&self, items: &mut Vec<(u8, NatEvidence)>) {
-        for n in &self.nat_oa {
+        for n in &self.rare().nat_oa {
             let p = n.describes.name();
             let observed = n.observed.map_or("-".to_string(), |o| o.to_string());
             let (rank, detail) = if n.observed == Some(n.addr) {
@@ -924,7 +986,7 @@ impl NatObservations {
     }
 
     fn checksum_evidence(&self, items: &mut Vec<(u8, NatEvidence)>) {
-        for c in &self.checksums {
+        for c in &self.rare().checksums {
             let rank = if checksum_blames(c).is_some() { 1 } else { 3 };
             let detail = checksum_sentence(c);
             items.push((rank, evidence("checksum-mismatch", detail, vec![c.frame])));
@@ -932,15 +994,16 @@ impl NatObservations {
     }
 
     fn encapsulation_evidence(&self, items: &mut Vec<(u8, NatEvidence)>) {
-        if !self.udp_esp.is_empty() {
+        let udp_esp = &self.rare().udp_esp;
+        if !udp_esp.is_empty() {
             let detail = format!(
                 "{} ESP SA(s) inside UDP (RFC 3948): NAT traversal is in use (forced or \
                  detected), which by itself does not say where a NAT is",
-                self.udp_esp.count
+                udp_esp.count
             );
             items.push((
                 3,
-                evidence("udp-encapsulation", detail, self.udp_esp.list.clone()),
+                evidence("udp-encapsulation", detail, udp_esp.list.clone()),
             ));
         }
         if let Some(f) = self.first_on_4500 {
@@ -954,14 +1017,15 @@ impl NatObservations {
     }
 
     fn ah_evidence(&self, verdict: NatVerdict, items: &mut Vec<(u8, NatEvidence)>) {
-        if self.ah.is_empty() {
+        let rare = self.rare();
+        if rare.ah.is_empty() {
             return;
         }
         let nat = matches!(
             verdict,
             NatVerdict::Initiator | NatVerdict::Responder | NatVerdict::Both
         );
-        let rewritten = self.checksums.iter().any(|c| c.ah);
+        let rewritten = rare.checksums.iter().any(|c| c.ah);
         if !nat && !rewritten {
             return;
         }
@@ -969,9 +1033,9 @@ impl NatObservations {
             "{} AH packet(s) between peers whose addresses are rewritten: AH's integrity \
              check covers the IP addresses (RFC 4302 §3.3.3.1), so every one fails at the \
              receiver; use ESP with NAT traversal instead",
-            self.ah.count
+            rare.ah.count
         );
-        items.push((0, evidence("ah-through-nat", detail, self.ah.list.clone())));
+        items.push((0, evidence("ah-through-nat", detail, rare.ah.list.clone())));
     }
 }
 

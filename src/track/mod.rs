@@ -170,6 +170,7 @@ impl Tracker {
         let Some(sa) = self.ike.get_mut(&key) else {
             return;
         };
+        table::prefetch(&*sa);
         let (src, sport) = (dgram.addrs.src, dgram.addrs.ports.map(|p| p.0));
         let from_initiator = match version {
             2 => msg.header.is_initiator(),

@@ -2,9 +2,16 @@
 //! (`ike:aes128-sha256-modp2048`, `esp:aes256gcm16-ecp384`), so that a "no proposal
 //! chosen" finding can show the offers next to each other.
 //!
-//! Algorithms without a short name are written as `TYPE#ID`; nothing is dropped.
+//! Algorithms without a short name are written as `TYPE#ID`; nothing is dropped. Names
+//! are static strings where the registry has one, so that a proposal costs one string.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use crate::wire::ike::{Attribute, IkeMessage, PayloadBody, Proposal, Transform};
+
+/// A name: static when the registry has one, made when it has not.
+type Name = Cow<'static, str>;
 
 /// Every proposal of the first SA payload in `msg`, one string per IKEv2 proposal or
 /// IKEv1 transform (IKEv1 offers alternatives as transforms).
@@ -30,13 +37,13 @@ pub(crate) fn proposals(msg: &IkeMessage) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn protocol(id: u8) -> String {
+fn protocol(id: u8) -> Name {
     match id {
-        1 => "ike".to_string(),
-        2 => "ah".to_string(),
-        3 => "esp".to_string(),
-        4 => "ipcomp".to_string(),
-        n => format!("proto{n}"),
+        1 => "ike".into(),
+        2 => "ah".into(),
+        3 => "esp".into(),
+        4 => "ipcomp".into(),
+        n => format!("proto{n}").into(),
     }
 }
 
@@ -47,20 +54,32 @@ fn key_length(attrs: &[Attribute], attr_type: u16) -> Option<u64> {
         .and_then(|a| a.value)
 }
 
-/// IKEv2 (RFC 7296 §3.3.2): transforms grouped by type.
-fn v2_proposal(p: &Proposal) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for ttype in [1u8, 3, 2, 4, 5] {
-        for t in p.transforms.iter().filter(|t| t.transform_type == ttype) {
-            if let Some(name) = v2_transform(t, &p.transforms) {
-                parts.push(name);
-            }
+/// `proto:part-part-...`.
+fn joined(proto: &str, parts: impl IntoIterator<Item = Name>) -> String {
+    let mut out = String::with_capacity(48);
+    out.push_str(proto);
+    out.push(':');
+    for (i, part) in parts.into_iter().enumerate() {
+        if i > 0 {
+            out.push('-');
         }
+        out.push_str(&part);
     }
-    format!("{}:{}", protocol(p.protocol_id), parts.join("-"))
+    out
 }
 
-fn v2_transform(t: &Transform, all: &[Transform]) -> Option<String> {
+/// IKEv2 (RFC 7296 §3.3.2): transforms grouped by type.
+fn v2_proposal(p: &Proposal) -> String {
+    let parts = [1u8, 3, 2, 4, 5].into_iter().flat_map(|ttype| {
+        p.transforms
+            .iter()
+            .filter(move |t| t.transform_type == ttype)
+            .filter_map(|t| v2_transform(t, &p.transforms))
+    });
+    joined(&protocol(p.protocol_id), parts)
+}
+
+fn v2_transform(t: &Transform, all: &[Transform]) -> Option<Name> {
     let id = t.transform_id;
     let bits = key_length(&t.attributes, 14);
     Some(match t.transform_type {
@@ -68,44 +87,55 @@ fn v2_transform(t: &Transform, all: &[Transform]) -> Option<String> {
         2 => {
             // Written only when it differs from the integrity algorithm's hash.
             let name = prf(id);
-            let integ: Vec<String> = all
+            let same = all
                 .iter()
                 .filter(|x| x.transform_type == 3)
-                .map(|x| integ(x.transform_id))
-                .collect();
-            if integ.contains(&name) {
+                .any(|x| integ(x.transform_id) == name);
+            if same {
                 return None;
             }
-            format!("prf{name}")
+            format!("prf{name}").into()
         }
         3 if id == 0 => return None,
         3 => integ(id),
         4 => dh(id),
-        5 => if id == 1 { "esn" } else { "noesn" }.to_string(),
-        other => format!("type{other}#{id}"),
+        5 => if id == 1 { "esn" } else { "noesn" }.into(),
+        other => format!("type{other}#{id}").into(),
     })
 }
 
-fn v2_encr(id: u16, bits: Option<u64>) -> String {
-    let b = bits.map(|b| b.to_string()).unwrap_or_default();
-    match id {
-        2 => "des".to_string(),
-        3 => "3des".to_string(),
-        11 => "null".to_string(),
-        12 => format!("aes{b}"),
-        13 => format!("aes{b}ctr"),
-        14 => format!("aes{b}ccm8"),
-        15 => format!("aes{b}ccm12"),
-        16 => format!("aes{b}ccm16"),
-        18 => format!("aes{b}gcm8"),
-        19 => format!("aes{b}gcm12"),
-        20 => format!("aes{b}gcm16"),
-        28 => "chacha20poly1305".to_string(),
-        n => format!("encr#{n}"),
+fn v2_encr(id: u16, bits: Option<u64>) -> Name {
+    let fixed = match id {
+        2 => "des",
+        3 => "3des",
+        11 => "null",
+        28 => "chacha20poly1305",
+        _ => "",
+    };
+    if !fixed.is_empty() {
+        return fixed.into();
     }
+    let mode = match id {
+        12 => "",
+        13 => "ctr",
+        14 => "ccm8",
+        15 => "ccm12",
+        16 => "ccm16",
+        18 => "gcm8",
+        19 => "gcm12",
+        20 => "gcm16",
+        n => return format!("encr#{n}").into(),
+    };
+    let mut name = String::with_capacity(12);
+    name.push_str("aes");
+    if let Some(b) = bits {
+        let _ = write!(name, "{b}");
+    }
+    name.push_str(mode);
+    name.into()
 }
 
-fn prf(id: u16) -> String {
+fn prf(id: u16) -> Name {
     match id {
         1 => "md5",
         2 => "sha1",
@@ -113,12 +143,12 @@ fn prf(id: u16) -> String {
         5 => "sha256",
         6 => "sha384",
         7 => "sha512",
-        _ => return format!("#{id}"),
+        _ => return format!("#{id}").into(),
     }
-    .to_string()
+    .into()
 }
 
-fn integ(id: u16) -> String {
+fn integ(id: u16) -> Name {
     match id {
         1 => "md5",
         2 => "sha1",
@@ -126,12 +156,13 @@ fn integ(id: u16) -> String {
         12 => "sha256",
         13 => "sha384",
         14 => "sha512",
-        _ => return format!("integ#{id}"),
+        _ => return format!("integ#{id}").into(),
     }
-    .to_string()
+    .into()
 }
 
-pub(crate) fn dh(id: u16) -> String {
+/// The short name of a Diffie-Hellman group.
+pub(crate) fn dh(id: u16) -> Name {
     match id {
         0 => "nodh",
         1 => "modp768",
@@ -152,9 +183,9 @@ pub(crate) fn dh(id: u16) -> String {
         26 => "ecp224",
         31 => "curve25519",
         32 => "curve448",
-        _ => return format!("dh#{id}"),
+        _ => return format!("dh#{id}").into(),
     }
-    .to_string()
+    .into()
 }
 
 /// IKEv1: one string per transform; phase-1 algorithms live in Oakley attributes
@@ -165,36 +196,37 @@ fn v1_proposal(p: &Proposal) -> Vec<String> {
     p.transforms
         .iter()
         .map(|t| {
-            let parts = if p.protocol_id == 1 {
-                v1_ike(&t.attributes)
+            if p.protocol_id == 1 {
+                joined(&proto, v1_ike(&t.attributes))
             } else {
-                v1_ipsec(p.protocol_id, t)
-            };
-            format!("{proto}:{}", parts.join("-"))
+                joined(&proto, v1_ipsec(p.protocol_id, t))
+            }
         })
         .collect()
 }
 
-fn v1_ike(attrs: &[Attribute]) -> Vec<String> {
+fn v1_ike(attrs: &[Attribute]) -> Vec<Name> {
     let get = |t: u16| key_length(attrs, t);
-    let bits = get(14).map(|b| b.to_string()).unwrap_or_default();
     let mut parts = Vec::new();
     if let Some(e) = get(1) {
         parts.push(match e {
-            1 => "des".to_string(),
-            5 => "3des".to_string(),
-            7 => format!("aes{bits}"),
-            n => format!("encr#{n}"),
+            1 => "des".into(),
+            5 => "3des".into(),
+            7 => {
+                let bits = get(14).map(|b| b.to_string()).unwrap_or_default();
+                format!("aes{bits}").into()
+            }
+            n => format!("encr#{n}").into(),
         });
     }
     if let Some(h) = get(2) {
         parts.push(match h {
-            1 => "md5".to_string(),
-            2 => "sha1".to_string(),
-            4 => "sha256".to_string(),
-            5 => "sha384".to_string(),
-            6 => "sha512".to_string(),
-            n => format!("hash#{n}"),
+            1 => "md5".into(),
+            2 => "sha1".into(),
+            4 => "sha256".into(),
+            5 => "sha384".into(),
+            6 => "sha512".into(),
+            n => format!("hash#{n}").into(),
         });
     }
     if let Some(g) = get(4) {
@@ -203,7 +235,7 @@ fn v1_ike(attrs: &[Attribute]) -> Vec<String> {
     parts
 }
 
-fn v1_ipsec(protocol_id: u8, t: &Transform) -> Vec<String> {
+fn v1_ipsec(protocol_id: u8, t: &Transform) -> Vec<Name> {
     let get = |ty: u16| key_length(&t.attributes, ty);
     let mut parts = Vec::new();
     if protocol_id == 3 {
@@ -213,12 +245,12 @@ fn v1_ipsec(protocol_id: u8, t: &Transform) -> Vec<String> {
     }
     if let Some(a) = get(5) {
         parts.push(match a {
-            1 => "md5".to_string(),
-            2 => "sha1".to_string(),
-            5 => "sha256".to_string(),
-            6 => "sha384".to_string(),
-            7 => "sha512".to_string(),
-            n => format!("auth#{n}"),
+            1 => "md5".into(),
+            2 => "sha1".into(),
+            5 => "sha256".into(),
+            6 => "sha384".into(),
+            7 => "sha512".into(),
+            n => format!("auth#{n}").into(),
         });
     }
     if let Some(g) = get(3) {
@@ -316,6 +348,15 @@ mod tests {
             proposals(&m),
             vec!["ike:aes256-sha256-modp2048", "ike:3des-sha1-modp1024"]
         );
+    }
+
+    #[test]
+    fn encryption_names_carry_key_length_and_mode() {
+        assert_eq!(v2_encr(13, None), "aesctr");
+        assert_eq!(v2_encr(20, Some(256)), "aes256gcm16");
+        assert_eq!(v2_encr(12, Some(192)), "aes192");
+        assert_eq!(v2_encr(3, Some(192)), "3des");
+        assert_eq!(v2_encr(99, Some(128)), "encr#99");
     }
 
     #[test]

@@ -73,7 +73,8 @@ pub struct EngineArgs {
     #[arg(long, env = "IPSECMON_POLICY")]
     pub policy: Option<String>,
 
-    /// The local host's address: "sent" and "received" are counted from its side.
+    /// The local host's address: "sent" and "received" are counted, and SAs shown, from
+    /// its side. Default with -i: the interface's own address (IPv4 first).
     #[arg(long)]
     pub local: Option<IpAddr>,
 

@@ -8,15 +8,18 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ipsecmon");
 
 /// The columns of the view in display order, as their headers read.
-const COLUMNS: [&str; 16] = [
+const COLUMNS: [&str; 17] = [
     "Rule",
     "Traffic",
     "Local",
     "Remote",
     "Sec",
+    "Decryption",
     "SPI in",
     "SPI out",
     "State",
@@ -331,6 +334,86 @@ fn the_view_shows_the_demo_capture_and_answers_its_keys() {
         assert!(Instant::now() < deadline, "q did not quit");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Pages the detail pane down until `text` shows (at most 20 pages); the screen then.
+fn page_to(t: &Tmux, text: &str) -> Vec<String> {
+    for _ in 0..20 {
+        if t.screen().iter().any(|l| l.contains(text)) {
+            break;
+        }
+        t.keys(&["PageDown"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    t.wait_text(text)
+}
+
+/// The `ok` lab capture with `keys`, every SA shown, the detail pane of its first child SA
+/// open (the second row: the first is the IKE SA its rekey replaced).
+fn detail_with_keys(capture: &Path, keys: &Path) -> Tmux {
+    let extra = format!("--all --keys {}", keys.display());
+    let t = Tmux::start(160, 50, &view_command(capture, "NO_COLOR=", &extra));
+    let s = t.wait_text("end of capture");
+    assert!(s[2].contains(" Decryption "), "{}", s.join("\n"));
+    t.keys(&["Down", "Enter"]);
+    t.wait_text("Detail: SA 88fd7df3");
+    t
+}
+
+#[test]
+fn the_detail_pane_says_how_each_sa_decrypted() {
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/lab/ok");
+    if !lab.join("keys").exists() || !have_tmux() {
+        println!("skipped: needs tmux and fixtures/lab/ok");
+        return;
+    }
+    let capture = lab.join("link.pcap");
+    let t = detail_with_keys(&capture, &lab.join("keys"));
+    let rows: Vec<String> = t.screen()[3..7].to_vec();
+    assert!(rows.iter().all(|r| r.contains(" decrypted ")), "{rows:?}");
+    let s = page_to(&t, "906372dd out: ");
+    let all = s.join("\n");
+    assert!(all.contains("Decryption (--keys)"), "{all}");
+    assert!(
+        all.contains("IKE SA 3bf3fcb4e6166f68: decrypted 2 messages (2 verified)"),
+        "{all}"
+    );
+    assert!(
+        all.contains("88fd7df3 in: decrypted 8 packets (8 verified)"),
+        "{all}"
+    );
+    assert!(
+        all.contains("906372dd out: decrypted 14 packets (14 verified)"),
+        "{all}"
+    );
+    t.keys(&["q"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let all_tables = ["ikev2_decryption_table", "esp_sa"];
+    let wrong = common::keys_with_wrong(&lab.join("keys"), &all_tables, dir.path());
+    let t = detail_with_keys(&capture, &wrong);
+    let rows: Vec<String> = t.screen()[3..7].to_vec();
+    assert!(
+        rows.iter().all(|r| r.contains(" not-authenticated ")),
+        "{rows:?}"
+    );
+    let s = page_to(&t, "906372dd out: ");
+    let all = s.join("\n");
+    assert!(
+        all.contains(
+            "IKE SA 3bf3fcb4e6166f68: not authenticated: 2 messages failed their integrity \
+             check (first frame 187, icv-mismatch): a wrong key, or altered packets"
+        ),
+        "{all}"
+    );
+    assert!(
+        all.contains(
+            "88fd7df3 in: not authenticated: 8 packets failed their integrity check (first \
+             frame 10, icv-mismatch)"
+        ),
+        "{all}"
+    );
+    t.keys(&["q"]);
 }
 
 /// The SGR parameters of every escape sequence in a line captured with escapes.

@@ -69,6 +69,7 @@ fn has_content(c: Column, rows: &[SaRow]) -> bool {
         Column::Rule => rows.iter().any(|r| r.rule.is_some()),
         Column::Traffic => rows.iter().any(|r| r.traffic.is_some()),
         Column::Note => rows.iter().any(|r| r.note.is_some()),
+        Column::Decryption => rows.iter().any(|r| r.decryption.is_some()),
         _ => true,
     }
 }

@@ -21,6 +21,22 @@ pub enum Expect {
     },
 }
 
+impl Expect {
+    /// In words: `established`, `auth-failed`, or `auth-failed (inferred, 80 %)`.
+    pub fn describe(self) -> String {
+        match self {
+            Expect::Established => "established".to_string(),
+            Expect::Finding {
+                code,
+                confidence: 100,
+            } => code.to_string(),
+            Expect::Finding { code, confidence } => {
+                format!("{code} (inferred, {confidence} %)")
+            }
+        }
+    }
+}
+
 /// Shorthand for the table below.
 const fn finding(code: &'static str, confidence: u8) -> Expect {
     Expect::Finding { code, confidence }
@@ -71,7 +87,7 @@ macro_rules! files {
     };
 }
 
-/// Every scenario, in the order `lab up --scenario help` lists them.
+/// Every scenario, in the order `lab scenarios` lists them.
 pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "ok",
@@ -251,6 +267,23 @@ pub fn names() -> String {
         .join(", ")
 }
 
+/// What `ipsecmon lab scenarios` prints: each scenario's name and summary, and under it
+/// what ipsecmon says of its capture with the run's key tables and without them.
+pub fn listing() -> String {
+    let mut out = String::new();
+    for s in SCENARIOS {
+        out.push_str(&format!("{:<20} {}\n", s.name, s.summary));
+        let (with, without) = (s.expect.describe(), s.without_keys.describe());
+        let says = if with == without {
+            format!("{with}, with or without the key tables")
+        } else {
+            format!("{with} with the key tables; {without} without")
+        };
+        out.push_str(&format!("{:<20} ipsecmon says: {says}\n", ""));
+    }
+    out
+}
+
 impl Scenario {
     /// The contents of one of its files.
     pub fn file(&self, name: &str) -> Option<&'static str> {
@@ -296,6 +329,27 @@ mod tests {
             }
             assert!(s.file("README.md").is_some(), "{} has no README.md", s.name);
         }
+    }
+
+    #[test]
+    fn the_listing_says_what_ipsecmon_reports() {
+        let text = listing();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2 * SCENARIOS.len());
+        assert!(lines[0].starts_with("ok                   the seed's example: "));
+        assert_eq!(
+            lines[1],
+            "                     ipsecmon says: established, with or without the key tables"
+        );
+        let ts = lines
+            .iter()
+            .position(|l| l.starts_with("ts-mismatch "))
+            .unwrap();
+        assert_eq!(
+            lines[ts + 1],
+            "                     ipsecmon says: ts-unacceptable with the key tables; \
+             negotiation-stalled (inferred, 60 %) without"
+        );
     }
 
     #[test]

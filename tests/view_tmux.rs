@@ -1,7 +1,8 @@
 //! The full-screen view driven for real: the `ipsecmon` binary runs inside tmux (on a
 //! private tmux server of this test) over the bundled demo capture, keys go in with
-//! `send-keys`, and the screen comes back with `capture-pane`. Skips with a message when
-//! tmux or the demo capture is missing.
+//! `send-keys`, and the screen comes back with `capture-pane`; also the command `make demo`
+//! runs, at the recorded pace, and a lab capture with its key tables (right and wrong).
+//! Skips with a message when tmux or the captures are missing.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -334,6 +335,72 @@ fn the_view_shows_the_demo_capture_and_answers_its_keys() {
         assert!(Instant::now() < deadline, "q did not quit");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The command `make demo` runs (the Makefile's `demo` recipe), with this test's binary for
+/// the release build it names and the Makefile's default capture.
+fn make_demo_command() -> String {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let makefile = std::fs::read_to_string(format!("{root}/Makefile")).unwrap();
+    let capture = makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("DEMO_CAPTURE ?= "))
+        .expect("DEMO_CAPTURE in the Makefile")
+        .trim();
+    let recipe = makefile
+        .lines()
+        .skip_while(|l| !l.starts_with("demo:"))
+        .nth(1)
+        .expect("the demo recipe")
+        .trim();
+    assert!(
+        recipe.starts_with("./target/release/ipsecmon "),
+        "make demo runs the release build: {recipe}"
+    );
+    recipe
+        .replace("./target/release/ipsecmon", BIN)
+        .replace("$(DEMO_CAPTURE)", &format!("{root}/{capture}"))
+}
+
+/// Seconds since midnight of the packet time in the view's title (`... 01:17:12.538 UTC`).
+fn title_time_of_day(title: &str) -> f64 {
+    let at = title
+        .find(" UTC")
+        .unwrap_or_else(|| panic!("no packet time: {title}"));
+    let hms = &title[at - 12..at];
+    let parts: Vec<f64> = hms.split(':').map(|p| p.parse().unwrap()).collect();
+    parts[0] * 3600.0 + parts[1] * 60.0 + parts[2]
+}
+
+#[test]
+fn make_demo_shows_the_sas_within_the_first_seconds_of_the_capture() {
+    let (Some(file), true) = (demo(), have_tmux()) else {
+        println!("skipped: needs tmux and fixtures/demo/demo.pcap");
+        return;
+    };
+    use ipsecmon::capture::FrameSource;
+    let first = ipsecmon::capture::open_file(&file)
+        .unwrap()
+        .next_frame()
+        .unwrap()
+        .expect("a first frame")
+        .ts
+        .as_secs_f64();
+    let t = Tmux::start(100, 30, &format!("env NO_COLOR= {}", make_demo_command()));
+    // At the recorded pace: the SA with Bob comes up 0.5 s into the capture.
+    let s = t.wait_for("an established SA", |s| {
+        s.iter()
+            .any(|l| l.starts_with("192.0.2.1:500 192.0.2.2:500") && l.contains("established"))
+    });
+    let into = title_time_of_day(&s[0]) - first.rem_euclid(86_400.0);
+    assert!(
+        (0.0..5.0).contains(&into),
+        "shown {into:.1} s into the capture:\n{}",
+        s.join("\n")
+    );
+    assert!(s[0].contains("refresh 1s"), "{}", s[0]);
+    assert!(!s[0].contains("end of capture"), "{}", s[0]);
+    t.keys(&["q"]);
 }
 
 /// Pages the detail pane down until `text` shows (at most 20 pages); the screen then.

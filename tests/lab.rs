@@ -303,6 +303,23 @@ fn ok_comes_up_carries_abczz_both_ways_and_rekeys() {
         let status = lab.ok(&["status"]);
         assert!(status.contains("ESTABLISHED, IKEv2"), "{status}");
         assert!(status.contains("established"), "{status}");
+        // The wire, decrypted with the keys the charons logged: every SA decrypts.
+        assert!(
+            status
+                .contains("decrypting with the session keys the charons logged: 1 IKEv2, 0 IKEv1"),
+            "{status}"
+        );
+        let table: Vec<&str> = status
+            .lines()
+            .skip_while(|l| !l.starts_with("Local "))
+            .take_while(|l| !l.is_empty())
+            .collect();
+        assert!(table[0].contains(" Decryption "), "{status}");
+        assert!(table.len() > 2, "{status}");
+        assert!(
+            table[1..].iter().all(|l| l.contains(" decrypted ")),
+            "{status}"
+        );
     });
 }
 

@@ -78,13 +78,25 @@ fn has_ext(p: &Path, exts: &[&str]) -> bool {
         .is_some_and(|e| exts.contains(&e))
 }
 
-/// Seeds for the frame, IKE and pipeline targets from one capture.
-fn from_capture(path: &Path, s: &mut [Seeds; 4]) -> std::io::Result<()> {
+/// One record of the decrypt target: `[selector][length][bytes]`, the selector's high
+/// bit set for ESP, its low bits spreading records over the target's table entries.
+fn decrypt_record(out: &mut Vec<u8>, esp: bool, n: usize, bytes: &[u8]) {
+    if out.len() + bytes.len() + 3 > MAX_FILE_SEED {
+        return;
+    }
+    out.push(u8::from(esp) << 7 | (n % 8) as u8);
+    out.extend_from_slice(&(bytes.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Seeds for the frame, IKE, pipeline and decrypt targets from one capture.
+fn from_capture(path: &Path, s: &mut [Seeds; 5]) -> std::io::Result<()> {
     let Ok(mut src) = capture::open_file(path) else {
         return Ok(());
     };
     let mut decoder = Decoder::default();
     let mut pipeline = Vec::new();
+    let mut decrypt = Vec::new();
     let mut last_secs = None;
     while let Ok(Some(f)) = src.next_frame() {
         let Some(link) = LINKS.iter().position(|l| *l == f.link) else {
@@ -93,8 +105,13 @@ fn from_capture(path: &Path, s: &mut [Seeds; 4]) -> std::io::Result<()> {
         let mut frame = vec![link as u8];
         frame.extend_from_slice(f.data);
         s[0].add(&frame)?;
-        if let Ok(Packet::Ike(d)) = decoder.decode(f.link, f.ts, f.data) {
-            s[1].add(&[&[0u8][..], d.message].concat())?;
+        match decoder.decode(f.link, f.ts, f.data) {
+            Ok(Packet::Ike(d)) => {
+                s[1].add(&[&[0u8][..], d.message].concat())?;
+                decrypt_record(&mut decrypt, false, f.number as usize, d.message);
+            }
+            Ok(Packet::Esp(e)) => decrypt_record(&mut decrypt, true, f.number as usize, e.payload),
+            _ => {}
         }
         let secs = f.ts.0 / 1_000_000_000;
         let step = last_secs.map_or(0, |l: i64| (secs - l).clamp(0, 14)) as u8;
@@ -107,6 +124,9 @@ fn from_capture(path: &Path, s: &mut [Seeds; 4]) -> std::io::Result<()> {
     }
     if !pipeline.is_empty() {
         s[3].add(&pipeline)?;
+    }
+    if !decrypt.is_empty() {
+        s[4].add(&decrypt)?;
     }
     let bytes = std::fs::read(path)?;
     s[2].add(&bytes[..bytes.len().min(MAX_FILE_SEED)])
@@ -124,6 +144,7 @@ fn main() -> std::io::Result<()> {
         Seeds::new(&out, "parse_ike")?,
         Seeds::new(&out, "read_capture")?,
         Seeds::new(&out, "pipeline")?,
+        Seeds::new(&out, "decrypt")?,
     ];
     let mut policies = Seeds::new(&out, "policy_file")?;
     for f in &files {

@@ -224,7 +224,7 @@ EOP
 ip netns exec "$P-bob" python3 "$W/echo.py" 6667 6668 & PIDS+=($!)
 sleep 0.5
 
-ip netns exec "$P-alice" tcpdump -i eth0 -n -U -s 0 -Z root -w "$OUT" "udp or icmp" 2>/dev/null & PIDS+=($!)
+ip netns exec "$P-alice" tcpdump -i eth0 -n --immediate-mode -U -s 0 -Z root -w "$OUT" "udp or icmp" 2>/dev/null & PIDS+=($!)
 sleep 1
 
 # at SECONDS: waits until SECONDS (a whole or tenths value) after the start of the script's timeline.

@@ -13,13 +13,18 @@
 #   ok, ikev1:  traffic; CHILD rekey; traffic; IKE rekey (IKEv2: CREATE_CHILD_SA; IKEv1:
 #               a new Main Mode); traffic; delete of the IKE SA
 #   nat-t:      traffic; 11 s idle (NAT keepalives every 5 s); traffic
-#   esp-blocked: traffic (short); 28 s more (ipsecmon expects ESP within 30 s)
-#   esp-one-way: traffic twice, 1 s apart (over 5 s of ESP one way)
-#   pfs-mismatch, not-mirrored, no-common-proposal, psk-mismatch, nat:
+#   esp-blocked, reversed-ports: traffic (short); 28 s; traffic again (ipsecmon expects
+#               ESP within 30 s)
+#   esp-one-way, not-mirrored: traffic twice, 1 s apart (over 5 s of ESP one way)
+#   pfs-mismatch, ts-mismatch, no-common-proposal, psk-mismatch, nat:
 #               traffic (short), then 2 s
 #   responder-down: wait 17 s (four IKE_SA_INIT, give-up at +15 s)
 # Needs a built ipsecmon (IPSECMON=path, default target/debug/ipsecmon) and what
 # scripts/install-deps.sh installs.
+#
+# A new recording has new SPIs, keys and times: the exact expected documents beside the
+# captures (*.expected.json, tests/track_lab.rs) no longer match it and must be checked
+# again and re-blessed. The script keeps them; it replaces only what it makes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IPSECMON=${IPSECMON:-target/debug/ipsecmon}
@@ -60,11 +65,12 @@ workload() {
       traffic --lines 2 --pings 1 ;;
     responder-down)
       sleep 17 ;;
-    esp-blocked)
+    esp-blocked|reversed-ports)
       # ipsecmon expects ESP within 30 s of IKE completing.
       traffic --lines 2 --pings 1
-      sleep 28 ;;
-    esp-one-way)
+      sleep 28
+      traffic --lines 1 --pings 1 ;;
+    esp-one-way|not-mirrored)
       # Two connection attempts 3 s apart: over 5 s of ESP from Alice, none back.
       traffic --lines 2 --pings 1
       sleep 1
@@ -84,7 +90,7 @@ events() {
 for s in "${SCENARIOS[@]}"; do
   echo "== $s"
   OUT=fixtures/lab/$s
-  rm -rf "$OUT"; mkdir -p "$OUT"
+  rm -rf "$OUT"/*.pcap "$OUT"/keys "$OUT"/config "$OUT"/README.md; mkdir -p "$OUT"
   START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   lab up --scenario "$s" >/dev/null
   sleep 1

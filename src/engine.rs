@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use crate::capture::{CaptureStats, Frame};
 use crate::cleartext::CleartextWatch;
+use crate::decrypt::Decryptor;
 use crate::diagnose;
+use crate::keys::KeyTable;
 use crate::policy::Policy;
 use crate::snapshot::{RuleSummary, Snapshot};
 use crate::track::{self, Tracker};
@@ -25,6 +27,9 @@ pub struct EngineConfig {
     /// The assigned policy, when one is loaded: SAs are labelled with their rules and
     /// cleartext that a rule requires to be protected is reported.
     pub policy: Option<Arc<Policy>>,
+    /// Session keys (`--keys`): encrypted IKE messages and ESP packets they fit are
+    /// decrypted, and what is inside feeds the tracker.
+    pub keys: Option<Arc<KeyTable>>,
 }
 
 /// Decoder, tracker and error counters for one capture.
@@ -38,6 +43,7 @@ pub struct Engine {
     last_ts: Option<crate::wire::Timestamp>,
     policy: Option<Arc<Policy>>,
     cleartext: Option<CleartextWatch>,
+    decrypt: Option<Decryptor>,
     rules: Vec<RuleSummary>,
 }
 
@@ -58,6 +64,7 @@ impl Engine {
                 .map(RuleSummary::of_policy)
                 .unwrap_or_default(),
             policy: config.policy,
+            decrypt: config.keys.map(Decryptor::new),
         }
     }
 
@@ -70,9 +77,16 @@ impl Engine {
                 // IKEv1 SAs that negotiated a NAT-T draft number NAT-D differently.
                 let ctx = self.natd.context(dgram.message);
                 match ike::parse_message(dgram.message, ctx) {
-                    Ok(msg) => {
+                    Ok(mut msg) => {
+                        let decrypted = match &mut self.decrypt {
+                            Some(d) => d.ike(&dgram.addrs, dgram.message, &mut msg, ctx),
+                            None => None,
+                        };
                         self.natd.observe(&msg);
                         self.tracker.on_ike(n, ts, &dgram, &msg);
+                        if let Some(d) = decrypted {
+                            self.tracker.on_ike_decrypt(n, &msg.header, d.outcome());
+                        }
                     }
                     Err(e) => {
                         self.decode_errors[e.reason as usize] += 1;
@@ -80,7 +94,16 @@ impl Engine {
                     }
                 }
             }
-            Ok(Packet::Esp(esp)) => self.tracker.on_esp(n, ts, &esp),
+            Ok(Packet::Esp(esp)) => {
+                self.tracker.on_esp(n, ts, &esp);
+                // The only cost of decryption when no key is given: this branch.
+                if let Some(d) = &mut self.decrypt {
+                    if let Some(result) = d.esp(&esp) {
+                        self.tracker
+                            .on_esp_decrypt(n, &esp, result.as_ref().map_err(|e| *e));
+                    }
+                }
+            }
             Ok(Packet::Ah(ah)) => self.tracker.on_ah(n, ts, &ah),
             Ok(Packet::Keepalive(addrs)) => self.tracker.on_keepalive(n, ts, &addrs),
             Ok(Packet::Icmp(icmp)) => self.tracker.on_icmp(n, ts, &icmp),

@@ -178,3 +178,84 @@ fn every_alert_has_a_promtool_test() {
         );
     }
 }
+
+/// The runbook of every alert, by alert name.
+fn runbooks() -> Vec<(String, String)> {
+    let rules = std::fs::read_to_string(dashboards_dir().join("ipsecmon-alerts.yml")).unwrap();
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut in_runbook = false;
+    for line in rules.lines() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix("- alert: ") {
+            out.push((name.to_string(), String::new()));
+            in_runbook = false;
+        } else if t.starts_with("runbook:") {
+            in_runbook = true;
+        } else if in_runbook && !t.is_empty() && !t.ends_with(':') {
+            if let Some((_, text)) = out.last_mut() {
+                text.push_str(t);
+                text.push(' ');
+            }
+        } else {
+            in_runbook = false;
+        }
+    }
+    out
+}
+
+/// Words built like diagnosis codes (`no-proposal-chosen`), in order.
+fn code_like(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_ascii_lowercase() || c == '-'))
+        .filter(|w| w.len() > 3 && w.contains('-') && !w.starts_with('-') && !w.ends_with('-'))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn runbooks_speak_in_diagnosis_codes() {
+    // Hyphenated words of plain English that the runbooks use.
+    const PROSE: [&str; 3] = ["half-way", "one-way", "on-demand"];
+    let books = runbooks();
+    assert!(books.len() >= 8, "{books:?}");
+    for (alert, text) in &books {
+        assert!(!text.is_empty(), "{alert} has no runbook");
+        for word in code_like(text) {
+            if PROSE.contains(&word.as_str()) {
+                continue;
+            }
+            let code: Result<ipsecmon::diagnose::Code, _> =
+                serde_json::from_value(serde_json::Value::String(word.clone()));
+            assert!(code.is_ok(), "{alert}: `{word}` is not a diagnosis code");
+        }
+    }
+    // Every code the failure counters carry is explained where those counters alert.
+    let metrics = ipsecmon::export::Metrics::new(ipsecmon::export::MetricsConfig::default());
+    let text = metrics.render();
+    let failures = &books
+        .iter()
+        .find(|(a, _)| a == "IpsecNegotiationFailures")
+        .expect("a failure-rate alert")
+        .1;
+    let codes: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("ipsecmon_negotiation_failures_total{code=\""))
+        .filter_map(|l| l.split('"').nth(1))
+        .collect();
+    assert!(codes.len() >= 8, "{codes:?}");
+    for code in codes {
+        assert!(
+            code_like(failures).iter().any(|w| w == code),
+            "the failure-rate runbook does not explain {code}"
+        );
+    }
+    for (alert, want) in [
+        ("IpsecTunnelDown", "auth-failed"),
+        ("IpsecNegotiationStalled", "peer-unreachable"),
+        ("IpsecNatAppeared", "nat-breaks-ipsec"),
+        ("IpsecEspLoss", "esp-one-way"),
+        ("IpsecBadSpi", "invalid-spi"),
+    ] {
+        let text = &books.iter().find(|(a, _)| a == alert).unwrap().1;
+        assert!(code_like(text).iter().any(|w| w == want), "{alert}: {text}");
+    }
+}

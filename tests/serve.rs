@@ -212,7 +212,15 @@ fn report_of(file: &Path) -> serde_json::Value {
 fn metrics_match_the_report_and_pass_promtool() {
     let dir = tempfile::tempdir().unwrap();
     let mut files = vec![generated(dir.path(), 0)];
-    files.extend(capture());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fixtures = [
+        "fixtures/demo/demo.pcap",
+        "fixtures/lab/ok/link.pcap",
+        "fixtures/lab/ikev1/link.pcap",
+        "fixtures/lab/psk-mismatch/link.pcap",
+        "fixtures/lab/nat-t/outside.pcap",
+    ];
+    files.extend(fixtures.iter().map(|f| root.join(f)).filter(|p| p.exists()));
     for file in files {
         println!("checking {}", file.display());
         check_against_report(&file);
@@ -301,7 +309,7 @@ fn check_against_report(file: &Path) {
     );
     let up = ike_sas
         .iter()
-        .filter(|s| !s["established_after_s"].is_null())
+        .filter(|s| !s["established_after_s"].is_null() && s["rekeyed_from"].is_null())
         .count();
     assert_eq!(
         total(&all, "ipsecmon_ike_establishment_seconds_count"),
@@ -376,55 +384,85 @@ fn is_cumulative(series: &str) -> bool {
         || name.ends_with("_sum")
 }
 
-#[test]
-fn rekeys_never_move_counters_back_nor_read_a_tunnel_down() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = generated(dir.path(), 0);
-    let server = start_server(&file, &["--speed", "4"]);
-    let mut last: BTreeMap<String, f64> = BTreeMap::new();
-    let mut up: BTreeSet<String> = BTreeSet::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let frames = report_of(&file)["frames"].as_f64().unwrap();
-    let mut scrapes = 0;
+/// What a paced replay looked like from outside, scrape after scrape.
+struct Watched {
+    /// Tunnels seen `established` or `rekeying` at some scrape.
+    up: BTreeSet<String>,
+    /// The frame count of the first scrape at which each of them read `down` afterwards.
+    down_after_up: BTreeMap<String, f64>,
+    /// The last scrape.
+    last: BTreeMap<String, f64>,
+    scrapes: usize,
+}
+
+/// Scrapes `serve` replaying `file` at `speed` every 100 ms until it has read every frame,
+/// asserting at each scrape that no counter or histogram series went down.
+fn watch_replay(file: &Path, speed: &str) -> Watched {
+    let server = start_server(file, &["--speed", speed]);
+    let frames = report_of(file)["frames"].as_f64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut w = Watched {
+        up: BTreeSet::new(),
+        down_after_up: BTreeMap::new(),
+        last: BTreeMap::new(),
+        scrapes: 0,
+    };
     loop {
         let (_, text) = get(server.addr, "/metrics", None);
         let now = samples(&text);
+        let read = now.get("ipsecmon_frames_total").copied().unwrap_or(0.0);
         for (series, v) in &now {
-            if let Some(before) = last.get(series).filter(|_| is_cumulative(series)) {
+            if let Some(before) = w.last.get(series).filter(|_| is_cumulative(series)) {
                 assert!(
                     v >= before,
-                    "scrape {scrapes}: {series} went from {before} to {v}"
+                    "scrape {}: {series} went from {before} to {v}",
+                    w.scrapes
                 );
             }
             let tunnel = series
                 .split("tunnel=\"")
                 .nth(1)
                 .and_then(|t| t.split('"').next());
-            if let (true, Some(t)) = (series.starts_with("ipsecmon_tunnel_state{"), tunnel) {
-                let live = ["established", "rekeying"]
-                    .iter()
-                    .any(|s| series.contains(&format!("state=\"{s}\"")));
-                if live && *v == 1.0 {
-                    up.insert(t.to_string());
-                }
-                if series.contains("state=\"down\"") && *v == 1.0 {
-                    assert!(
-                        !up.contains(t),
-                        "scrape {scrapes}: {t} read down after being up"
-                    );
-                }
+            let (true, Some(t), 1.0) = (series.starts_with("ipsecmon_tunnel_state{"), tunnel, *v)
+            else {
+                continue;
+            };
+            if ["established", "rekeying"]
+                .iter()
+                .any(|s| series.contains(&format!("state=\"{s}\"")))
+            {
+                w.up.insert(t.to_string());
+            }
+            if series.contains("state=\"down\"") && w.up.contains(t) {
+                w.down_after_up.entry(t.to_string()).or_insert(read);
             }
         }
-        last = now;
-        scrapes += 1;
-        if last.get("ipsecmon_frames_total") == Some(&frames) {
-            break;
+        w.last = now;
+        w.scrapes += 1;
+        if read == frames {
+            return w;
         }
         assert!(Instant::now() < deadline, "replay never finished");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(scrapes >= 10, "only {scrapes} scrapes during the replay");
-    let rekeys = last[r#"ipsecmon_ipsec_events_total{event="rekeys"}"#];
+}
+
+#[test]
+fn rekeys_never_move_counters_back_nor_read_a_tunnel_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = generated(dir.path(), 0);
+    let w = watch_replay(&file, "4");
+    assert!(
+        w.scrapes >= 10,
+        "only {} scrapes during the replay",
+        w.scrapes
+    );
+    assert!(
+        w.down_after_up.is_empty(),
+        "read down after being up: {:?}",
+        w.down_after_up
+    );
+    let rekeys = w.last[r#"ipsecmon_ipsec_events_total{event="rekeys"}"#];
     assert!(
         rekeys >= 12.0,
         "the capture rekeys every tunnel: {rekeys} rekeys"
@@ -442,8 +480,50 @@ fn rekeys_never_move_counters_back_nor_read_a_tunnel_down() {
             )
         })
         .collect();
-    assert_eq!(up, came_up, "every tunnel that came up was seen up");
-    assert!(up.len() >= 9, "{up:?}");
+    assert_eq!(w.up, came_up, "every tunnel that came up was seen up");
+    assert!(w.up.len() >= 9, "{:?}", w.up);
+}
+
+/// The lab's `ok` capture (real strongSwan): two child SAs, a CHILD rekey, an IKE rekey,
+/// then the final Delete of the IKE SA at frame 187.
+#[test]
+fn a_real_child_and_ike_rekey_keep_the_tunnel_up_until_its_delete() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/lab/ok/link.pcap");
+    if !file.exists() {
+        println!("skipped: fixtures/lab/ok/link.pcap is missing");
+        return;
+    }
+    let w = watch_replay(&file, "2");
+    let tunnel = "192.0.2.1<->192.0.2.2";
+    assert!(w.scrapes >= 20, "only {} scrapes", w.scrapes);
+    assert!(w.up.contains(tunnel), "{:?}", w.up);
+    // Down only once the last IKE SA is deleted (frame 187), never across the rekeys.
+    let down_at = w.down_after_up.get(tunnel).copied();
+    assert!(
+        down_at.is_none_or(|f| f >= 187.0),
+        "down at frame {down_at:?}"
+    );
+    let state = |s: &str| {
+        w.last[&format!("ipsecmon_tunnel_state{{rule=\"\",state=\"{s}\",tunnel=\"{tunnel}\"}}")]
+    };
+    assert_eq!(state("down"), 1.0, "deleted at the end");
+    let report = report_of(&file);
+    let rekeys = w.last[r#"ipsecmon_ipsec_events_total{event="rekeys"}"#];
+    assert_eq!(rekeys, report["stats"]["rekeys"].as_f64().unwrap());
+    assert!(rekeys >= 2.0, "a CHILD and an IKE rekey: {rekeys}");
+    let bytes: u64 = report["esp_sas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total(&w.last, "ipsecmon_tunnel_bytes_total"), bytes as f64);
+    assert_eq!(
+        w.last[&format!(
+            "ipsecmon_tunnel_establishment_seconds_count{{rule=\"\",tunnel=\"{tunnel}\"}}"
+        )],
+        1.0
+    );
 }
 
 /// The metrics' tunnel label of two endpoints: both addresses, sorted, joined by `<->`.
@@ -486,6 +566,55 @@ fn promtool_check(metrics: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn a_policy_gives_its_tunnels_series_and_rule_labels() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let policy = root.join("examples/alice.toml");
+    let policy = policy.to_str().unwrap();
+    let args = ["--policy", policy, "--local", "192.0.2.1"];
+    // Cleartext only: both of Alice's tunnels are configured and down, at zero.
+    let quiet = root.join("fixtures/policy/abczz.pcap");
+    let server = start_server(&quiet, &args);
+    settle(server.addr);
+    let (_, text) = get(server.addr, "/metrics", None);
+    let all = samples(&text);
+    for (rule, peer) in [
+        ("Abczz with Bob", "192.0.2.2"),
+        ("SIP with Eve", "192.0.2.3"),
+    ] {
+        let t = format!("rule=\"{rule}\",tunnel=\"192.0.2.1<->{peer}\"");
+        let state = |s: &str| {
+            all[&format!("ipsecmon_tunnel_state{{rule=\"{rule}\",state=\"{s}\",tunnel=\"192.0.2.1<->{peer}\"}}")]
+        };
+        assert_eq!(state("down"), 1.0, "{rule}");
+        assert_eq!(state("established"), 0.0, "{rule}");
+        let out = format!("ipsecmon_tunnel_bytes_total{{direction=\"192.0.2.1->{peer}\",{t}}}");
+        assert_eq!(all[&out], 0.0, "{out}");
+    }
+    assert_eq!(
+        all[r#"ipsecmon_findings{code="cleartext-violation",severity="error"}"#],
+        2.0
+    );
+    drop(server);
+    let Some(demo) = capture().filter(|p| p.ends_with("demo.pcap")) else {
+        println!("skipped the demo half: fixtures/demo/demo.pcap is missing");
+        return;
+    };
+    // The demo: Bob's tunnel up under its rule, Eve's down after two failures.
+    let server = start_server(&demo, &args);
+    settle(server.addr);
+    let (_, text) = get(server.addr, "/metrics", None);
+    let all = samples(&text);
+    let bob = r#"rule="Abczz with Bob",state="established",tunnel="192.0.2.1<->192.0.2.2""#;
+    let eve = r#"rule="SIP with Eve",state="down",tunnel="192.0.2.1<->192.0.2.3""#;
+    assert_eq!(all[&format!("ipsecmon_tunnel_state{{{bob}}}")], 1.0);
+    assert_eq!(all[&format!("ipsecmon_tunnel_state{{{eve}}}")], 1.0);
+    let failed = r#"ipsecmon_tunnel_negotiation_failures_total{code="auth-failed",rule="SIP with Eve",tunnel="192.0.2.1<->192.0.2.3"}"#;
+    assert_eq!(all[failed], 2.0);
+    let sent = r#"ipsecmon_tunnel_bytes_total{direction="192.0.2.1->192.0.2.2",rule="Abczz with Bob",tunnel="192.0.2.1<->192.0.2.2"}"#;
+    assert_eq!(all[sent], 16192.0);
 }
 
 #[test]

@@ -48,6 +48,7 @@ fuzz_target!(|data: &[u8]| {
         datagram,
         message: parsed,
         ctx,
+        decrypt: None,
     };
     let line = render(1, Timestamp(0), &decoded).expect("IKE always renders");
     assert_eq!(line["schema"], 1);

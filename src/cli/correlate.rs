@@ -110,6 +110,8 @@ fn write_text(
         r.lost_a_to_b, r.lost_b_to_a
     )?;
     match r.clock_offset_s {
+        // Below the printed precision the sign means nothing ("-0.000000").
+        Some(o) if o.abs() < 5e-7 => writeln!(out, "clock offset (B minus A): 0.000000 s")?,
         Some(o) => writeln!(out, "clock offset (B minus A): {o:+.6} s")?,
         None => writeln!(
             out,

@@ -8,8 +8,12 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use std::sync::Arc;
+
 use crate::capture::{self, Frame, FrameSource};
 use crate::cli::EXIT_OK;
+use crate::decrypt::Decryptor;
+use crate::keys::KeyTable;
 use crate::wire::ike::{self, vendor::DraftNatdMemory};
 use crate::wire::json::{self, Decoded};
 use crate::wire::{summary, Decoder, Packet};
@@ -28,6 +32,11 @@ pub struct DecodeArgs {
     /// Write one JSON object per IPsec-related frame (JSON Lines) instead of text.
     #[arg(long)]
     pub json: bool,
+
+    /// Key tables (a file or a directory) in Wireshark's or tcpdump's formats: encrypted
+    /// IKE payloads and ESP packets they fit are shown decrypted.
+    #[arg(long, env = "IPSECMON_KEYS")]
+    pub keys: Option<PathBuf>,
 }
 
 /// Runs the command; returns the exit code. Unreadable input is an error naming the file
@@ -38,7 +47,12 @@ pub fn run(args: DecodeArgs) -> anyhow::Result<u8> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let progress = progress_bar(&source);
-    let mut frames = FrameDecoder::default();
+    let keys = crate::cli::EngineArgs {
+        keys: args.keys.clone(),
+        ..Default::default()
+    }
+    .load_keys()?;
+    let mut frames = FrameDecoder::with_keys(keys);
     let mut t0 = None;
     while let Some(frame) = source.next_frame()? {
         let number = frame.number;
@@ -75,37 +89,57 @@ fn progress_bar(source: &impl FrameSource) -> Option<ProgressBar> {
     Some(bar)
 }
 
-/// The per-capture state of decoding: IP reassembly (inside the [`Decoder`]) and which
-/// IKEv1 SAs use the NAT-T drafts' payload numbering.
+/// The per-capture state of decoding: IP reassembly (inside the [`Decoder`]), which
+/// IKEv1 SAs use the NAT-T drafts' payload numbering, and decryption when keys are given.
 #[derive(Debug, Default)]
 pub struct FrameDecoder {
     decoder: Decoder,
     natd: DraftNatdMemory,
+    decrypt: Option<Decryptor>,
 }
 
 impl FrameDecoder {
+    /// A decoder that decrypts with `keys`, when given.
+    pub fn with_keys(keys: Option<Arc<KeyTable>>) -> Self {
+        FrameDecoder {
+            decrypt: keys.map(Decryptor::new),
+            ..FrameDecoder::default()
+        }
+    }
+
     /// Decodes one frame into its JSON object; `None` when it is not IPsec-related.
     pub fn decode(&mut self, frame: &Frame<'_>) -> Option<serde_json::Value> {
-        let decoded =
-            match self
-                .decoder
-                .decode_numbered(frame.number, frame.link, frame.ts, frame.data)
-            {
-                Ok(Packet::Ike(datagram)) => {
-                    let ctx = self.natd.context(datagram.message);
-                    let message = ike::parse_message(datagram.message, ctx);
-                    if let Ok(msg) = &message {
-                        self.natd.observe(msg);
-                    }
-                    Decoded::Ike {
-                        datagram,
-                        message,
-                        ctx,
-                    }
+        let packet = self
+            .decoder
+            .decode_numbered(frame.number, frame.link, frame.ts, frame.data);
+        let decoded = match packet {
+            Ok(Packet::Ike(datagram)) => {
+                let ctx = self.natd.context(datagram.message);
+                let mut message = ike::parse_message(datagram.message, ctx);
+                let decrypt = match (&mut self.decrypt, &mut message) {
+                    (Some(d), Ok(msg)) => d.ike(&datagram.addrs, datagram.message, msg, ctx),
+                    _ => None,
+                };
+                if let Ok(msg) = &message {
+                    self.natd.observe(msg);
                 }
-                Ok(packet) => Decoded::Packet(packet),
-                Err(e) => Decoded::Error(e),
-            };
+                Decoded::Ike {
+                    datagram,
+                    message,
+                    ctx,
+                    decrypt,
+                }
+            }
+            Ok(Packet::Esp(packet)) => match self.decrypt.as_mut().and_then(|d| d.esp(&packet)) {
+                Some(r) => Decoded::Esp {
+                    packet,
+                    result: r.map(|p| (p.summary(), p.verified)),
+                },
+                None => Decoded::Packet(Packet::Esp(packet)),
+            },
+            Ok(packet) => Decoded::Packet(packet),
+            Err(e) => Decoded::Error(e),
+        };
         json::render(frame.number, frame.ts, &decoded)
     }
 }

@@ -66,6 +66,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<u8> {
 }
 
 fn live(args: &DiagnoseArgs) -> anyhow::Result<Vec<diagnose::Finding>> {
+    let engine = args.engine.engine_config_on(args.interface.as_deref())?;
     let opened = super::open_source(None, args.interface.as_deref(), &args.live, 0.0)?;
     crate::runner::stop_on_signals();
     let runner = Runner::start(
@@ -75,7 +76,7 @@ fn live(args: &DiagnoseArgs) -> anyhow::Result<Vec<diagnose::Finding>> {
             refresh: Duration::from_secs(1),
             duration: args.duration.map(Duration::from_secs_f64),
             wall_clock_ticks: true,
-            engine: args.engine.engine_config_on(args.interface.as_deref())?,
+            engine,
         },
     );
     let mut seen = 0;

@@ -103,15 +103,11 @@ pub struct LiveArgs {
 }
 
 impl EngineArgs {
-    /// The engine settings these flags ask for, with the policy loaded (`--policy`, with
-    /// `--local` standing for `me` when given). Errors name the flag and what is wrong.
+    /// The engine settings these flags ask for, with the policy (`--policy`, with
+    /// `--local` standing for `me` when given) and the key table (`--keys`) loaded. Call
+    /// it before dropping privileges: key files are usually readable by root only.
+    /// Errors name the flag and what is wrong.
     pub fn engine_config(&self) -> anyhow::Result<crate::engine::EngineConfig> {
-        if let Some(keys) = &self.keys {
-            anyhow::bail!(
-                "--keys {}: this build cannot decrypt; run without --keys to report from the cleartext",
-                keys.display()
-            );
-        }
         anyhow::ensure!(
             self.stall_after.is_finite() && self.stall_after > 0.0,
             "--stall-after {}: give a positive number of seconds",
@@ -124,7 +120,20 @@ impl EngineArgs {
         config.tracker.local = self.local;
         config.diagnose.stall_after_s = self.stall_after;
         config.policy = self.load_policy()?.map(std::sync::Arc::new);
+        config.keys = self.load_keys()?;
         Ok(config)
+    }
+
+    /// Loads `--keys`, when given. The error names the file and line, never a key.
+    pub fn load_keys(&self) -> anyhow::Result<Option<std::sync::Arc<crate::keys::KeyTable>>> {
+        let Some(path) = &self.keys else {
+            return Ok(None);
+        };
+        let table =
+            crate::keys::KeyTable::load(path).map_err(|e| anyhow::anyhow!("--keys: {e}"))?;
+        let (ikev1, ikev2, esp) = table.counts();
+        tracing::info!(path = %path.display(), ikev1, ikev2, esp, "key table loaded");
+        Ok(Some(std::sync::Arc::new(table)))
     }
 
     /// [`EngineArgs::engine_config`] for a capture on `interface`: without `--local`, the

@@ -12,7 +12,7 @@ use clap::Args;
 use crate::capture::{self, Frame, FrameSource};
 use crate::cli::{EngineArgs, EXIT_OK, EXIT_USAGE};
 use crate::engine::Engine;
-use crate::track::report::{EspSaReport, IkeSaReport, Report, Stats};
+use crate::track::report::{DecryptionReport, EspSaReport, IkeSaReport, Report, Stats};
 
 /// Arguments of `ipsecmon report`.
 #[derive(Debug, Args)]
@@ -149,6 +149,9 @@ fn ike_row(s: &mut String, sa: &IkeSaReport, t0: f64) {
     if let Some(from) = &sa.rekeyed_from {
         let _ = writeln!(s, "      rekey of {from}");
     }
+    if let Some(d) = &sa.decryption {
+        let _ = writeln!(s, "      decryption {}", decryption(d, "messages"));
+    }
     for c in &sa.child_sas {
         let spi = |x: &Option<String>| x.clone().unwrap_or_else(|| "?".to_string());
         let rekey = c
@@ -179,6 +182,22 @@ fn esp_row(s: &mut String, e: &EspSaReport) {
         "  {:<8}  {:<44} {:>5} {:>9} {:>11} {:>6} {:>6} {:>6}  {ike}",
         e.spi, path, e.encap, e.packets, e.bytes, e.lost, e.replayed, e.reordered
     );
+    if let Some(d) = &e.decryption {
+        let _ = writeln!(s, "            decryption {}", decryption(d, "packets"));
+    }
+}
+
+/// `partial: 2 messages decrypted (2 verified), 0 not decrypted, 2 not authenticated;
+/// first failure frame 3 (icv-mismatch)`.
+fn decryption(d: &DecryptionReport, unit: &str) -> String {
+    let mut out = format!(
+        "{}: {} {unit} decrypted ({} verified), {} not decrypted, {} not authenticated",
+        d.status, d.decrypted, d.verified, d.not_decrypted, d.not_authenticated
+    );
+    if let Some(f) = &d.first_failure {
+        let _ = write!(out, "; first failure frame {} ({})", f.frame, f.reason);
+    }
+    out
 }
 
 fn stats_rows(s: &mut String, st: &Stats) {

@@ -157,7 +157,7 @@ pub(super) fn offered<'a>(sa: &'a IkeSaReport, protocol: &str) -> Vec<&'a str> {
 /// What the responder is known to accept or offer, from other negotiations in the report,
 /// each with where it was seen.
 fn responder_side<'a>(
-    sa: &IkeSaReport,
+    sa: &'a IkeSaReport,
     report: &'a Report,
     protocol: &str,
 ) -> Vec<(&'a str, String)> {
@@ -169,6 +169,9 @@ fn responder_side<'a>(
             out.push((p, whence));
         }
     };
+    for p in &sa.accepted {
+        add(p, "accepted earlier in this IKE SA".to_string());
+    }
     for o in report.ike_sas.iter().filter(|o| o.spi_i != sa.spi_i) {
         let (oi, or) = (
             super::rules::host(&o.initiator),
@@ -194,7 +197,11 @@ fn responder_side<'a>(
 /// Evidence sentences for a `no-proposal-chosen` failure: each side's proposals and the
 /// closest pair with what differs in it.
 pub(super) fn comparison(sa: &IkeSaReport, report: &Report) -> Vec<String> {
-    let protocol = refused_protocol(sa);
+    comparison_for(sa, report, refused_protocol(sa))
+}
+
+/// [`comparison`] for the proposals of `protocol` (`ike`, `esp` or `ah`).
+pub(super) fn comparison_for(sa: &IkeSaReport, report: &Report, protocol: &str) -> Vec<String> {
     let ours = offered(sa, protocol);
     let theirs = responder_side(sa, report, protocol);
     let mut out = Vec::new();

@@ -2,7 +2,7 @@
 //! returns the finding for that cause, or nothing.
 
 use crate::track::report::{
-    EspSaReport, ExchangeReport, IkeSaReport, IkeState, NatVerdict, Report,
+    EspSaReport, ExchangeReport, Failure, IkeSaReport, IkeState, NatVerdict, Report,
 };
 
 use crate::wire::ike::registry;
@@ -44,7 +44,85 @@ pub(super) fn for_ike_sa(sa: &IkeSaReport, report: &Report, config: &Config) -> 
     for check in checks {
         out.extend(check(sa, report, config));
     }
+    out.extend(child_refusals(sa, report));
     out
+}
+
+/// One finding per cause among the child SA negotiations refused while the IKE SA was
+/// up (a cause the SA's own failure already reports is not repeated).
+fn child_refusals(sa: &IkeSaReport, report: &Report) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::new();
+    let known = sa.failure.as_ref().map(|f| f.code.as_str());
+    for f in &sa.child_failures {
+        let Some(code) = code_from_str(&f.code) else {
+            continue;
+        };
+        if known != Some(f.code.as_str()) && out.iter().all(|o| o.code != code) {
+            out.push(child_finding(sa, report, f, code));
+        }
+    }
+    out
+}
+
+/// The finding for one refused child SA negotiation.
+fn child_finding(sa: &IkeSaReport, report: &Report, f: &Failure, code: Code) -> Finding {
+    let what = match f.notify_type {
+        Some(n) => {
+            let name = registry::notify_name(sa.version, n).unwrap_or("error notify");
+            format!("{name} ({n})")
+        }
+        None => reason_head(f.reason.as_deref()),
+    };
+    let summary = format!(
+        "{} did not accept a child SA as {} asked for it: {what}",
+        sa.responder, sa.initiator
+    );
+    // The IKE SA and its other children may be fine: an inferred refusal of one child
+    // is a warning, a notify that says so outright an error.
+    let severity = if f.notify_type.is_some() {
+        Severity::Error
+    } else {
+        Severity::Warning
+    };
+    let mut x = finding(code, severity, sa, summary);
+    if code == Code::NegotiationStalled && f.notify_type.is_some() {
+        x.remedy = REFUSED_REMEDY.to_string();
+    }
+    x.evidence = refused_exchange_evidence(sa, f.frame);
+    let ts = frame_ts(sa, f.frame);
+    if let Some(reason) = &f.reason {
+        x.evidence.push(ev(f.frame, ts, reason.clone()));
+    }
+    if code == Code::NoProposalChosen {
+        let lines = super::proposals::comparison_for(sa, report, "esp");
+        x.evidence
+            .extend(lines.into_iter().map(|what| ev(f.frame, ts, what)));
+    }
+    x.confidence = f.confidence;
+    x
+}
+
+/// The first clause of an inference's reason (up to its first colon).
+fn reason_head(reason: Option<&str>) -> String {
+    let r = reason.unwrap_or("an error");
+    r.split_once(": ").map_or(r, |(head, _)| head).to_string()
+}
+
+/// The request and response lines of the exchange whose response is `frame`.
+fn refused_exchange_evidence(sa: &IkeSaReport, frame: u64) -> Vec<Evidence> {
+    sa.exchanges
+        .iter()
+        .filter(|x| x.response_frame == Some(frame))
+        .flat_map(|x| {
+            let request = ev(
+                x.request_frame,
+                x.started,
+                format!("{} request (message ID {})", x.exchange, x.message_id),
+            );
+            let response = ev(frame, x.started + x.rtt_s.unwrap_or(0.0), response_what(x));
+            [request, response]
+        })
+        .collect()
 }
 
 /// A finding's skeleton for an IKE SA.
@@ -99,7 +177,12 @@ fn failure(sa: &IkeSaReport, report: &Report, _config: &Config) -> Option<Findin
         out.remedy = REFUSED_REMEDY.to_string();
     }
     out.evidence = exchange_evidence(sa);
-    if let Some(icmp) = sa.icmp.first() {
+    // An inference that rests on the ICMP error names it in its reason already.
+    if let Some(icmp) = sa
+        .icmp
+        .first()
+        .filter(|i| f.reason.is_none() || i.frame != f.frame)
+    {
         out.evidence.push(ev(
             icmp.frame,
             icmp.ts,
@@ -175,7 +258,13 @@ fn failure_summary(sa: &IkeSaReport, code: Code) -> String {
                 let name = registry::notify_name(sa.version, n).unwrap_or("error notify");
                 format!("negotiation between {i} and {r} ended with error notify {name} ({n})")
             }
-            None => format!("negotiation between {i} and {r} stopped half-way"),
+            None => match sa.failure.as_ref().and_then(|f| f.reason.as_deref()) {
+                Some(reason) => format!(
+                    "negotiation between {i} and {r} stopped: {}",
+                    reason_head(Some(reason))
+                ),
+                None => format!("negotiation between {i} and {r} stopped half-way"),
+            },
         },
     }
 }
@@ -453,7 +542,7 @@ fn esp_of<'a>(
 
 /// Established, protected traffic seen in one direction only.
 fn esp_one_way(sa: &IkeSaReport, report: &Report, config: &Config) -> Option<Finding> {
-    if sa.state != IkeState::Established {
+    if !was_up(sa, report) {
         return None;
     }
     let sas: Vec<&EspSaReport> = esp_of(sa, report).collect();
@@ -495,13 +584,32 @@ fn esp_one_way(sa: &IkeSaReport, report: &Report, config: &Config) -> Option<Fin
     Some(out)
 }
 
-/// IKE completed, but no ESP or AH followed within the threshold.
+/// The SA had a usable child SA during its life (up now, or up until a Delete or idle
+/// expiry), and no IKE SA rekey handed its children to a successor.
+fn was_up(sa: &IkeSaReport, report: &Report) -> bool {
+    let up = match sa.state {
+        IkeState::Established => true,
+        IkeState::Deleted | IkeState::Expired => sa.established_after_s.is_some(),
+        _ => false,
+    };
+    let replaced = report
+        .ike_sas
+        .iter()
+        .any(|o| o.rekeyed_from.as_deref() == Some(sa.spi_i.as_str()));
+    up && !replaced
+}
+
+/// IKE completed, but no ESP or AH followed within the threshold (while the SA lived).
 fn esp_blocked(sa: &IkeSaReport, report: &Report, config: &Config) -> Option<Finding> {
-    if sa.state != IkeState::Established || esp_of(sa, report).next().is_some() {
+    if !was_up(sa, report) || sa.child_sas.is_empty() || esp_of(sa, report).next().is_some() {
         return None;
     }
     let up_at = sa.started + sa.established_after_s?;
-    let quiet = report.last_ts? - up_at;
+    let until = match sa.state {
+        IkeState::Established => report.last_ts?,
+        _ => sa.last_seen,
+    };
+    let quiet = until - up_at;
     if quiet < config.esp_expected_within_s {
         return None;
     }

@@ -39,6 +39,7 @@ fn sa(state: IkeState) -> IkeSaReport {
         established_after_s: None,
         retransmissions: 0,
         failure: None,
+        child_failures: Vec::new(),
         nat: NatReport::default(),
         child_sas: Vec::new(),
         exchanges: vec![exchange("IKE_SA_INIT", 1, 100.0, Some((2, 0.01)))],
@@ -47,8 +48,12 @@ fn sa(state: IkeState) -> IkeSaReport {
         last_seen: 100.01,
         offered: Vec::new(),
         chosen: None,
+        accepted: Vec::new(),
         icmp: Vec::new(),
         rule: None,
+        decryption: None,
+        id_i: None,
+        id_r: None,
     }
 }
 
@@ -72,6 +77,7 @@ fn esp(spi: &str, src: &str, dst: &str, packets: u64, first: f64, last: f64) -> 
         peer_spi: None,
         peer_link: None,
         rule: None,
+        decryption: None,
     }
 }
 
@@ -89,6 +95,17 @@ fn established() -> IkeSaReport {
     s.established_after_s = Some(0.05);
     s.exchanges
         .push(exchange("IKE_AUTH", 3, 100.02, Some((4, 0.03))));
+    s.child_sas.push(ChildSaReport {
+        spi_in: None,
+        spi_out: None,
+        protocol: "esp".into(),
+        established_at: Some(100.05),
+        rekeyed_from: None,
+        source: "inferred".into(),
+        deleted: false,
+        ts_i: Vec::new(),
+        ts_r: Vec::new(),
+    });
     s
 }
 
@@ -491,5 +508,72 @@ fn an_ikev1_refusal_in_its_own_informational_names_the_phase_1_offer() {
         f[0].summary,
         "192.0.2.2:500 accepted none of the ike proposals 192.0.2.1:500 offered \
          (ike:3des-sha1-modp1024)"
+    );
+}
+
+#[test]
+fn a_deleted_sa_that_never_carried_esp_was_blocked_and_one_way_traffic_counts_too() {
+    let mut s = established();
+    s.state = IkeState::Deleted;
+    s.last_seen = 140.0;
+    let f = diagnose(&report(vec![s.clone()], vec![], 200.0), &Config::default());
+    assert_eq!(codes(&f), vec![("esp-blocked", Severity::Warning)]);
+    assert_eq!(
+        f[0].summary,
+        "IKE between 192.0.2.1:500 and 192.0.2.2:500 completed but no ESP or AH was seen in the 40 s after"
+    );
+    let esp_out = esp("c0000001", "192.0.2.1", "192.0.2.2", 6, 101.0, 107.0);
+    let f = diagnose(
+        &report(vec![s.clone()], vec![esp_out], 200.0),
+        &Config::default(),
+    );
+    assert_eq!(codes(&f), vec![("esp-one-way", Severity::Error)]);
+    // Replaced by an IKE SA rekey: its children live on in the successor.
+    let mut next = established();
+    next.spi_i = "2222222222222222".into();
+    next.rekeyed_from = Some(s.spi_i.clone());
+    let f = diagnose(&report(vec![s, next], vec![], 130.0), &Config::default());
+    assert!(
+        f.iter()
+            .all(|f| f.ike_sa.as_deref() != Some("0123456789abcdef")),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn refused_child_sas_are_one_finding_per_cause() {
+    let mut s = established();
+    s.exchanges
+        .push(exchange("CREATE_CHILD_SA", 5, 101.0, Some((6, 0.01))));
+    s.exchanges
+        .push(exchange("CREATE_CHILD_SA", 7, 102.0, Some((8, 0.01))));
+    let guess = "the CREATE_CHILD_SA response holds an encrypted error notify alone: more";
+    s.child_failures = vec![
+        Failure::inferred("negotiation-stalled", 6, 0.6, guess.into()),
+        Failure::inferred("negotiation-stalled", 8, 0.6, guess.into()),
+    ];
+    let f = diagnose(&report(vec![s.clone()], vec![], 103.0), &Config::default());
+    assert_eq!(codes(&f), vec![("negotiation-stalled", Severity::Warning)]);
+    assert_eq!(
+        f[0].summary,
+        "192.0.2.2:500 did not accept a child SA as 192.0.2.1:500 asked for it: the \
+         CREATE_CHILD_SA response holds an encrypted error notify alone"
+    );
+    let frames: Vec<u64> = f[0].evidence.iter().map(|e| e.frame).collect();
+    assert_eq!(frames, [5, 6, 6]);
+    s.child_failures
+        .push(Failure::notified("no-proposal-chosen", 14, 8));
+    let f = diagnose(&report(vec![s], vec![], 103.0), &Config::default());
+    assert_eq!(
+        codes(&f),
+        vec![
+            ("no-proposal-chosen", Severity::Error),
+            ("negotiation-stalled", Severity::Warning)
+        ]
+    );
+    assert_eq!(
+        f[0].summary,
+        "192.0.2.2:500 did not accept a child SA as 192.0.2.1:500 asked for it: NO_PROPOSAL_CHOSEN \
+         (14)"
     );
 }

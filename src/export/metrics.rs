@@ -616,7 +616,10 @@ impl Metrics {
                     .inc();
             }
         }
-        if let Some(t) = sa.established_after_s {
+        // An IKE SA made by a rekey carries its predecessor's establishment time: one
+        // establishment, observed once, through the SA that negotiated it.
+        let fresh_negotiation = sa.rekeyed_from.is_none();
+        if let (Some(t), true) = (sa.established_after_s, fresh_negotiation) {
             if self.counted_established.insert(sa.spi_i.clone()) {
                 self.counters.latency.observe(t);
                 self.counters

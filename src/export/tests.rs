@@ -20,6 +20,7 @@ fn ike(spi: &str, state: IkeState) -> IkeSaReport {
         established_after_s: Some(0.04),
         retransmissions: 1,
         failure: None,
+        child_failures: Vec::new(),
         nat: NatReport::default(),
         child_sas: Vec::new(),
         exchanges: Vec::new(),
@@ -28,8 +29,12 @@ fn ike(spi: &str, state: IkeState) -> IkeSaReport {
         last_seen: 100.04,
         offered: Vec::new(),
         chosen: None,
+        accepted: Vec::new(),
         icmp: Vec::new(),
         rule: None,
+        decryption: None,
+        id_i: None,
+        id_r: None,
     }
 }
 
@@ -53,6 +58,7 @@ fn esp(spi: &str, ike_sa: &str, src: &str, dst: &str, packets: u64) -> EspSaRepo
         peer_spi: None,
         peer_link: None,
         rule: None,
+        decryption: None,
     }
 }
 
@@ -115,6 +121,11 @@ fn totals_stay_monotonic_across_a_rekey() {
     ));
     let text = m.render();
     assert_eq!(value(&text, FWD), 14.0);
+    assert_eq!(
+        value(&text, "ipsecmon_ike_establishment_seconds_count"),
+        1.0,
+        "the rekeyed IKE SA inherits its time, not a second establishment"
+    );
     assert_eq!(
         value(
             &text,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::state::{CaptureState, Proc, State};
 use super::sys::{start_time, wait_for};
-use super::LabError;
+use super::{io, LabError};
 
 /// charon's binary in Debian's strongswan-charon.
 pub const CHARON: &str = "/usr/lib/ipsec/charon";
@@ -95,13 +95,6 @@ include {fragment}
     )
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LabError + '_ {
-    move |source| LabError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// Spawns a long-running program inside a namespace, detached from the caller's process
 /// group (it outlives `lab up`), output to `out`; records it in the state at once.
 fn spawn_detached(
@@ -176,12 +169,25 @@ pub fn start(
 }
 
 /// Starts tcpdump on a capture's interface (whole frames, written packet by packet, the
-/// file owned by root) and waits until the file has its header.
+/// file owned by root) and waits until the file has its header. Immediate mode: without
+/// it, packets after a long idle stayed in libpcap's ring buffer and were lost when
+/// tcpdump was stopped.
 pub fn start_capture(state: &mut State, c: &CaptureState) -> Result<(), LabError> {
     let file = c.file.to_string_lossy().into_owned();
     let out = c.file.with_extension("tcpdump.out");
     let argv = [
-        "tcpdump", "-i", &c.iface, "-n", "-U", "-s", "0", "-Z", "root", "-w", &file,
+        "tcpdump",
+        "-i",
+        &c.iface,
+        "-n",
+        "--immediate-mode",
+        "-U",
+        "-s",
+        "0",
+        "-Z",
+        "root",
+        "-w",
+        &file,
     ];
     let proc = spawn_detached(state, &format!("tcpdump {}", c.name), &c.netns, &argv, &out)?;
     let ready = wait_for(Duration::from_secs(10), || {

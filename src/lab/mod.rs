@@ -27,7 +27,7 @@ pub mod topology;
 pub mod traffic;
 mod up;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use up::{default_dir, down, up, DownReport, UpOptions};
 
@@ -107,4 +107,12 @@ pub enum LabError {
     /// Reading a capture failed.
     #[error(transparent)]
     Capture(#[from] crate::capture::CaptureError),
+}
+
+/// Maps an I/O error on `path` to [`LabError::Io`] (for `map_err`).
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LabError + '_ {
+    move |source| LabError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }

@@ -40,6 +40,13 @@ pub struct Scenario {
     pub tweaks: &'static [Tweak],
     /// What the monitor should say.
     pub expect: Expect,
+    /// The failure is told only inside encrypted IKE messages (a child SA refused in
+    /// IKE_AUTH or CREATE_CHILD_SA): without the key tables a monitor sees an IKE SA that
+    /// came up and no child SA traffic.
+    pub failure_encrypted: bool,
+    /// Cleartext TCP 6667/6668 crosses the link: one side's policy permits what the
+    /// other's requires protected. In every other scenario both policies forbid it.
+    pub cleartext_abczz: bool,
     /// The files (name, contents): `alice.toml`, `bob.toml`, key files, tweaks.
     pub files: &'static [(&'static str, &'static str)],
 }
@@ -60,6 +67,8 @@ pub const SCENARIOS: &[Scenario] = &[
         bob_daemon: true,
         tweaks: &[],
         expect: Expect::Established,
+        failure_encrypted: false,
+        cleartext_abczz: false,
         files: files!("ok": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
     },
     Scenario {
@@ -70,17 +79,45 @@ pub const SCENARIOS: &[Scenario] = &[
         bob_daemon: true,
         tweaks: &[],
         expect: Expect::Finding("auth-failed"),
+        failure_encrypted: false,
+        cleartext_abczz: false,
         files: files!("psk-mismatch": "alice.toml", "bob.toml", "alice-bob.psk", "alice-bob-typo.psk", "README.md"),
     },
     Scenario {
         name: "not-mirrored",
-        summary: "Bob's filters are reversed (his ports instead of Alice's): TS_UNACCEPTABLE",
+        summary: "Bob's filters are not mirrored: Alice's traffic arrives protected, Bob's replies leave in clear and are dropped",
+        nat: false,
+        ike: IkeVersion::V2,
+        bob_daemon: true,
+        tweaks: &[],
+        expect: Expect::Finding("esp-one-way"),
+        failure_encrypted: false,
+        cleartext_abczz: true,
+        files: files!("not-mirrored": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
+    },
+    Scenario {
+        name: "reversed-ports",
+        summary: "Bob copied Alice's filters literally: the SAs are narrowed to port 6667 to 6667 and nothing is ever protected",
+        nat: false,
+        ike: IkeVersion::V2,
+        bob_daemon: true,
+        tweaks: &[],
+        expect: Expect::Finding("esp-blocked"),
+        failure_encrypted: false,
+        cleartext_abczz: false,
+        files: files!("reversed-ports": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
+    },
+    Scenario {
+        name: "ts-mismatch",
+        summary: "Bob's filters name other ports (6697/6698): TS_UNACCEPTABLE for every child SA",
         nat: false,
         ike: IkeVersion::V2,
         bob_daemon: true,
         tweaks: &[],
         expect: Expect::Finding("ts-unacceptable"),
-        files: files!("not-mirrored": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
+        failure_encrypted: true,
+        cleartext_abczz: false,
+        files: files!("ts-mismatch": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
     },
     Scenario {
         name: "no-common-proposal",
@@ -90,6 +127,8 @@ pub const SCENARIOS: &[Scenario] = &[
         bob_daemon: true,
         tweaks: &[],
         expect: Expect::Finding("no-proposal-chosen"),
+        failure_encrypted: true,
+        cleartext_abczz: false,
         files: files!("no-common-proposal": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
     },
     Scenario {
@@ -100,6 +139,8 @@ pub const SCENARIOS: &[Scenario] = &[
         bob_daemon: true,
         tweaks: &[],
         expect: Expect::Finding("no-proposal-chosen"),
+        failure_encrypted: true,
+        cleartext_abczz: false,
         files: files!("pfs-mismatch": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
     },
     Scenario {
@@ -110,6 +151,8 @@ pub const SCENARIOS: &[Scenario] = &[
         bob_daemon: true,
         tweaks: &[],
         expect: Expect::Finding("auth-failed"),
+        failure_encrypted: false,
+        cleartext_abczz: false,
         files: files!("nat": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
     },
     Scenario {
@@ -120,6 +163,8 @@ pub const SCENARIOS: &[Scenario] = &[
         bob_daemon: true,
         tweaks: &[],
         expect: Expect::Established,
+        failure_encrypted: false,
+        cleartext_abczz: false,
         files: files!("nat-t": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
     },
     Scenario {
@@ -133,6 +178,8 @@ pub const SCENARIOS: &[Scenario] = &[
             file: "block-esp.nft",
         }],
         expect: Expect::Finding("esp-blocked"),
+        failure_encrypted: false,
+        cleartext_abczz: false,
         files: files!("esp-blocked": "alice.toml", "bob.toml", "alice-bob.psk", "block-esp.nft", "README.md"),
     },
     Scenario {
@@ -146,6 +193,8 @@ pub const SCENARIOS: &[Scenario] = &[
             file: "block-esp-out.nft",
         }],
         expect: Expect::Finding("esp-one-way"),
+        failure_encrypted: false,
+        cleartext_abczz: false,
         files: files!("esp-one-way": "alice.toml", "bob.toml", "alice-bob.psk", "block-esp-out.nft", "README.md"),
     },
     Scenario {
@@ -156,6 +205,8 @@ pub const SCENARIOS: &[Scenario] = &[
         bob_daemon: false,
         tweaks: &[],
         expect: Expect::Finding("peer-unreachable"),
+        failure_encrypted: false,
+        cleartext_abczz: false,
         files: files!("responder-down": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
     },
     Scenario {
@@ -166,6 +217,8 @@ pub const SCENARIOS: &[Scenario] = &[
         bob_daemon: true,
         tweaks: &[],
         expect: Expect::Established,
+        failure_encrypted: false,
+        cleartext_abczz: false,
         files: files!("ikev1": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
     },
 ];
@@ -238,6 +291,6 @@ mod tests {
         assert_eq!(find("nope"), None);
         let mut names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
         names.dedup();
-        assert_eq!(names.len(), 11);
+        assert_eq!(names.len(), 13);
     }
 }

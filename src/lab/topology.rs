@@ -72,57 +72,67 @@ pub fn build(state: &mut State, nat: bool) -> Result<Vec<CaptureState>, LabError
     if nat {
         all.push(mid.clone());
     }
-    let existing = netns_list()?;
-    if let Some(taken) = all.iter().find(|n| existing.contains(n)) {
-        return Err(LabError::NamespaceExists {
-            name: taken.clone(),
-        });
-    }
-    for ns in &all {
-        state.namespaces.push(ns.clone());
-        state.save()?;
-        ip(&["netns", "add", ns])?;
-        prepare_netns(ns)?;
-    }
-    let a = addresses(nat);
+    make_namespaces(state, &all)?;
     if nat {
-        link(&alice, HOST_IFACE, &mid, "in0")?;
-        link(&mid, "out0", &bob, HOST_IFACE)?;
-        address(&alice, HOST_IFACE, a.alice)?;
-        address(&mid, "in0", NAT_INSIDE)?;
-        address(&mid, "out0", ALICE_PUBLIC)?;
-        address(&bob, HOST_IFACE, a.bob)?;
-        ip(&[
-            "-n",
-            &alice,
-            "route",
-            "add",
-            "default",
-            "via",
-            &NAT_INSIDE.to_string(),
-        ])?;
-        // Bob's gateway is the NAT's outside (as an Internet router would be), so his
-        // replies to Alice's private address have a route to be marked into the tunnel.
-        ip(&[
-            "-n",
-            &bob,
-            "route",
-            "add",
-            "default",
-            "via",
-            &ALICE_PUBLIC.to_string(),
-        ])?;
-        masquerade(&mid, &state.dir)?;
+        nat_links(state, &alice, &mid, &bob)?;
         Ok(vec![
             capture(state, "inside", &mid, "in0"),
             capture(state, "outside", &mid, "out0"),
         ])
     } else {
         link(&alice, HOST_IFACE, &bob, HOST_IFACE)?;
-        address(&alice, HOST_IFACE, a.alice)?;
-        address(&bob, HOST_IFACE, a.bob)?;
+        address(&alice, HOST_IFACE, ALICE_PUBLIC)?;
+        address(&bob, HOST_IFACE, BOB_ADDR)?;
         Ok(vec![capture(state, "link", &alice, HOST_IFACE)])
     }
+}
+
+/// Refuses when any of the names exists, then makes each, recorded first.
+fn make_namespaces(state: &mut State, names: &[String]) -> Result<(), LabError> {
+    let existing = netns_list()?;
+    if let Some(taken) = names.iter().find(|n| existing.contains(n)) {
+        return Err(LabError::NamespaceExists {
+            name: taken.clone(),
+        });
+    }
+    for ns in names {
+        state.namespaces.push(ns.clone());
+        state.save()?;
+        ip(&["netns", "add", ns])?;
+        prepare_netns(ns)?;
+    }
+    Ok(())
+}
+
+/// Alice behind the NAT namespace, Bob outside it, and the translation.
+fn nat_links(state: &State, alice: &str, mid: &str, bob: &str) -> Result<(), LabError> {
+    link(alice, HOST_IFACE, mid, "in0")?;
+    link(mid, "out0", bob, HOST_IFACE)?;
+    address(alice, HOST_IFACE, ALICE_PRIVATE)?;
+    address(mid, "in0", NAT_INSIDE)?;
+    address(mid, "out0", ALICE_PUBLIC)?;
+    address(bob, HOST_IFACE, BOB_ADDR)?;
+    ip(&[
+        "-n",
+        alice,
+        "route",
+        "add",
+        "default",
+        "via",
+        &NAT_INSIDE.to_string(),
+    ])?;
+    // Bob's gateway is the NAT's outside (as an Internet router would be), so his
+    // replies to Alice's private address have a route to be marked into the tunnel.
+    ip(&[
+        "-n",
+        bob,
+        "route",
+        "add",
+        "default",
+        "via",
+        &ALICE_PUBLIC.to_string(),
+    ])?;
+    masquerade(mid, &state.dir)
 }
 
 fn capture(state: &State, name: &str, netns: &str, iface: &str) -> CaptureState {
@@ -156,7 +166,7 @@ fn sysctl_in(ns: &str, settings: &[(&str, &str)]) -> Result<(), LabError> {
             super::sys::enter_netns(ns)?;
             for (key, value) in settings {
                 let path = Path::new("/proc/sys").join(key);
-                std::fs::write(&path, value).map_err(|source| LabError::Io { path, source })?;
+                std::fs::write(&path, value).map_err(super::io(&path))?;
             }
             Ok(())
         })
@@ -202,10 +212,7 @@ table ip lab-nat {
 
 fn masquerade(ns: &str, dir: &Path) -> Result<(), LabError> {
     let file = dir.join("nat.nft");
-    std::fs::write(&file, MASQUERADE_NFT).map_err(|source| LabError::Io {
-        path: file.clone(),
-        source,
-    })?;
+    std::fs::write(&file, MASQUERADE_NFT).map_err(super::io(&file))?;
     nft_load(ns, &file)
 }
 

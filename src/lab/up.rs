@@ -9,7 +9,7 @@ use super::scenario::{self, Scenario, Tweak};
 use super::state::{HostState, State};
 use super::sys::{check_requirements, check_root, ip, netns_list, nft_load, stop};
 use super::topology::{self, addresses, netns_name};
-use super::LabError;
+use super::{io, LabError};
 use crate::enforce::{self, ApplyOptions, DataPlane, IkeVersion, RenderOptions, Rendered};
 use crate::policy::{LoadOptions, Policy};
 
@@ -155,10 +155,7 @@ pub fn up(opts: &UpOptions) -> Result<State, LabError> {
             dir.display()
         )));
     }
-    std::fs::create_dir_all(&dir).map_err(|source| LabError::Io {
-        path: dir.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     let mut state = State::new(&opts.prefix, &dir);
     state.scenario = plan.scenario.map(|s| s.name.to_string());
     state.nat = plan.nat;
@@ -185,13 +182,6 @@ fn down_flags(prefix: &str, dir: Option<&Path>) -> String {
         flags.push_str(&format!(" --dir {}", d.display()));
     }
     flags
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LabError + '_ {
-    move |source| LabError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 fn build(state: &mut State, plan: &Plan) -> Result<(), LabError> {
@@ -333,9 +323,12 @@ pub struct DownReport {
     pub dir: PathBuf,
 }
 
-/// Removes the lab in `dir`: stops its processes (charon first, so its last messages are
-/// captured, then tcpdump), saves captures, logs and configuration to `save` when given,
-/// deletes its namespaces and its directory. Without a lab there is nothing to do.
+/// Removes the lab in `dir`: stops its processes (tcpdump first, so a capture ends with
+/// the lab as it ran, then charon), saves captures, logs and configuration to `save` when
+/// given, deletes its namespaces and its directory. Without a lab there is nothing to do.
+///
+/// Limitation: the DELETEs charon sends when it is stopped are not in the captures; end
+/// an SA with `swanctl --terminate` before `down` to capture its deletion.
 pub fn down(dir: &Path, save: Option<&Path>) -> Result<DownReport, LabError> {
     check_root()?;
     match State::load(dir)? {
@@ -353,18 +346,13 @@ fn teardown(state: &State, save: Option<&Path>) -> Result<DownReport, LabError> 
         dir: state.dir.clone(),
         ..DownReport::default()
     };
-    let (daemons, captures): (Vec<_>, Vec<_>) = state
+    // Captures first: they end with the lab as it ran, never with charon's shutdown
+    // (whose DELETEs leave or not depending on how fast it exits).
+    let (captures, daemons): (Vec<_>, Vec<_>) = state
         .processes
         .iter()
-        .partition(|p| !p.what.starts_with("tcpdump"));
-    for p in daemons {
-        stop(p.pid, p.start_time, Duration::from_secs(5));
-        report.stopped.push(p.what.clone());
-    }
-    if !captures.is_empty() {
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    for p in captures {
+        .partition(|p| p.what.starts_with("tcpdump"));
+    for p in captures.into_iter().chain(daemons) {
         stop(p.pid, p.start_time, Duration::from_secs(5));
         report.stopped.push(p.what.clone());
     }
@@ -381,7 +369,22 @@ fn teardown(state: &State, save: Option<&Path>) -> Result<DownReport, LabError> 
     if state.dir.join(super::state::STATE_FILE).exists() {
         std::fs::remove_dir_all(&state.dir).map_err(io(&state.dir))?;
     }
+    remove_empty_default_parents(&state.dir);
     Ok(report)
+}
+
+/// `up` creates `/var/lib/ipsecmon/lab` for default directories; the last `down` takes it
+/// (and `/var/lib/ipsecmon`) away again when nothing else is in them.
+fn remove_empty_default_parents(dir: &Path) {
+    let base = default_dir("");
+    let Some(lab) = base.parent() else {
+        return;
+    };
+    if dir.parent() == Some(lab) && std::fs::remove_dir(lab).is_ok() {
+        if let Some(top) = lab.parent() {
+            let _ = std::fs::remove_dir(top);
+        }
+    }
 }
 
 /// Copies the captures, each host's charon log, strongswan.conf and rendered policy, and

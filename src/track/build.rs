@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::esp::{EspKey, EspSa};
-use super::ike::{IkeKey, IkeSa};
-use super::report::{spi32, spi64, EspSaReport, IkeState, Report, Stats};
+use super::ike::{Child, IkeKey, IkeSa};
+use super::report::{spi32, spi64, EspSaReport, IkeSaReport, IkeState, Report, Stats};
 use super::Tracker;
 
 /// The report of everything the tracker holds.
@@ -18,9 +18,21 @@ pub(crate) fn report(t: &Tracker) -> Report {
     let mut esps: Vec<(&EspKey, &EspSa)> = t.esp.iter().collect();
     esps.sort_by_key(|(k, e)| (e.first_frame, k.spi, k.ah));
     let peers = pair_directions(t, &esps);
+    let mut settled = Settled::default();
+    let ike_sas = sas
+        .iter()
+        .map(|sa| {
+            let mut r = sa.to_report();
+            settle_rekeys(t, sa, &mut r, &mut settled);
+            r
+        })
+        .collect::<Vec<_>>();
+    let mut stats = stats(t, &sas, &esps, &peers);
+    stats.rekeys += settled.rekeys;
+    stats.active_associations = stats.active_associations.saturating_sub(settled.deleted);
     let mut report = Report {
-        ike_sas: sas.iter().map(|sa| sa.to_report()).collect(),
-        stats: stats(t, &sas, &esps, &peers),
+        ike_sas,
+        stats,
         frames: t.frames,
         decode_errors: t.decode_errors,
         evictions: t.evictions,
@@ -36,6 +48,87 @@ pub(crate) fn report(t: &Tracker) -> Report {
         }
     }
     report
+}
+
+/// What settling open rekeys changed, for the statistics block.
+#[derive(Debug, Default)]
+struct Settled {
+    /// Open rekeys that ESP timing resolved.
+    rekeys: u64,
+    /// Children a Delete removed that the live tables still count (live SAs only).
+    deleted: u64,
+}
+
+/// A replaced child's last packet may trail the new one's first by this much.
+const HANDOVER_NS: i64 = 1_000_000_000;
+
+/// Settles each open rekey of `sa` in its report (see [`Child::rekey_open`]): the child
+/// it replaced is the candidate whose ESP in the same direction stopped by the new
+/// child's first packet (give or take the handover), the latest such one when several
+/// did. Candidates still sending after the handover are other filters' children. An
+/// open rekey that nothing stopped for is not a rekey.
+fn settle_rekeys(t: &Tracker, sa: &IkeSa, r: &mut IkeSaReport, out: &mut Settled) {
+    let live = matches!(sa.state, IkeState::Established | IkeState::Negotiating);
+    let mut taken: Vec<usize> = Vec::new();
+    for (j, c) in sa.children.iter().enumerate() {
+        let Some(towards_initiator) = c.rekey_open else {
+            continue;
+        };
+        // A Delete followed, so one live-looking child is gone, found or not.
+        out.deleted += u64::from(c.delete_pending && live);
+        let Some(k) = replaced_child(t, sa, j, towards_initiator, &taken) else {
+            continue;
+        };
+        taken.push(k);
+        let old = &sa.children[k];
+        r.child_sas[j].rekeyed_from = old.spi_in.or(old.spi_out).map(spi32);
+        r.child_sas[k].deleted |= c.delete_pending;
+        out.rekeys += 1;
+    }
+}
+
+/// The index of the child that child `j` (an open rekey, first seen towards the
+/// initiator when `towards_initiator`) replaced, by ESP timing: among older children of
+/// the same protocol not `taken` by another rekey and active within the stall threshold
+/// before it, the one whose last packet in that direction came latest but before the new
+/// child's first packet (failing that, within the handover after it).
+fn replaced_child(
+    t: &Tracker,
+    sa: &IkeSa,
+    j: usize,
+    towards_initiator: bool,
+    taken: &[usize],
+) -> Option<usize> {
+    let c = &sa.children[j];
+    let spi_of = |c: &Child| {
+        if towards_initiator {
+            c.spi_in
+        } else {
+            c.spi_out
+        }
+    };
+    let dst = if towards_initiator {
+        sa.initiator.0
+    } else {
+        sa.responder.0
+    };
+    let esp = |spi: u32| t.esp.get(&EspKey::unicast(dst, spi, c.protocol == 2));
+    let start = esp(spi_of(c)?)?.first_seen;
+    let since = start.saturating_sub(t.config.stall_after_ns);
+    let lasts: Vec<(i64, usize)> = (0..j)
+        .filter(|k| sa.children[*k].protocol == c.protocol && !taken.contains(k))
+        .filter_map(|k| Some((esp(spi_of(&sa.children[k])?)?.last_seen, k)))
+        .filter(|(last, _)| *last >= since)
+        .collect();
+    // Stopped before the new child's first packet, else within the handover after it.
+    let latest_until = |until: i64| {
+        lasts
+            .iter()
+            .filter(|(last, _)| *last <= until)
+            .max()
+            .map(|(_, k)| *k)
+    };
+    latest_until(start).or_else(|| latest_until(start.saturating_add(HANDOVER_NS)))
 }
 
 fn esp_report(t: &Tracker, k: &EspKey, e: &EspSa, peer: Option<(u32, Pairing)>) -> EspSaReport {
@@ -63,6 +156,7 @@ fn esp_report(t: &Tracker, k: &EspKey, e: &EspSa, peer: Option<(u32, Pairing)>) 
         peer_spi: peer.map(|(spi, _)| spi32(spi)),
         peer_link: peer.map(|(_, how)| how.as_str().to_string()),
         rule: None,
+        decryption: t.esp_decrypt.get(k).map(|d| d.to_report()),
     }
 }
 

@@ -10,6 +10,8 @@ use tracing::debug;
 use crate::wire::ike::{registry, IkeMessage, PayloadBody};
 use crate::wire::{Addrs, Timestamp};
 
+use super::content::{self, Selectors};
+use super::decryption::Tally;
 use super::esp::LinkKind;
 use super::nat::NatObservations;
 use super::report::{
@@ -45,6 +47,8 @@ const MAX_DETAILS: usize = 8;
 const MAX_OFFERED: usize = 32;
 /// Most ICMP errors kept per IKE SA.
 const MAX_ICMP: usize = 8;
+/// Most refused child negotiations kept per IKE SA.
+const MAX_CHILD_FAILURES: usize = 8;
 
 /// One decoded IKE message with what the tracker derives from its datagram.
 #[derive(Debug, Clone, Copy)]
@@ -172,6 +176,13 @@ pub(crate) struct Exchange {
     pub transmissions: Vec<(u64, Timestamp, u32)>,
     /// Facts read from the exchange, in words.
     pub details: Vec<String>,
+    /// Traffic selectors, the requester's side first: the response's (narrowed) once
+    /// seen, else the request's.
+    pub selectors: Option<Selectors>,
+    /// The selectors the request proposed (decrypted or cleartext), to tell narrowing.
+    pub req_selectors: Option<Selectors>,
+    /// Some message of the exchange was decrypted: its content is known, not inferred.
+    pub decrypted: bool,
 }
 
 impl Exchange {
@@ -202,6 +213,9 @@ impl Exchange {
             rekey_spi: rekey_notify_spi(ctx.msg),
             transmissions: vec![(ctx.frame, ctx.ts, ctx.len as u32)],
             details: Vec::new(),
+            selectors: content::selectors(ctx.msg),
+            req_selectors: content::selectors(ctx.msg),
+            decrypted: ctx.has_decrypted(),
         };
         ex.req_hashes.add(ctx.hash);
         ex.note(ctx);
@@ -257,8 +271,12 @@ impl Exchange {
             return false;
         }
         self.response = Some((ctx.frame, ctx.ts));
+        self.decrypted |= ctx.has_decrypted();
         self.resp_offer = proposed_child_spi(ctx.msg);
         self.ike_offer.1 = proposed_ike_spi(ctx.msg);
+        if let Some(sel) = content::selectors(ctx.msg) {
+            self.selectors = Some(sel);
+        }
         true
     }
 
@@ -323,9 +341,50 @@ pub(crate) struct Child {
     pub source: LinkKind,
     /// A Delete named it.
     pub deleted: bool,
+    /// What its negotiation said about being a rekey: `Some(false)` a new child (IKE_AUTH,
+    /// or a decrypted CREATE_CHILD_SA without REKEY_SA), `Some(true)` a rekey (REKEY_SA
+    /// decrypted, or an encrypted CREATE_CHILD_SA starting with a Notify, RFC 7296
+    /// §1.3.3), `None` when nothing tells (other CREATE_CHILD_SAs, IKEv1 Quick Mode).
+    pub rekey_hint: Option<bool>,
+    /// A possible rekey whose replaced child the wire has not singled out: the direction
+    /// (`true`: towards the initiator) of its first SPI. ESP timing settles it when the
+    /// report is built (see `build::settle_rekeys`).
+    pub rekey_open: Option<bool>,
+    /// An encrypted child Delete followed this open rekey: the child it replaced is gone.
+    pub delete_pending: bool,
+    /// Traffic selectors of the IKE initiator's side and the responder's.
+    pub selectors: Option<Selectors>,
+}
+
+/// What filling an inferred SPI found out about a rekey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rekey {
+    /// Not a rekey (or already known).
+    No,
+    /// A rekey of the one child that could be meant.
+    Known,
+    /// Possibly a rekey of one of several children; settled by ESP timing.
+    Open,
 }
 
 impl Child {
+    /// A child whose SPIs the wire has not shown yet.
+    pub(crate) fn inferred(protocol: u8, at: Timestamp, rekey_hint: Option<bool>) -> Child {
+        Child {
+            spi_in: None,
+            spi_out: None,
+            protocol,
+            established_at: at,
+            rekeyed_from: None,
+            source: LinkKind::Inferred,
+            deleted: false,
+            rekey_hint,
+            rekey_open: None,
+            delete_pending: false,
+            selectors: None,
+        }
+    }
+
     fn to_report(&self) -> ChildSaReport {
         ChildSaReport {
             spi_in: self.spi_in.map(spi32),
@@ -334,6 +393,16 @@ impl Child {
             established_at: Some(self.established_at.as_secs_f64()),
             rekeyed_from: self.rekeyed_from.map(spi32),
             source: self.source.as_str().to_string(),
+            ts_i: self
+                .selectors
+                .as_ref()
+                .map(|s| s.0.clone())
+                .unwrap_or_default(),
+            ts_r: self
+                .selectors
+                .as_ref()
+                .map(|s| s.1.clone())
+                .unwrap_or_default(),
             deleted: self.deleted,
         }
     }
@@ -408,6 +477,12 @@ pub(crate) struct IkeSa {
     /// An IKE_AUTH response too short to hold IDr and AUTH (RFC 7296 §1.2): the failure
     /// it means if nothing follows.
     pub auth_suspect: Option<Failure>,
+    /// An IKE_AUTH response with room for IDr and AUTH but not for the child SA's SA and
+    /// TS payloads: the failure it means unless ESP shows the child after all.
+    pub child_suspect: Option<Failure>,
+    /// Child SA negotiations refused after the IKE SA was up (CREATE_CHILD_SA, Quick
+    /// Mode), bounded.
+    pub child_failures: Vec<Failure>,
     /// A COOKIE or INVALID_KE_PAYLOAD answer asks for a new IKE_SA_INIT.
     pub awaiting_retry: bool,
     /// Retried IKE_SA_INIT requests.
@@ -420,9 +495,10 @@ pub(crate) struct IkeSa {
     /// An encrypted Delete of a child SA (request and response both begin with a Delete
     /// payload) whose rekeyed successor has not shown its SPIs yet: the frame.
     pub pending_child_delete: Option<u64>,
-    /// An IKE SA rekey was inferred from the wire (its new SPIs not seen yet); when they
-    /// appear, the successor must not undo or count it again.
-    pub rekey_inferred: bool,
+    /// An IKE SA rekey was inferred from the wire (its new SPIs not seen yet): the frame
+    /// and time of the rekeying exchange's response. When the new SPIs appear, the
+    /// successor starts there and the rekey is not undone or counted again.
+    pub rekey_inferred: Option<(u64, Timestamp)>,
     /// An exchange after IKE_AUTH happened (EAP rounds are over).
     pub post_auth: bool,
     /// Negotiation not seen (the capture began during its life).
@@ -435,8 +511,14 @@ pub(crate) struct IkeSa {
     pub offered: Vec<String>,
     /// The proposal the responder chose.
     pub chosen: Option<String>,
+    /// Every proposal a response accepted, bounded.
+    pub accepted: Vec<String>,
     /// ICMP errors quoting its packets.
     pub icmp_reports: Vec<IcmpReport>,
+    /// Decryption outcomes of its encrypted messages, once a key was tried.
+    pub decryption: Option<Tally>,
+    /// The initiator's and the responder's identities, when seen.
+    pub ids: [Option<String>; 2],
 }
 
 impl IkeSa {
@@ -473,19 +555,24 @@ impl IkeSa {
             icmp: None,
             fragments_lost: None,
             auth_suspect: None,
+            child_suspect: None,
+            child_failures: Vec::new(),
             awaiting_retry: false,
             init_retries: 0,
             open_slots: [0, 0],
             esp_linked: 0,
             pending_child_delete: None,
-            rekey_inferred: false,
+            rekey_inferred: None,
             post_auth: false,
             mid_life: false,
             v1: V1Progress::default(),
             inherited_after: None,
             offered: Vec::new(),
             chosen: None,
+            accepted: Vec::new(),
             icmp_reports: Vec::new(),
+            decryption: None,
+            ids: [None, None],
         }
     }
 
@@ -497,8 +584,11 @@ impl IkeSa {
             return;
         }
         if is_response {
-            if self.chosen.is_none() {
-                self.chosen = found.into_iter().next();
+            if let Some(first) = found.into_iter().next() {
+                if self.accepted.len() < MAX_OFFERED && !self.accepted.contains(&first) {
+                    self.accepted.push(first.clone());
+                }
+                self.chosen.get_or_insert(first);
             }
             return;
         }
@@ -517,7 +607,8 @@ impl IkeSa {
     }
 
     /// The SA that replaces this one after an IKE SA rekey (RFC 7296 §2.18): it takes
-    /// over the child SAs and NAT evidence and is usable at once. `swap` when the rekey
+    /// over the child SAs (the deleted ones too, as history) and NAT evidence and is
+    /// usable at once. `swap` when the rekey
     /// was requested by the old SA's responder, who becomes the new initiator.
     pub(crate) fn successor(
         &self,
@@ -540,7 +631,7 @@ impl IkeSa {
                 std::mem::swap(&mut c.spi_in, &mut c.spi_out);
             }
         }
-        new.children.retain(|c| !c.deleted);
+        // Deleted children stay in the history the successor carries on.
         new.first_frame = frame;
         new.started = ts;
         new.established = Some((frame, ts));
@@ -555,13 +646,16 @@ impl IkeSa {
         new.last_seen = ts;
         new.icmp = None;
         new.icmp_reports.clear();
+        new.decryption = None;
         new.fragments_lost = None;
         new.auth_suspect = None;
+        new.child_suspect = None;
+        new.child_failures.clear();
         new.awaiting_retry = false;
         new.init_retries = 0;
         new.esp_linked = 0;
         new.pending_child_delete = None;
-        new.rekey_inferred = false;
+        new.rekey_inferred = None;
         new.post_auth = true;
         new.mid_life = false;
         new.state = IkeState::Established;
@@ -588,12 +682,13 @@ impl IkeSa {
     }
 
     /// `true` when a new ESP/AH SPI towards `dst` may belong to this SA: a child
-    /// negotiation left its SPI for that direction unknown, the negotiation is still
-    /// under way (ESP after a short IKE_AUTH answer proves success), or the SA was seen
-    /// mid-life, when its children were negotiated before the capture began.
+    /// negotiation left its SPI for that direction unknown, an IKE_AUTH answer whose
+    /// outcome the wire left open waits for ESP to prove it, or the SA was seen mid-life,
+    /// when its children were negotiated before the capture began.
     pub(crate) fn expects_spi(&self, dst: IpAddr) -> bool {
         let slot = usize::from(!self.towards_initiator(dst));
-        self.mid_life || self.state == IkeState::Negotiating || self.open_slots[slot] > 0
+        let undecided = self.auth_suspect.is_some() || self.child_suspect.is_some();
+        self.mid_life || self.open_slots[slot] > 0 || undecided
     }
 
     /// `true` when a packet to `dst` travels towards the initiator.
@@ -602,16 +697,17 @@ impl IkeSa {
     }
 
     /// Puts an ESP/AH SPI learned from the wire alone into the oldest child SA that
-    /// still lacks one for that direction (or a new child when none does). Returns
-    /// `true` when the child looks like the rekey of an older one: an older child of
-    /// the same protocol already has an SPI in that direction.
+    /// still lacks one for that direction (or a new child when none does), and says
+    /// whether the child replaces an older one: with a rekey hint and one candidate (an
+    /// older live child of the same protocol with an SPI in that direction) it is
+    /// [`Rekey::Known`]; with several candidates, or no hint, [`Rekey::Open`].
     pub(crate) fn fill_inferred(
         &mut self,
         spi: u32,
         ah: bool,
         towards_initiator: bool,
         ts: Timestamp,
-    ) -> bool {
+    ) -> (usize, Rekey) {
         let protocol = if ah { 2 } else { 3 };
         let slot = usize::from(!towards_initiator);
         let dir = |c: &Child| {
@@ -633,46 +729,41 @@ impl IkeSa {
                 i
             }
             None => {
-                self.push_child(Child {
-                    spi_in: None,
-                    spi_out: None,
-                    protocol,
-                    established_at: ts,
-                    rekeyed_from: None,
-                    source: LinkKind::Inferred,
-                    deleted: false,
-                });
+                self.push_child(Child::inferred(protocol, ts, None));
                 self.children.len() - 1
             }
         };
-        let older = self.children[..idx]
+        let older: Vec<u32> = self.children[..idx]
             .iter()
-            .rev()
-            .find(|c| !c.deleted && c.protocol == protocol && dir(c).is_some())
-            .map(|c| c.spi_in.or(c.spi_out));
+            .filter(|c| !c.deleted && c.protocol == protocol && dir(c).is_some())
+            .filter_map(|c| c.spi_in.or(c.spi_out))
+            .collect();
         let child = &mut self.children[idx];
         if towards_initiator {
             child.spi_in = Some(spi);
         } else {
             child.spi_out = Some(spi);
         }
-        match older.flatten() {
-            Some(old) if child.rekeyed_from.is_none() => {
-                child.rekeyed_from = Some(old);
-                true
+        let settled = child.rekeyed_from.is_some() || child.rekey_open.is_some();
+        if settled || child.rekey_hint == Some(false) || older.is_empty() {
+            return (idx, Rekey::No);
+        }
+        match (child.rekey_hint, older.as_slice()) {
+            (Some(true), [only]) => {
+                child.rekeyed_from = Some(*only);
+                (idx, Rekey::Known)
             }
-            _ => false,
+            _ => {
+                child.rekey_open = Some(towards_initiator);
+                (idx, Rekey::Open)
+            }
         }
     }
 
     /// Marks deleted every live child that a newer child replaced by a rekey (its SPI
     /// is a newer child's `rekeyed_from`): what an encrypted Delete after a child rekey
     /// removes (RFC 7296 §2.8). Returns `false` when no child was replaced.
-    pub(crate) fn delete_superseded(
-        &mut self,
-        counters: &mut Counters,
-        fx: &mut Vec<Effect>,
-    ) -> bool {
+    pub(crate) fn delete_superseded(&mut self, fx: &mut Vec<Effect>) -> bool {
         let replaced: Vec<u32> = self
             .children
             .iter()
@@ -684,7 +775,6 @@ impl IkeSa {
             if named(c.spi_in) || named(c.spi_out) {
                 c.deleted = true;
                 found = true;
-                counters.key_deletions += 1;
                 fx.push(Effect::DeletedSpis {
                     ah: c.protocol == 2,
                     spis: c.spi_in.into_iter().chain(c.spi_out).collect(),
@@ -741,13 +831,22 @@ impl IkeSa {
         self.failure = None;
         self.pending_failure = None;
         self.auth_suspect = None;
+        self.child_suspect = None;
         if matches!(self.state, IkeState::Negotiating | IkeState::Failed) {
             self.set_state(IkeState::Established, frame, "first child SA usable");
         }
     }
 
-    /// Records that a message arrived.
+    /// Records that a message arrived, and the identities it names.
     pub(crate) fn touch(&mut self, ctx: &MsgCtx<'_>) {
+        let [id_i, id_r] = content::identities(ctx.msg, ctx.from_initiator);
+        if self.ids[0].is_none() {
+            self.ids[0] = id_i;
+        }
+        // The IDr of an IKE_AUTH request is only the identity the initiator asks for.
+        if id_r.is_some() && (self.ids[1].is_none() || ctx.msg.header.is_response()) {
+            self.ids[1] = id_r;
+        }
         self.last_frame = self.last_frame.max(ctx.frame);
         self.last_seen = self.last_seen.max(ctx.ts);
         if let Some((s, d)) = ctx.addrs.ports {
@@ -816,15 +915,8 @@ impl IkeSa {
             return;
         }
         let idle = now.0.saturating_sub(self.last_seen.0) >= stall_ns;
-        let settled = idle || at_end;
-        let known = [
-            self.auth_suspect.clone(),
-            self.pending_failure.clone(),
-            self.v1.info_after_mm5.map(info_after_mm5),
-            self.v1.qm_refused.map(qm_refused),
-        ];
-        if let Some(f) = known.into_iter().flatten().find(|_| settled) {
-            return self.fail(f);
+        if (idle || at_end) && self.settle_known() {
+            return;
         }
         if let Some(last) = self.unanswered() {
             let heard = self.icmp.is_some() || self.fragments_lost.is_some();
@@ -844,6 +936,37 @@ impl IkeSa {
                 Failure::inferred("negotiation-stalled", self.last_frame, 0.5, reason)
             });
             self.fail(f);
+        }
+    }
+
+    /// A failure the wire already showed but that later progress could still undo
+    /// (a short IKE_AUTH answer, INVALID_KE_PAYLOAD, an IKEv1 refusal) becomes final:
+    /// silence followed, the input ended, or the SA is being deleted. `true` if one did.
+    pub(crate) fn settle_known(&mut self) -> bool {
+        if self.state != IkeState::Negotiating || self.mid_life {
+            return false;
+        }
+        let known = [
+            self.auth_suspect.clone(),
+            self.pending_failure.clone(),
+            self.child_suspect.clone(),
+            self.v1.info_after_mm5.map(info_after_mm5),
+            self.v1.qm_refused.map(qm_refused),
+        ];
+        match known.into_iter().flatten().next() {
+            Some(f) => {
+                self.fail(f);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Records a child SA negotiation refused while the IKE SA is up.
+    pub(crate) fn child_refused(&mut self, failure: Failure) {
+        if self.child_failures.len() < MAX_CHILD_FAILURES {
+            debug!(spi_i = %spi64(self.spi_i), frame = failure.frame, code = %failure.code, "child SA refused");
+            self.child_failures.push(failure);
         }
     }
 
@@ -976,6 +1099,7 @@ impl IkeSa {
             established_after_s: self.established_after(),
             retransmissions: self.retransmissions,
             failure: self.failure.clone(),
+            child_failures: self.child_failures.clone(),
             nat: self.nat.verdict(),
             child_sas: self.children.iter().map(Child::to_report).collect(),
             exchanges: self.exchanges.iter().map(Exchange::to_report).collect(),
@@ -983,9 +1107,13 @@ impl IkeSa {
             last_frame: self.last_frame,
             offered: self.offered.clone(),
             chosen: self.chosen.clone(),
+            accepted: self.accepted.clone(),
             icmp: self.icmp_reports.clone(),
             last_seen: self.last_seen.as_secs_f64(),
             rule: None,
+            decryption: self.decryption.map(|t| t.to_report()),
+            id_i: self.ids[0].clone(),
+            id_r: self.ids[1].clone(),
         }
     }
 }
@@ -1176,6 +1304,15 @@ pub(crate) fn add_child(
     };
     let (requester, responder) = (e.req_offer, e.resp_offer);
     let rekeyed_from = e.rekey_spi;
+    let rekey_hint = rekey_hint(e);
+    let selectors = e.selectors.clone().map(|(req, resp)| match e.by_initiator {
+        true => (req, resp),
+        false => (resp, req),
+    });
+    // A new child with the selectors of a live one replaces it (IKEv1 Quick Mode rekeys
+    // name nothing else; RFC 2409 §5.5 rekeys by a fresh Quick Mode).
+    let rekeyed_from = rekeyed_from.or_else(|| same_selectors(sa, selectors.as_ref()));
+    let rekey_hint = rekey_hint.or(rekeyed_from.map(|_| true));
     // Each side proposes its own inbound SPI (RFC 7296 §3.3.1, RFC 2408 §3.5).
     let (to_init, to_resp) = if e.by_initiator {
         (requester, responder)
@@ -1205,11 +1342,67 @@ pub(crate) fn add_child(
     sa.push_child(Child {
         spi_in: to_init.map(|o| o.0),
         spi_out: to_resp.map(|o| o.0),
-        protocol,
-        established_at: ts,
         rekeyed_from,
         source,
-        deleted: false,
+        selectors,
+        ..Child::inferred(protocol, ts, rekey_hint)
+    });
+    note_narrowing(sa, ex);
+}
+
+/// What a child negotiation says about being a rekey (see [`Child::rekey_hint`]): RFC
+/// 7296 §1.3.3 puts REKEY_SA first in a rekey request; other first payloads say nothing
+/// either way, so ESP timing decides (see [`Child::rekey_open`]).
+fn rekey_hint(e: &Exchange) -> Option<bool> {
+    match e.kind {
+        35 => Some(false),
+        36 if e.rekey_spi.is_some() => Some(true),
+        36 if e.req_offer.is_some_and(|o| o.2) => Some(false),
+        36 if e.sk_first == 41 => Some(true),
+        _ => None,
+    }
+}
+
+/// The inbound SPI of the latest live child whose traffic selectors are `selectors`.
+fn same_selectors(sa: &IkeSa, selectors: Option<&Selectors>) -> Option<u32> {
+    let selectors = selectors?;
+    sa.children
+        .iter()
+        .rev()
+        .find(|c| !c.deleted && c.selectors.as_ref() == Some(selectors))
+        .and_then(|c| c.spi_in.or(c.spi_out))
+}
+
+/// A responder that answered with narrower traffic selectors than the request proposed
+/// (RFC 7296 §2.9) made a child SA for part of the traffic only: what the seed calls
+/// filters that are not mirrored. Recorded as a `ts-unacceptable` child failure with
+/// both sides' selectors; traffic outside the narrowed ones finds no SA.
+fn note_narrowing(sa: &mut IkeSa, ex: usize) {
+    let Some(e) = sa.exchanges.get(ex) else {
+        return;
+    };
+    let (Some(asked), Some(got), Some((frame, _))) =
+        (e.req_selectors.clone(), e.selectors.clone(), e.response)
+    else {
+        return;
+    };
+    if asked == got {
+        return;
+    }
+    let reason = format!(
+        "the responder narrowed the traffic selectors (RFC 7296 §2.9): asked {} === {}, got \
+         {} === {}; traffic the filters do not share finds no SA",
+        asked.0.join(", "),
+        asked.1.join(", "),
+        got.0.join(", "),
+        got.1.join(", ")
+    );
+    sa.child_refused(Failure {
+        code: "ts-unacceptable".to_string(),
+        notify_type: None,
+        frame,
+        confidence: 1.0,
+        reason: Some(reason),
     });
 }
 

@@ -6,6 +6,11 @@
 //! IKEv1 headers carry no initiator or response flag: the sender is found from the
 //! addresses (the initiator sent the first message, the one with a zero responder
 //! cookie), and a Quick Mode's requester is whoever sent its first message.
+//!
+//! Everything after phase 1 is encrypted whole, without even the first payload's type in
+//! the clear: without keys an Informational's Deletes and notifies stay unread, so an SA
+//! closed by encrypted Deletes still shows as established (unless the Informational
+//! answers MM5 or a Quick Mode, which reads as a refusal).
 
 use tracing::debug;
 
@@ -253,7 +258,34 @@ fn error_notifies(sa: &mut IkeSa, ctx: &MsgCtx<'_>) {
         .notifies()
         .filter(|&n| n < 8192)
         .find_map(|n| v1_failure_code(n).map(|c| (n, c)));
-    if let Some((n, code)) = found {
-        sa.fail(Failure::notified(code, n, ctx.frame));
+    let Some((n, code)) = found else {
+        return;
+    };
+    if sa.v1.info_after_mm5 == Some(ctx.frame) && matches!(n, 1 | 16) {
+        return sa.fail(unreadable_mm5(n, ctx.frame));
+    }
+    sa.fail(Failure::notified(code, n, ctx.frame));
+}
+
+/// INVALID-PAYLOAD-TYPE or PAYLOAD-MALFORMED (seen once decrypted) in answer to MM5: the
+/// responder could not decrypt MM5, which is what differing preshared keys do. The
+/// notify is explicit; that it means a key mismatch is still a reading of it.
+fn unreadable_mm5(notify: u16, frame: u64) -> Failure {
+    let name = if notify == 16 {
+        "PAYLOAD-MALFORMED"
+    } else {
+        "INVALID-PAYLOAD-TYPE"
+    };
+    Failure {
+        notify_type: Some(notify),
+        ..Failure::inferred(
+            "auth-failed",
+            frame,
+            0.95,
+            format!(
+                "the responder answered MM5 with {name}: it could not decrypt MM5, which \
+                 happens when the preshared keys differ"
+            ),
+        )
     }
 }

@@ -39,8 +39,10 @@ const NOTIFY: u8 = 41;
 /// The Delete payload type.
 const DELETE: u8 = 42;
 /// An IKE SA's Delete this soon after a CREATE_CHILD_SA that brought no new ESP SPI
-/// ends the old SA of an IKE SA rekey (RFC 7296 §2.18), not the connection.
-const REKEY_DELETE_WITHIN_NS: i64 = 10_000_000_000;
+/// ends the old SA of an IKE SA rekey (RFC 7296 §2.18), not the connection: the rekeying
+/// peer deletes the old SA at once (strongSwan within milliseconds), while a child SA
+/// that carries no traffic yet may be torn down by a Delete seconds later.
+const REKEY_DELETE_WITHIN_NS: i64 = 2_000_000_000;
 
 /// Smallest SK payload body (IV, ciphertext, ICV) that can hold IDr and AUTH: about 36
 /// bytes of plaintext even with the smallest identity and a 16-byte MAC, plus the
@@ -48,6 +50,19 @@ const REKEY_DELETE_WITHIN_NS: i64 = 10_000_000_000;
 /// response carries an error notify alone (strongSwan's AUTHENTICATION_FAILED response
 /// is 48 bytes of SK data; its successful ones are over 200).
 pub(crate) const MIN_SK_WITH_AUTH: usize = 53;
+
+/// Smallest SK payload body of an IKE_AUTH response that carries a child SA: IDr (9
+/// bytes at least), AUTH (24: HMAC-MD5's 16-byte PSK signature), SA with one proposal and
+/// one transform (24), TSi and TSr with one IPv4 range each (24 + 24), the pad length byte,
+/// and the smallest IV and ICV in use (8 + 8). strongSwan's successful answers with 3DES
+/// and SHA-1 hold 172 bytes; its answers refusing the child, 92.
+pub(crate) const MIN_SK_WITH_CHILD: usize = 122;
+
+/// IKE header and SK payload header around the SK data.
+const SK_OVERHEAD: usize = 28 + 4;
+
+/// The IDr payload type, as the first payload inside SK.
+const ID_R: u8 = 36;
 
 /// One IKEv2 message of `sa`.
 pub(crate) fn on_message(
@@ -121,6 +136,15 @@ fn new_request(
         INFORMATIONAL => {
             sa.post_auth = true;
             apply_deletes(sa, i, ctx.msg, counters, fx);
+            // The initiator rejecting the responder's AUTH says so in an INFORMATIONAL
+            // request (RFC 7296 §2.21.2), visible once decrypted.
+            if ctx.notifies().any(|n| n == AUTHENTICATION_FAILED) {
+                sa.fail(Failure::notified(
+                    "auth-failed",
+                    AUTHENTICATION_FAILED,
+                    ctx.frame,
+                ));
+            }
         }
         _ => {}
     }
@@ -312,29 +336,76 @@ fn auth_response(
         // The IKE SA may be up (§1.2: a refused child does not fail it) but no child is.
         return sa.fail(Failure::notified(code, n, frame));
     }
-    let short = ctx.sk_len().is_some_and(|l| l < MIN_SK_WITH_AUTH);
-    if short && !ctx.has_decrypted() && ctx.fragment().is_none() {
-        let len = ctx.sk_len().unwrap_or(0);
-        let notify_only = ctx.sk_first() == Some(NOTIFY);
-        let what = if notify_only {
-            format!(
-                "response holds a Notify alone ({len} bytes of SK data, too few for IDr and AUTH)"
-            )
-        } else {
-            format!("response of {len} bytes of SK data is too short for IDr and AUTH")
-        };
-        let reason = "only an error notify fits in that response and nothing followed it: \
-                      the responder most likely rejected the authentication \
-                      (AUTHENTICATION_FAILED, RFC 7296 §2.21.2)"
-            .to_string();
-        let confidence = if notify_only { 0.8 } else { 0.6 };
-        sa.auth_suspect = Some(Failure::inferred("auth-failed", frame, confidence, reason));
-        detail(sa, i, what);
-        debug!(spi_i = %spi64(sa.spi_i), frame, "IKE_AUTH response too short for IDr and AUTH");
+    if auth_too_short(sa, i, ctx) || child_missing(sa, i, ctx) {
         return;
     }
     add_child(sa, i, ctx.ts, counters, fx);
     sa.establish(frame, ctx.ts);
+}
+
+/// An encrypted IKE_AUTH response too short to hold IDr and AUTH (RFC 7296 §1.2):
+/// an error notify alone, most likely AUTHENTICATION_FAILED. Undone by anything that
+/// shows the SA up (see [`confirm_up`]).
+fn auth_too_short(sa: &mut IkeSa, i: usize, ctx: &MsgCtx<'_>) -> bool {
+    let Some(len) = ctx.sk_len().filter(|&l| l < MIN_SK_WITH_AUTH) else {
+        return false;
+    };
+    if ctx.has_decrypted() || ctx.fragment().is_some() {
+        return false;
+    }
+    let notify_only = ctx.sk_first() == Some(NOTIFY);
+    let what = if notify_only {
+        format!("response holds a Notify alone ({len} bytes of SK data, too few for IDr and AUTH)")
+    } else {
+        format!("response of {len} bytes of SK data is too short for IDr and AUTH")
+    };
+    let reason = "only an error notify fits in that response and nothing followed it: \
+                  the responder most likely rejected the authentication \
+                  (AUTHENTICATION_FAILED, RFC 7296 §2.21.2)"
+        .to_string();
+    let confidence = if notify_only { 0.8 } else { 0.6 };
+    sa.auth_suspect = Some(Failure::inferred(
+        "auth-failed",
+        ctx.frame,
+        confidence,
+        reason,
+    ));
+    detail(sa, i, what);
+    debug!(spi_i = %spi64(sa.spi_i), frame = ctx.frame, "IKE_AUTH response too short for IDr and AUTH");
+    true
+}
+
+/// An encrypted IKE_AUTH response that starts with IDr but has no room for the SA, TSi
+/// and TSr payloads of a child SA, answering a request that had room for them: the
+/// responder authenticated the initiator and refused the child (RFC 7296 §1.2, the
+/// error notify inside), for want of a common proposal or of mirrored filters.
+fn child_missing(sa: &mut IkeSa, i: usize, ctx: &MsgCtx<'_>) -> bool {
+    let Some(len) = ctx.sk_len().filter(|&l| l < MIN_SK_WITH_CHILD) else {
+        return false;
+    };
+    let ex = &sa.exchanges[i];
+    let request_fits = ex.fragments > 0 || ex.request_len >= SK_OVERHEAD + MIN_SK_WITH_CHILD;
+    if ctx.has_decrypted() || ctx.sk_first() != Some(ID_R) || !request_fits {
+        return false;
+    }
+    let what = format!(
+        "response holds IDr and AUTH but no room for a child SA ({len} bytes of SK data): \
+         the child SA was refused"
+    );
+    let reason = "the responder authenticated the initiator but refused the child SA: its \
+                  encrypted error is most often NO_PROPOSAL_CHOSEN (no common security \
+                  method) or TS_UNACCEPTABLE (filters not mirrored); the session keys tell \
+                  which"
+        .to_string();
+    sa.child_suspect = Some(Failure::inferred(
+        "negotiation-stalled",
+        ctx.frame,
+        0.6,
+        reason,
+    ));
+    detail(sa, i, what);
+    debug!(spi_i = %spi64(sa.spi_i), frame = ctx.frame, "IKE_AUTH response without a child SA");
+    true
 }
 
 fn child_response(
@@ -347,6 +418,9 @@ fn child_response(
 ) {
     confirm_up(sa, counters, fx);
     if !errors.is_empty() {
+        if let Some((n, code)) = first_failure(errors) {
+            sa.child_refused(Failure::notified(code, n, ctx.frame));
+        }
         return;
     }
     // A successful answer carries SA, Nonce and TSi/TSr (or KE for an IKE rekey): far
@@ -363,6 +437,17 @@ fn child_response(
             )
         };
         detail(sa, i, what);
+        let reason = "the CREATE_CHILD_SA response holds an encrypted error notify alone: \
+                      the responder refused the child SA, most often for want of a common \
+                      security method (perfect forward secrecy on one side only is the \
+                      classic) or of mirrored filters; the session keys tell which"
+            .to_string();
+        sa.child_refused(Failure::inferred(
+            "negotiation-stalled",
+            ctx.frame,
+            0.6,
+            reason,
+        ));
         return;
     }
     let ex = &sa.exchanges[i];
@@ -397,6 +482,23 @@ pub(crate) fn confirm_up(sa: &mut IkeSa, counters: &mut Counters, fx: &mut Vec<E
     sa.establish(frame, ts);
 }
 
+/// ESP on a child SA proves that an IKE_AUTH response which looked childless did carry
+/// the child after all.
+pub(crate) fn confirm_child(sa: &mut IkeSa, counters: &mut Counters, fx: &mut Vec<Effect>) {
+    let Some(frame) = sa.child_suspect.take().map(|f| f.frame) else {
+        return;
+    };
+    if let Some(i) = sa
+        .exchanges
+        .iter()
+        .position(|e| e.response.is_some_and(|(f, _)| f == frame))
+    {
+        let ts = sa.exchanges[i].response.map_or(sa.last_seen, |(_, t)| t);
+        add_child(sa, i, ts, counters, fx);
+        sa.establish(frame, ts);
+    }
+}
+
 /// An encrypted INFORMATIONAL whose request begins with a Delete payload, read without
 /// keys from the first-payload field of each SK payload, which is in the clear: the
 /// responder answers a child SA's Delete with the Deletes of the paired SAs and an IKE
@@ -408,7 +510,8 @@ fn encrypted_delete(
     counters: &mut Counters,
     fx: &mut Vec<Effect>,
 ) {
-    if ctx.has_decrypted() || sa.exchanges[i].sk_first != DELETE {
+    let ex = &sa.exchanges[i];
+    if ctx.has_decrypted() || ex.decrypted || ex.sk_first != DELETE {
         return;
     }
     match ctx.sk_first() {
@@ -418,7 +521,10 @@ fn encrypted_delete(
                 i,
                 "Delete of a child SA (encrypted; answered with Deletes)".to_string(),
             );
-            if !sa.delete_superseded(counters, fx) {
+            // One child SA went (its Delete names it inside); counted here once, whichever
+            // child the wire shows it to be.
+            counters.key_deletions += 1;
+            if !sa.delete_superseded(fx) {
                 // The rekeyed successor has not shown its SPIs yet; see `linked`.
                 sa.pending_child_delete = Some(ctx.frame);
             }
@@ -456,7 +562,7 @@ fn ike_delete_unseen(
             counters.key_additions = counters.key_additions.saturating_sub(1);
             counters.quick_modes = counters.quick_modes.saturating_sub(1);
             counters.rekeys += 1;
-            sa.rekey_inferred = true;
+            sa.rekey_inferred = sa.exchanges[ccsa].response;
             let what = "IKE SA rekey (inferred: no new ESP SPI followed, and the old IKE SA \
                         was deleted right after; the new SA's SPIs are not in the clear)";
             detail(sa, ccsa, what.to_string());

@@ -13,7 +13,9 @@
 //! [`report::Evictions`].
 
 mod build;
+mod content;
 pub mod correlate;
+mod decryption;
 mod esp;
 mod icmp;
 mod ike;
@@ -29,12 +31,13 @@ use std::net::IpAddr;
 
 use tracing::debug;
 
-use crate::wire::ike::IkeMessage;
+use crate::decrypt::{DecryptError, EspPlain, Outcome};
+use crate::wire::ike::{IkeHeader, IkeMessage};
 use crate::wire::reassembly::IncompleteIke;
 use crate::wire::{Addrs, AhPacket, DecodeError, EspPacket, IcmpError, IkeDatagram, Timestamp};
 
 use esp::{EspKey, EspSa, LinkKind};
-use ike::{Counters, Effect, IkeKey, IkeSa, MsgCtx};
+use ike::{Counters, Effect, IkeKey, IkeSa, MsgCtx, Rekey};
 use report::{Evictions, IkeState, Report, Stats};
 use table::Table;
 
@@ -106,6 +109,8 @@ pub struct Tracker {
     announced: Table<(u32, bool), (IkeKey, LinkKind)>,
     /// ESP/AH SPIs named by a Delete, with its time.
     deleted_spis: Table<(u32, bool), i64>,
+    /// Decryption outcomes of ESP SAs that a key was given for.
+    esp_decrypt: Table<EspKey, decryption::Tally>,
     counters: Counters,
     evictions: Evictions,
     /// Bytes of ESP/AH SAs no longer in the table (evicted or forgotten), so that the
@@ -131,6 +136,7 @@ impl Tracker {
             esp: Table::new(esp_cap),
             announced: Table::new(esp_cap),
             deleted_spis: Table::new(esp_cap.min(65_536)),
+            esp_decrypt: Table::new(esp_cap.min(65_536)),
             counters: Counters::default(),
             evictions: Evictions::default(),
             retired: Stats::default(),
@@ -274,14 +280,71 @@ impl Tracker {
         self.maybe_sweep(ts);
     }
 
-    /// Decryption failures reported by the decrypt layer: `authenticated` is `false`
-    /// when the ICV did not verify, `true` when the ICV passed but the payload did not
-    /// decrypt to anything sensible.
-    pub fn on_decrypt_failure(&mut self, authenticated: bool) {
-        if authenticated {
-            self.counters.not_decrypted += 1;
-        } else {
-            self.counters.not_authenticated += 1;
+    /// The outcome of decrypting an IKE message that [`Tracker::on_ike`] has just seen
+    /// (with the payloads decryption recovered): counted on its IKE SA, and failures in
+    /// the statistics block.
+    pub fn on_ike_decrypt(&mut self, frame: u64, header: &IkeHeader, outcome: Outcome) {
+        self.count_failure(outcome);
+        let key = IkeKey {
+            version: header.major,
+            spi_i: header.spi_i,
+        };
+        let key = match self.ike.contains(&key) {
+            true => key,
+            false => match self.aliases.get(&key) {
+                Some(k) => *k,
+                None => return,
+            },
+        };
+        if let Some(sa) = self.ike.get_mut(&key) {
+            decryption::note(&mut sa.decryption, frame, outcome, "IKE", sa.spi_i);
+        }
+    }
+
+    /// The outcome of decrypting an ESP packet that [`Tracker::on_esp`] has just seen.
+    /// A transport-mode TCP or UDP segment inside is checked against the outer addresses
+    /// for the NAT evidence of its IKE SA, as NULL-encrypted ESP and AH are.
+    pub fn on_esp_decrypt(
+        &mut self,
+        frame: u64,
+        esp: &EspPacket<'_>,
+        result: Result<&EspPlain<'_>, DecryptError>,
+    ) {
+        let outcome = match result {
+            Ok(p) => Outcome::Ok {
+                verified: p.verified,
+            },
+            Err(e) => Outcome::Failed(e),
+        };
+        self.count_failure(outcome);
+        let key = EspKey::new(esp.addrs.src, esp.addrs.dst, esp.spi, false);
+        let mut tally = self.esp_decrypt.get(&key).copied();
+        decryption::note(&mut tally, frame, outcome, "ESP", u64::from(esp.spi));
+        if let Some(t) = tally {
+            self.esp_decrypt.insert(key, t);
+        }
+        let Some(plain) = result.ok().filter(|p| p.is_transport_segment()) else {
+            return;
+        };
+        let ike = self
+            .esp
+            .get(&key)
+            .and_then(|e| e.ike())
+            .and_then(|k| self.current(k));
+        if let Some(sa) = ike.and_then(|k| self.ike.get_mut(&k)) {
+            let (nh, seg) = (plain.next_header, plain.inner);
+            sa.nat
+                .on_inner_transport(frame, &esp.addrs, esp.encap, nh, seg);
+        }
+    }
+
+    fn count_failure(&mut self, outcome: Outcome) {
+        if let Outcome::Failed(e) = outcome {
+            if e.is_authentication() {
+                self.counters.not_authenticated += 1;
+            } else {
+                self.counters.not_decrypted += 1;
+            }
         }
     }
 
@@ -427,17 +490,19 @@ impl Tracker {
         });
         // An inferred rekey already undid the placeholder child when the old SA's Delete
         // showed the rekey.
-        if bogus && !old_sa.rekey_inferred {
+        if bogus && old_sa.rekey_inferred.is_none() {
             old_sa.children.pop();
             old_sa.open_slots = old_sa.open_slots.map(|s| s.saturating_sub(1));
             self.counters.key_additions = self.counters.key_additions.saturating_sub(1);
             self.counters.quick_modes = self.counters.quick_modes.saturating_sub(1);
         }
         let same_roles = h.is_initiator() == (ctx.addrs.src == old_sa.initiator.0);
-        let counted = old_sa.rekey_inferred;
-        let new = old_sa.successor(key, h.spi_i, h.spi_r, !same_roles, ctx.frame, ctx.ts);
+        let inferred = old_sa.rekey_inferred;
+        // The successor began with the rekeying exchange when the wire showed it.
+        let (frame, ts) = inferred.unwrap_or((ctx.frame, ctx.ts));
+        let new = old_sa.successor(key, h.spi_i, h.spi_r, !same_roles, frame, ts);
         old_sa.retire(key, ctx.frame);
-        self.counters.rekeys += u64::from(!counted);
+        self.counters.rekeys += u64::from(inferred.is_none());
         self.insert_ike(new)
     }
 
@@ -504,8 +569,17 @@ impl Tracker {
         let Some(sa) = self.ike.get_mut(&key) else {
             return;
         };
+        // A refusal that was waiting for silence is what the Delete ends.
+        sa.settle_known();
         sa.set_state(IkeState::Deleted, frame, "Delete of the IKE SA");
         let mut spis: Vec<(u32, bool)> = Vec::new();
+        // Each open rekey with a Delete behind it stands for a live-looking child that
+        // was deleted (and counted) already.
+        let already = sa.children.iter().filter(|c| c.delete_pending).count() as u64;
+        self.counters.key_deletions = self.counters.key_deletions.saturating_sub(already);
+        for c in sa.children.iter_mut() {
+            c.delete_pending = false;
+        }
         for c in sa.children.iter_mut().filter(|c| !c.deleted) {
             c.deleted = true;
             self.counters.key_deletions += 1;
@@ -682,13 +756,19 @@ impl Tracker {
         let mut fx = Vec::new();
         if sa.key.version == 2 {
             ikev2::confirm_up(sa, &mut self.counters, &mut fx);
+            ikev2::confirm_child(sa, &mut self.counters, &mut fx);
         }
         if kind == LinkKind::Inferred {
             let towards_initiator = sa.towards_initiator(key.dst);
-            let rekey = sa.fill_inferred(key.spi, key.ah, towards_initiator, ts);
-            self.counters.rekeys += u64::from(rekey);
-            if rekey && sa.pending_child_delete.take().is_some() {
-                sa.delete_superseded(&mut self.counters, &mut fx);
+            let (idx, rekey) = sa.fill_inferred(key.spi, key.ah, towards_initiator, ts);
+            self.counters.rekeys += u64::from(rekey == Rekey::Known);
+            let deleted = rekey != Rekey::No && sa.pending_child_delete.take().is_some();
+            match rekey {
+                Rekey::Known if deleted => {
+                    sa.delete_superseded(&mut fx);
+                }
+                Rekey::Open if deleted => sa.children[idx].delete_pending = true,
+                _ => {}
             }
         }
         self.apply(ike, frame, ts, fx);

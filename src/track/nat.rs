@@ -276,18 +276,21 @@ impl NatObservations {
             facts[0].behind_nat(hashes_usable),
             facts[1].behind_nat(hashes_usable),
         ];
+        let confirmed = facts.iter().all(PeerFacts::confirmed);
         let verdict = match (nat[0], nat[1]) {
             (true, true) => NatVerdict::Both,
             (true, false) => NatVerdict::Initiator,
             (false, true) => NatVerdict::Responder,
-            (false, false) if self.has_clean_evidence() && hashes_usable => NatVerdict::None,
+            (false, false) if self.has_clean_evidence() && hashes_usable && confirmed => {
+                NatVerdict::None
+            }
             (false, false) => NatVerdict::Undecidable,
         };
         let mut items = Vec::new();
         self.hash_evidence(&facts, verdict, &mut items);
         self.other_evidence(verdict, &mut items);
         if verdict == NatVerdict::Undecidable && hashes_usable {
-            items.push(self.undecidable_reason());
+            items.push(self.undecidable_reason(&facts));
         }
         items.sort_by_key(|(rank, _)| *rank);
         NatReport {
@@ -308,6 +311,8 @@ struct PeerFacts {
     keepalive: bool,
     nat_oa_differs: bool,
     checksum_located: bool,
+    /// The peer's first IKE message came from a port that is neither 500 nor 4500.
+    odd_port: Option<(u64, SocketAddr)>,
 }
 
 impl PeerFacts {
@@ -323,11 +328,20 @@ impl PeerFacts {
             && self.source_match.is_empty()
     }
 
+    /// A source mismatch counts only with something beside it: a rewritten port, a
+    /// keepalive (see [`PeerFacts::corroborated`]), or at least a source port that is
+    /// neither 500 nor 4500, which a port-rewriting NAT produces.
     fn behind_nat(&self, hashes_usable: bool) -> bool {
         if self.corroborated() {
             return true;
         }
-        hashes_usable && (!self.destination_mismatch.is_empty() || self.source_alone())
+        let weak = self.source_alone() && self.odd_port.is_some();
+        hashes_usable && (!self.destination_mismatch.is_empty() || weak)
+    }
+
+    /// Some hash matches this peer's address as seen here (so "no NAT" covers it).
+    fn confirmed(&self) -> bool {
+        !self.destination_match.is_empty() || !self.source_match.is_empty()
     }
 }
 
@@ -625,7 +639,11 @@ impl NatObservations {
             };
             set.push(h.frame);
         }
-        f.rewrite = self.legs[peer.idx()].rewrite.is_some();
+        let legs = &self.legs[peer.idx()];
+        f.rewrite = legs.rewrite.is_some();
+        f.odd_port = legs
+            .on_500
+            .filter(|(_, ep)| ep.port() != 500 && ep.port() != NAT_T_PORT);
         f.keepalive = !self.keepalives[peer.idx()].is_empty();
         f.nat_oa_differs = self
             .nat_oa
@@ -671,7 +689,20 @@ impl NatObservations {
         !self.hashes.is_empty()
     }
 
-    fn undecidable_reason(&self) -> (u8, NatEvidence) {
+    fn undecidable_reason(&self, facts: &[PeerFacts; 2]) -> (u8, NatEvidence) {
+        let unconfirmed = [Peer::Initiator, Peer::Responder]
+            .into_iter()
+            .find(|p| !facts[p.idx()].confirmed() && !self.hashes.is_empty());
+        if let Some(p) = unconfirmed {
+            let detail = format!(
+                "no hash confirms the {p}'s address: its own hash mismatches, which a peer \
+                 forcing UDP encapsulation fakes, and no hash from the other peer was seen to \
+                 check it; nothing else locates a NAT",
+                p = p.name()
+            );
+            let frames = facts[p.idx()].source_mismatch.list.clone();
+            return (0, evidence("natd-undecidable", detail, frames));
+        }
         let (detail, frames) = match self.first_on_4500 {
             Some(f) if self.hashes.is_empty() => (
                 "IKE started directly on UDP 4500 and carries no NAT-D: NAT traversal is in \
@@ -776,13 +807,24 @@ impl NatObservations {
                     corroboration(f)
                 ),
             )
-        } else if f.source_alone() {
+        } else if let (true, Some((_, ep))) = (f.source_alone(), f.odd_port) {
             (
                 1,
                 format!(
-                    "the {p} is behind NAT. The verdict rests on this source hash alone, \
-                     which is weak: a peer that forces UDP encapsulation (strongSwan \
-                     encap=yes, kernel-libipsec) fakes it on purpose"
+                    "the {p} is behind NAT. The verdict rests on this source hash, weak alone \
+                     (a peer that forces UDP encapsulation, like strongSwan encap=yes or \
+                     kernel-libipsec, fakes it on purpose), and on the {p}'s source port {} \
+                     being neither 500 nor 4500, as a NAT that rewrites ports makes it",
+                    ep.port()
+                ),
+            )
+        } else if f.source_alone() {
+            (
+                3,
+                format!(
+                    "not taken as NAT: a peer that forces UDP encapsulation (strongSwan \
+                     encap=yes, kernel-libipsec) fakes it on purpose, and nothing else shows a \
+                     NAT in front of the {p}"
                 ),
             )
         } else {

@@ -259,12 +259,41 @@ fn v2_source_mismatch_alone_is_a_weak_initiator_verdict() {
     let v = nat.verdict();
     assert_eq!(v.verdict, NatVerdict::Initiator);
     assert_eq!(v.evidence[0].kind, "natd-source-mismatch");
-    assert!(v.evidence[0].detail.contains("source hash alone"));
+    assert!(v.evidence[0]
+        .detail
+        .contains("and on the initiator's source port 10952 being neither 500 nor 4500"));
     // It names the port-500 variant of the observed address the hash does match.
     assert!(
         v.evidence[0].detail.contains("10.5.2.60:500"),
         "{}",
         v.evidence[0].detail
+    );
+}
+
+#[test]
+fn v2_source_mismatch_alone_from_port_500_is_undecidable_not_nat() {
+    // kernel-libipsec's faked source hash with no answer to check it (a responder that
+    // is down): nothing says NAT, and the initiator's address is not confirmed either.
+    let mut nat = NatObservations::default();
+    let init = v2_init(true, "198.51.100.99:500", "192.0.2.2:500");
+    nat.on_message(
+        1,
+        &addrs("192.0.2.1:500", "192.0.2.2:500"),
+        Encap::None,
+        true,
+        &init,
+    );
+    let v = nat.verdict();
+    assert_eq!(v.verdict, NatVerdict::Undecidable);
+    assert_eq!(
+        kinds(&v),
+        ["natd-undecidable", "natd-source-mismatch", "natd-match"]
+    );
+    assert_eq!(
+        v.evidence[0].detail,
+        "no hash confirms the initiator's address: its own hash mismatches, which a peer \
+         forcing UDP encapsulation fakes, and no hash from the other peer was seen to check \
+         it; nothing else locates a NAT"
     );
 }
 

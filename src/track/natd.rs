@@ -355,6 +355,28 @@ mod tests {
         assert_eq!(d.as_slice(), hex(EXPECTED_SHA1_V6));
     }
 
+    // NAT-D payloads carried by real captures (tshark's isakmp.ike.nat_hash), recomputed
+    // by hand with hashlib over CKY-I | CKY-R | IP | port (RFC 3947 §3.2).
+    #[test]
+    fn ikev1_hashes_of_real_captures() {
+        // tcpdump isakmp4500.pcap frame 5, first NAT-D: MD5 of the receiver 192.1.2.23:500.
+        assert!(natd_matches(
+            NatdHash::Md5,
+            0x9e89f2388f90bc1e,
+            0x0a74357ce3d1a4bf,
+            ep("192.1.2.23:500"),
+            &hex("6efe12f04af90dfbcfb15d71b841bb9e"),
+        ));
+        // suricata-verify ikev1-isakmp-main-mode.pcap frame 3: SHA-1 of 192.168.12.2:500.
+        assert!(natd_matches(
+            NatdHash::Sha1,
+            0xe47a591fd057587f,
+            0xa00b8ef0902bb8ec,
+            ep("192.168.12.2:500"),
+            &hex("1574d64c0165bad16a023f038d45a07498d8d051"),
+        ));
+    }
+
     #[test]
     fn matches_rejects_other_endpoint_and_wrong_length() {
         let (i, r, e) = (0x0102030405060708, 0x1112131415161718, ep("192.0.2.1:500"));

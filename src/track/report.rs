@@ -163,6 +163,13 @@ pub struct ChildSaReport {
     /// How the SPIs were learned: `decrypted` (exact), `proposal` (cleartext SA payload),
     /// or `inferred` (endpoints and timing).
     pub source: String,
+    /// Traffic selectors of the IKE initiator's side (IKEv2 TSi or TSr, IKEv1 Quick Mode
+    /// IDci or IDcr), as `198.51.100.0/24 proto 6 port 6667`; empty when not seen.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ts_i: Vec<String>,
+    /// Traffic selectors of the IKE responder's side.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ts_r: Vec<String>,
     /// A Delete removed it (decrypted, or read from an encrypted exchange's shape).
     #[serde(default)]
     pub deleted: bool,
@@ -234,6 +241,37 @@ pub struct IcmpReport {
     pub what: String,
 }
 
+/// What decryption with `--keys` achieved for one SA. Present only for SAs that a key
+/// was given for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecryptionReport {
+    /// `decrypted` (everything with a key decrypted), `partial`, `not-authenticated`
+    /// (ICV failures: the key is wrong or the packets were altered) or `not-decrypted`
+    /// (the plaintext made no sense, or the IV could not be derived).
+    pub status: String,
+    /// Messages (IKE) or packets (ESP) decrypted.
+    pub decrypted: u64,
+    /// Of those, how many had their ICV checked (the others were believed because their
+    /// plaintext parsed: IKEv1, or an integrity algorithm given as "no checking").
+    pub verified: u64,
+    /// Messages or packets that did not decrypt.
+    pub not_decrypted: u64,
+    /// Messages or packets whose ICV failed.
+    pub not_authenticated: u64,
+    /// The first failure.
+    pub first_failure: Option<DecryptFailure>,
+}
+
+/// One decryption failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecryptFailure {
+    /// The frame.
+    pub frame: u64,
+    /// `icv-mismatch`, `bad-padding`, `bad-plaintext`, `bad-length`, `no-iv`,
+    /// `unsupported-algorithm` or `key-length`.
+    pub reason: String,
+}
+
 /// An IKE SA.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IkeSaReport {
@@ -259,6 +297,10 @@ pub struct IkeSaReport {
     pub retransmissions: u32,
     /// Why it failed, when it did.
     pub failure: Option<Failure>,
+    /// Child SA negotiations refused while the IKE SA was up (CREATE_CHILD_SA, Quick
+    /// Mode), each like `failure`.
+    #[serde(default)]
+    pub child_failures: Vec<Failure>,
     /// NAT verdict and evidence.
     pub nat: NatReport,
     /// Child SAs.
@@ -275,6 +317,9 @@ pub struct IkeSaReport {
     /// The proposal the responder chose, in the same notation.
     #[serde(default)]
     pub chosen: Option<String>,
+    /// Every proposal the responder's answers accepted (IKE and child SAs), bounded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepted: Vec<String>,
     /// ICMP errors that quoted this SA's packets.
     #[serde(default)]
     pub icmp: Vec<IcmpReport>,
@@ -283,6 +328,15 @@ pub struct IkeSaReport {
     pub rule: Option<String>,
     /// Capture time of the last packet.
     pub last_seen: f64,
+    /// Decryption of its encrypted messages, when `--keys` has keys for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decryption: Option<DecryptionReport>,
+    /// The initiator's identity (IKEv2 IDi, IKEv1 phase-1 ID), when seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_i: Option<String>,
+    /// The responder's identity (IKEv2 IDr of the IKE_AUTH response), when seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_r: Option<String>,
 }
 
 /// An ESP or AH SA (one direction), keyed by destination and SPI.
@@ -329,6 +383,9 @@ pub struct EspSaReport {
     /// The policy rule the SA falls under, when a policy is loaded (`--policy`).
     #[serde(default)]
     pub rule: Option<String>,
+    /// Decryption of its packets, when `--keys` has keys for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decryption: Option<DecryptionReport>,
 }
 
 /// IPSecMon's statistics block.
@@ -346,9 +403,10 @@ pub struct Stats {
     pub authenticated_bytes_received: u64,
     /// ESP/AH packets for an SPI no SA owns.
     pub bad_spi_packets: u64,
-    /// Packets a given key failed to decrypt.
+    /// ESP packets and IKE messages a given key failed to decrypt (the plaintext made no
+    /// sense, or an IKEv1 IV could not be derived).
     pub packets_not_decrypted: u64,
-    /// Packets whose ICV failed with a given key.
+    /// ESP packets and IKE messages whose ICV failed with a given key.
     pub packets_not_authenticated: u64,
     /// Child SAs added.
     pub key_additions: u64,

@@ -1468,3 +1468,418 @@ fn ikev1_quick_mode_answered_by_an_encrypted_informational_is_a_refusal() {
     );
     assert_eq!(sa.exchanges[3].retransmissions, 1);
 }
+
+#[test]
+fn an_auth_response_without_room_for_a_child_is_a_refused_child() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    let req = "r".repeat(244);
+    s.ike(
+        20,
+        I,
+        R,
+        v2(SPI_R, 35, 1, FROM_I, vec![sk_first(35, 212)]),
+        &req,
+    );
+    let resp = s.ike(
+        30,
+        R,
+        I,
+        v2(SPI_R, 35, 1, RESP, vec![sk_first(36, 92)]),
+        "auth-resp",
+    );
+    // The CREATE_CHILD_SA for the second filter is refused too, then the Delete.
+    s.ike(
+        40,
+        I,
+        R,
+        v2(SPI_R, 36, 2, FROM_I, vec![sk_first(33, 292)]),
+        "ccsa-req",
+    );
+    s.ike(
+        45,
+        R,
+        I,
+        v2(SPI_R, 36, 2, RESP, vec![sk_first(41, 36)]),
+        "ccsa-resp",
+    );
+    informational(&mut s, 6000, 3, 42, 0);
+    let r = s.finish(6100);
+    let sa = only(&r);
+    assert_eq!(sa.state, IkeState::Deleted);
+    assert!(sa.child_sas.is_empty());
+    let fail = sa.failure.clone().unwrap();
+    assert_eq!(
+        (fail.code.as_str(), fail.frame, fail.confidence),
+        ("negotiation-stalled", resp, 0.6)
+    );
+    assert_eq!(
+        sa.exchanges[1].details,
+        vec![
+            "response holds IDr and AUTH but no room for a child SA (92 bytes of SK data): the \
+             child SA was refused"
+        ]
+    );
+    let codes: Vec<&str> = sa.child_failures.iter().map(|f| f.code.as_str()).collect();
+    assert_eq!(codes, ["negotiation-stalled"]);
+    assert_eq!(r.stats.key_additions, 0);
+}
+
+#[test]
+fn esp_after_a_childless_looking_auth_response_proves_the_child() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    let req = "r".repeat(244);
+    s.ike(
+        20,
+        I,
+        R,
+        v2(SPI_R, 35, 1, FROM_I, vec![sk_first(35, 212)]),
+        &req,
+    );
+    s.ike(
+        30,
+        R,
+        I,
+        v2(SPI_R, 35, 1, RESP, vec![sk_first(36, 100)]),
+        "auth-resp",
+    );
+    s.esp(40, I, R, 0xc1, 1);
+    let r = s.finish(100);
+    let sa = only(&r);
+    assert_eq!(
+        (sa.state, sa.failure.clone()),
+        (IkeState::Established, None)
+    );
+    assert!(close(sa.established_after_s, 0.030));
+    assert_eq!(sa.child_sas[0].spi_out.as_deref(), Some("000000c1"));
+}
+
+#[test]
+fn a_cleartext_or_decrypted_child_error_is_an_exact_child_failure() {
+    let mut s = Sim::new();
+    v2_up(&mut s, 0);
+    s.ike(
+        100,
+        I,
+        R,
+        v2(SPI_R, 36, 2, FROM_I, vec![sk(220)]),
+        "ccsa-req",
+    );
+    let f = s.ike(
+        110,
+        R,
+        I,
+        v2(SPI_R, 36, 2, RESP, vec![sk(44), notify_spi(14, None, true)]),
+        "ccsa-resp",
+    );
+    let r = s.finish(200);
+    let sa = only(&r);
+    assert_eq!(sa.state, IkeState::Established);
+    let got: Vec<(&str, Option<u16>, u64, f64)> = sa
+        .child_failures
+        .iter()
+        .map(|c| (c.code.as_str(), c.notify_type, c.frame, c.confidence))
+        .collect();
+    assert_eq!(got, [("no-proposal-chosen", Some(14), f, 1.0)]);
+}
+
+#[test]
+fn with_two_filters_a_rekey_is_matched_to_the_child_whose_traffic_it_takes_over() {
+    let mut s = Sim::new();
+    v2_up(&mut s, 0);
+    // The second filter's child (SA first inside SK: a new child, not a rekey).
+    s.ike(
+        50,
+        I,
+        R,
+        v2(SPI_R, 36, 2, FROM_I, vec![sk_first(33, 292)]),
+        "ccsa-new-req",
+    );
+    s.ike(
+        55,
+        R,
+        I,
+        v2(SPI_R, 36, 2, RESP, vec![sk_first(33, 292)]),
+        "ccsa-new-resp",
+    );
+    for (t, spi_to_r, spi_to_i) in [
+        (100, 0xa1, 0xb1),
+        (101, 0xa2, 0xb2),
+        (2000, 0xa1, 0xb1),
+        (2001, 0xa2, 0xb2),
+    ] {
+        let seq = if t < 1000 { 1 } else { 2 };
+        s.esp(t, I, R, spi_to_r, seq);
+        s.esp(t, R, I, spi_to_i, seq);
+    }
+    // Rekey of the first child (a Notify, REKEY_SA, first), its Delete, then its new
+    // SPIs take over while the second child goes on.
+    s.ike(
+        3000,
+        I,
+        R,
+        v2(SPI_R, 36, 3, FROM_I, vec![sk_first(41, 308)]),
+        "rekey-req",
+    );
+    s.ike(
+        3001,
+        R,
+        I,
+        v2(SPI_R, 36, 3, RESP, vec![sk_first(33, 292)]),
+        "rekey-resp",
+    );
+    informational(&mut s, 3002, 4, 42, 42);
+    for t in [4000, 5000] {
+        s.esp(t, I, R, 0xa3, (t / 1000) as u32);
+        s.esp(t, R, I, 0xb3, (t / 1000) as u32);
+        s.esp(t, I, R, 0xa2, (t / 1000) as u32);
+    }
+    let r = s.finish(6000);
+    let sa = only(&r);
+    let children: Vec<(Option<&str>, Option<&str>, bool)> = sa
+        .child_sas
+        .iter()
+        .map(|c| (c.spi_in.as_deref(), c.rekeyed_from.as_deref(), c.deleted))
+        .collect();
+    assert_eq!(
+        children,
+        [
+            (Some("000000b1"), None, true),
+            (Some("000000b2"), None, false),
+            (Some("000000b3"), Some("000000b1"), false),
+        ]
+    );
+    let st = &r.stats;
+    assert_eq!(
+        (
+            st.active_associations,
+            st.key_additions,
+            st.key_deletions,
+            st.rekeys
+        ),
+        (2, 3, 1, 1)
+    );
+}
+
+/// A TCP SYN whose checksum is right for 10.0.0.2 -> 192.0.2.2 (not for 192.0.2.1).
+const TCP_SEGMENT: [u8; 23] = [
+    0xc7, 0x38, 0x1a, 0x0b, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x50, 0x02, 0xff, 0xff,
+    0x3e, 0x34, 0x00, 0x00, 0x61, 0x62, 0x63,
+];
+
+/// An IKEv2 SA whose decrypted IKE_AUTH named child SPIs 0xc1 (to I) and 0xd1 (to R).
+fn v2_with_decrypted_child(s: &mut Sim) {
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    let req = v2(SPI_R, 35, 1, FROM_I, vec![sk(300), sa_spi(3, 0xc1, 4)]);
+    s.ike(20, I, R, req, "auth-req");
+    let resp = v2(SPI_R, 35, 1, RESP, vec![sk(208), sa_spi(3, 0xd1, 4)]);
+    s.ike(30, R, I, resp, "auth-resp");
+}
+
+#[test]
+fn decrypted_transport_esp_gives_inner_checksum_evidence() {
+    use crate::decrypt::{DecryptError, EspPlain};
+    let mut s = Sim::new();
+    v2_with_decrypted_child(&mut s);
+    let f = s.esp(40, I, R, 0xd1, 1);
+    let esp = EspPacket {
+        addrs: addrs(I, R, None),
+        encap: Encap::None,
+        spi: 0xd1,
+        seq: 1,
+        payload: &[0; 100],
+    };
+    let plain = EspPlain {
+        next_header: 6,
+        inner: &TCP_SEGMENT,
+        verified: true,
+    };
+    s.t.on_esp_decrypt(f, &esp, Ok(&plain));
+    let f2 = s.esp(41, I, R, 0xd1, 2);
+    s.t.on_esp_decrypt(f2, &esp, Err(DecryptError::IcvMismatch));
+    let r = s.finish(50);
+    let kinds: Vec<&str> = only(&r)
+        .nat
+        .evidence
+        .iter()
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert!(kinds.contains(&"checksum-mismatch"), "{kinds:?}");
+    let d = r.esp_sas[0].decryption.clone().unwrap();
+    assert_eq!(
+        (
+            d.status.as_str(),
+            d.decrypted,
+            d.verified,
+            d.not_authenticated
+        ),
+        ("partial", 1, 1, 1)
+    );
+    assert_eq!(d.first_failure.unwrap().frame, f2);
+    assert_eq!(r.esp_sas[0].ike_sa_link.as_deref(), Some("decrypted"));
+    assert_eq!(
+        (
+            r.stats.packets_not_authenticated,
+            r.stats.packets_not_decrypted
+        ),
+        (1, 0)
+    );
+}
+
+#[test]
+fn ike_decryption_outcomes_are_counted_per_sa() {
+    use crate::decrypt::{DecryptError, Outcome};
+    let mut s = Sim::new();
+    v2_with_decrypted_child(&mut s);
+    let header = v2(SPI_R, 35, 1, RESP, vec![]).header;
+    s.t.on_ike_decrypt(3, &header, Outcome::Failed(DecryptError::IcvMismatch));
+    s.t.on_ike_decrypt(4, &header, Outcome::Failed(DecryptError::BadPlaintext));
+    let r = s.finish(50);
+    let d = only(&r).decryption.clone().unwrap();
+    assert_eq!(
+        (d.status.as_str(), d.not_authenticated, d.not_decrypted),
+        ("not-authenticated", 1, 1)
+    );
+    assert_eq!(
+        (
+            r.stats.packets_not_authenticated,
+            r.stats.packets_not_decrypted
+        ),
+        (1, 1)
+    );
+    let unknown = msg(2, 0x99, 0x98, 37, 0, 0, vec![]).header;
+    s.t.on_ike_decrypt(5, &unknown, Outcome::Ok { verified: true });
+    assert_eq!(s.t.report().ike_sas.len(), 1);
+}
+
+#[test]
+fn ikev1_decrypted_payload_malformed_after_mm5_is_an_authentication_failure() {
+    let mut s = Sim::new();
+    for (t, from_i, tag) in [
+        (0, true, "mm1"),
+        (5, false, "mm2"),
+        (10, true, "mm3"),
+        (15, false, "mm4"),
+        (20, true, "mm5"),
+    ] {
+        let (a, b) = if from_i { (I, R) } else { (R, I) };
+        let spi_r = if t == 0 { 0 } else { SPI_R };
+        s.ike(t, a, b, v1(spi_r, 2, 0, vec![]), tag);
+    }
+    let mut n = notify_spi(16, None, true);
+    n.payload_type = 11;
+    s.ike(25, R, I, v1(SPI_R, 5, 0x42, vec![n]), "info-enc");
+    let r = s.finish(5000);
+    let f = only(&r).failure.clone().unwrap();
+    assert_eq!(
+        (f.code.as_str(), f.notify_type, f.frame),
+        ("auth-failed", Some(16), 6)
+    );
+}
+
+#[test]
+fn ikev2_decrypted_authentication_failed_in_an_informational_fails_the_sa() {
+    let mut s = Sim::new();
+    v2_up(&mut s, 0);
+    let info = v2(
+        SPI_R,
+        37,
+        2,
+        FROM_I,
+        vec![sk(40), notify_spi(24, None, true)],
+    );
+    let f = s.ike(100, I, R, info, "info-auth-failed");
+    let r = s.finish(200);
+    let failure = only(&r).failure.clone().unwrap();
+    assert_eq!(
+        (failure.code.as_str(), failure.notify_type, failure.frame),
+        ("auth-failed", Some(24), f)
+    );
+    assert_eq!(only(&r).state, IkeState::Failed);
+    assert_eq!(r.stats.active_associations, 0);
+}
+
+fn ident(ptype: u8, value: &str) -> Payload {
+    let mut p = payload(
+        PayloadBody::Identification(crate::wire::ike::Identification {
+            id_type: 2,
+            protocol: 0,
+            port: 0,
+            value: value.to_string(),
+        }),
+        true,
+    );
+    p.payload_type = ptype;
+    p
+}
+
+fn selector(ptype: u8, first: &str, last: &str) -> Payload {
+    let mut p = payload(
+        PayloadBody::TrafficSelectors(vec![crate::wire::ike::TrafficSelector {
+            ts_type: 7,
+            ip_protocol: 0,
+            start_port: 0,
+            end_port: 65535,
+            start_addr: ip(first),
+            end_addr: ip(last),
+        }]),
+        true,
+    );
+    p.payload_type = ptype;
+    p
+}
+
+#[test]
+fn decrypted_identities_and_selectors_are_reported() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    let req = vec![
+        sk(300),
+        ident(35, "alice@example.org"),
+        ident(36, "asked-for"),
+        sa_spi(3, 0xc1, 4),
+        selector(44, "198.51.100.0", "198.51.100.255"),
+        selector(45, "0.0.0.0", "255.255.255.255"),
+    ];
+    s.ike(20, I, R, v2(SPI_R, 35, 1, FROM_I, req), "auth-req");
+    let resp = vec![
+        sk(208),
+        ident(36, "bob@example.org"),
+        sa_spi(3, 0xd1, 4),
+        selector(44, "198.51.100.0", "198.51.100.255"),
+        selector(45, "203.0.113.0", "203.0.113.255"),
+    ];
+    s.ike(30, R, I, v2(SPI_R, 35, 1, RESP, resp), "auth-resp");
+    let r = s.finish(40);
+    let sa = only(&r);
+    assert_eq!(sa.id_i.as_deref(), Some("alice@example.org"));
+    assert_eq!(sa.id_r.as_deref(), Some("bob@example.org"));
+    let c = &sa.child_sas[0];
+    assert_eq!(
+        (c.ts_i.clone(), c.ts_r.clone()),
+        (
+            vec!["198.51.100.0/24".to_string()],
+            vec!["203.0.113.0/24".to_string()]
+        )
+    );
+}
+
+#[test]
+fn esp_during_a_negotiation_that_made_no_child_yet_is_not_linked() {
+    let mut s = Sim::new();
+    s.ike(0, I, R, v2(0, 34, 0, FROM_I, vec![]), "init-req");
+    s.ike(10, R, I, v2(SPI_R, 34, 0, RESP, vec![]), "init-resp");
+    for i in 0..20u32 {
+        s.esp(20 + i64::from(i), I, R, 0x7000 + i, 1);
+    }
+    let r = s.t.report();
+    let sa = only(&r);
+    assert!(sa.child_sas.is_empty());
+    assert!(r.esp_sas.iter().all(|e| e.ike_sa.is_none()));
+    assert_eq!((r.stats.key_additions, r.stats.rekeys), (0, 0));
+}

@@ -286,6 +286,10 @@ impl IkeCtx<'_> {
         }
         row.since = child.established_at.unwrap_or(self.ike.started);
         row.state = self.child_state(child, &row);
+        if row.note.is_none() && is_up(row.state) && row.inbound.packets + row.outbound.packets == 0
+        {
+            row.note = Some("no ESP/AH seen".to_string());
+        }
         row
     }
 
@@ -420,6 +424,14 @@ fn lone_rows(snap: &Snapshot, used: &mut [bool], now: f64, local: Option<IpAddr>
         rows.push(row);
     }
     rows
+}
+
+/// Established in some form: the child SA should be carrying traffic.
+fn is_up(state: RowState) -> bool {
+    matches!(
+        state,
+        RowState::Established | RowState::Idle | RowState::Rekeying
+    )
 }
 
 fn ike_row_state(ike: &IkeSaReport) -> RowState {
@@ -777,6 +789,7 @@ pub(crate) mod tests {
             peer_spi: None,
             peer_link: None,
             rule: None,
+            decryption: None,
         }
     }
 
@@ -793,6 +806,7 @@ pub(crate) mod tests {
             established_after_s: None,
             retransmissions: 0,
             failure: None,
+            child_failures: Vec::new(),
             nat: NatReport::default(),
             child_sas: Vec::new(),
             exchanges: vec![ExchangeReport {
@@ -814,9 +828,13 @@ pub(crate) mod tests {
             last_frame: 2,
             offered: vec!["ike:aes128-sha256-modp2048".into()],
             chosen: None,
+            accepted: Vec::new(),
             icmp: Vec::new(),
             last_seen: 1_700_000_000.5,
             rule: None,
+            decryption: None,
+            id_i: None,
+            id_r: None,
         }
     }
 
@@ -839,6 +857,8 @@ pub(crate) mod tests {
             established_at: Some(1_700_000_000.052),
             rekeyed_from: None,
             source: "proposal".into(),
+            ts_i: Vec::new(),
+            ts_r: Vec::new(),
             deleted: false,
         });
         let mut stuck = ike(
@@ -960,6 +980,8 @@ pub(crate) mod tests {
             rekeyed_from: Some("c0000001".into()),
             source: "proposal".into(),
             deleted: false,
+            ts_i: Vec::new(),
+            ts_r: Vec::new(),
         });
         snap
     }
@@ -980,6 +1002,16 @@ pub(crate) mod tests {
         assert_eq!(rows[0].state, RowState::Rekeyed);
         assert_eq!(rows[1].state, RowState::Established);
         assert_eq!(rows.len(), 4);
+    }
+
+    #[test]
+    fn an_established_child_without_any_esp_says_so() {
+        let mut snap = sample();
+        snap.report.esp_sas.truncate(0);
+        let rows = rows(&snap, RowOptions::default());
+        assert_eq!(rows[0].state, RowState::Established);
+        assert_eq!(rows[0].note.as_deref(), Some("no ESP/AH seen"));
+        assert_eq!(super::rows(&sample(), RowOptions::default())[0].note, None);
     }
 
     #[test]

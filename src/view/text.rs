@@ -172,7 +172,12 @@ pub fn render(snap: &Snapshot, opts: RowOptions) -> String {
         let _ = writeln!(out, "{}", table_line(&cols, |c| c.cell(row, now)));
     }
     if rows.is_empty() {
-        let _ = writeln!(out, "(none seen yet)");
+        let none = if hidden > 0 {
+            "(none in force)"
+        } else {
+            "(none seen yet)"
+        };
+        let _ = writeln!(out, "{none}");
     }
     let _ = writeln!(out);
     render_stats(&mut out, &snap.report.stats);

@@ -252,7 +252,22 @@ fn draw_title(f: &mut Frame<'_>, area: Rect, snap: &Snapshot, state: &ViewState)
         &format!(" frames - refresh {}s - ", state.refresh),
         1,
     );
+    if s.chars().count() > area.width as usize {
+        s = shorten_source(&s, &snap.source);
+    }
     f.render_widget(Paragraph::new(s).style(state.theme.title()), area);
+}
+
+/// The title with a file source cut to its file name (interfaces stay as they are).
+fn shorten_source(title: &str, source: &str) -> String {
+    let name = std::path::Path::new(source)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|_| !source.starts_with("interface "));
+    match (name, title.strip_suffix(source)) {
+        (Some(name), Some(head)) => format!("{head}{name}"),
+        _ => title.to_string(),
+    }
 }
 
 fn stats_columns(width: u16) -> usize {
@@ -328,12 +343,13 @@ fn draw_table(f: &mut Frame<'_>, area: Rect, snap: &Snapshot, st: &mut ViewState
     f.render_stateful_widget(table, area, &mut ts);
 }
 
+/// A header cell; the sort column's title carries `^` (ascending) or `v` right after it.
 fn header_cell(c: Column, w: usize, st: &ViewState) -> String {
-    let mut t = text::fit(c.title(), w, c.is_numeric());
-    if st.sort == Some(c) {
-        t.push(if st.reverse { 'v' } else { '^' });
+    if st.sort != Some(c) {
+        return text::fit(c.title(), w, c.is_numeric());
     }
-    t
+    let marker = if st.reverse { 'v' } else { '^' };
+    text::fit(&format!("{}{marker}", c.title()), w + 1, c.is_numeric())
 }
 
 fn draw_stats(f: &mut Frame<'_>, area: Rect, snap: &Snapshot, st: &ViewState, cols: usize) {
@@ -919,6 +935,23 @@ mod tests {
         assert!(all.contains("NAT: undecidable"), "{all}");
         st.on_key(key(KeyCode::Down), 3);
         assert_eq!(st.detail_scroll, 0);
+    }
+
+    #[test]
+    fn a_long_file_path_gives_way_to_its_name_in_a_narrow_title() {
+        let mut snap = sample();
+        snap.source = "/var/tmp/captures/of/a/long/path/sample.pcap".into();
+        let lines = screen_of(&snap, 80, 24, &mut state());
+        assert_eq!(
+            lines[0],
+            "ipsecmon - 42 frames - refresh 1s - 2023-11-14 22:13:32.000 UTC - sample.pcap"
+        );
+        let wide = screen_of(&snap, 160, 24, &mut state());
+        assert!(wide[0].ends_with(" - /var/tmp/captures/of/a/long/path/sample.pcap"));
+        assert_eq!(
+            shorten_source("x - interface eth0", "interface eth0"),
+            "x - interface eth0"
+        );
     }
 
     #[test]

@@ -13,7 +13,8 @@ use serde_json::{json, Map, Value};
 use super::ike::payload::hex;
 use super::ike::registry::{self as reg, DhGroup};
 use super::ike::{self, IkeMessage, ParseContext, Payload, PayloadBody};
-use super::{Addrs, DecodeError, Encap, IkeDatagram, Packet, Timestamp};
+use super::{Addrs, DecodeError, Encap, EspPacket, IkeDatagram, Packet, Timestamp};
+use crate::decrypt::{DecryptError, IkeDecrypt, InnerSummary};
 
 /// Version of the JSON shape, written as `schema` on every line.
 pub const SCHEMA: u32 = 1;
@@ -26,10 +27,21 @@ pub enum Decoded<'a> {
     Ike {
         /// Addresses, encapsulation and message bytes.
         datagram: IkeDatagram<'a>,
-        /// The parsed message, or why its header was unusable.
+        /// The parsed message (with any payloads decryption recovered), or why its
+        /// header was unusable.
         message: Result<IkeMessage, DecodeError>,
         /// The parse context used.
         ctx: ParseContext,
+        /// What decryption made of it, when a key was given for it.
+        decrypt: Option<IkeDecrypt>,
+    },
+    /// An ESP packet for which a key was given, and what decrypting it gave.
+    Esp {
+        /// The packet.
+        packet: EspPacket<'a>,
+        /// The inner packet's headers and whether an ICV was checked, or why it did not
+        /// decrypt.
+        result: Result<(InnerSummary, bool), DecryptError>,
     },
     /// Any other packet the frame decoder returned.
     Packet(Packet<'a>),
@@ -49,7 +61,17 @@ pub fn render(frame: u64, ts: Timestamp, decoded: &Decoded<'_>) -> Option<Value>
             datagram,
             message,
             ctx,
-        } => ike_fields(&mut obj, datagram, message, *ctx),
+            decrypt,
+        } => {
+            ike_fields(&mut obj, datagram, message, *ctx);
+            if let (Ok(msg), Some(d)) = (message, decrypt) {
+                decrypt_fields(&mut obj, msg, *d);
+            }
+        }
+        Decoded::Esp { packet, result } => {
+            packet_fields(&mut obj, &Packet::Esp(*packet));
+            esp_decrypt_fields(&mut obj, result);
+        }
         Decoded::Packet(packet) => {
             if !packet_fields(&mut obj, packet) {
                 return None;
@@ -165,15 +187,113 @@ fn ike_fields(
         }
     };
     header_fields(obj, &msg.header);
-    let payloads = msg
-        .payloads
-        .iter()
-        .map(|p| payload(msg.header.major, p, ctx))
-        .collect();
-    obj.insert("payloads".into(), Value::Array(payloads));
+    obj.insert("payloads".into(), Value::Array(payload_list(msg, ctx)));
     if let Some(e) = &msg.error {
         obj.insert("error".into(), error(e));
     }
+}
+
+/// The payloads in wire order. Payloads recovered from an IKEv2 SK or SKF payload are
+/// listed inside it, as its `payloads`; an IKEv1 message's decrypted payloads stand at
+/// the top level (its whole body was encrypted). Each carries `decrypted: true`.
+fn payload_list(msg: &IkeMessage, ctx: ParseContext) -> Vec<Value> {
+    let major = msg.header.major;
+    let mut out: Vec<Value> = Vec::new();
+    let mut sealed = None;
+    for p in &msg.payloads {
+        let v = payload(major, p, ctx);
+        match sealed
+            .and_then(|i: usize| out.get_mut(i))
+            .filter(|_| p.decrypted)
+        {
+            Some(Value::Object(sk)) => {
+                let inner = sk
+                    .entry("payloads")
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                if let Value::Array(list) = inner {
+                    list.push(v);
+                }
+            }
+            _ => {
+                if crate::decrypt::is_sealed(&p.body) {
+                    sealed = Some(out.len());
+                }
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+/// How decryption went: on the SK/SKF payload for IKEv2, on the message for IKEv1.
+/// `decrypted`, `integrity` (`verified` when an ICV was checked, `not-checked`
+/// otherwise), and `decrypt_error` with the reason when it failed.
+fn decrypt_fields(obj: &mut Map<String, Value>, msg: &IkeMessage, d: IkeDecrypt) {
+    let target = match obj.get_mut("payloads") {
+        Some(Value::Array(list)) if msg.header.major == 2 => list
+            .iter_mut()
+            .rev()
+            .find(|p| p.get("first_payload").is_some())
+            .and_then(Value::as_object_mut),
+        _ => None,
+    };
+    let target = match target {
+        Some(t) => t,
+        None => obj,
+    };
+    match d {
+        IkeDecrypt::Decrypted { verified } | IkeDecrypt::FragmentStored { verified } => {
+            target.insert("decrypted".into(), true.into());
+            let integrity = if verified { "verified" } else { "not-checked" };
+            target.insert("integrity".into(), integrity.into());
+            if matches!(d, IkeDecrypt::FragmentStored { .. }) {
+                target.insert("reassembly".into(), "pending".into());
+            } else if msg.header.major == 2 {
+                target
+                    .entry("payloads")
+                    .or_insert_with(|| Value::Array(Vec::new()));
+            }
+        }
+        IkeDecrypt::Failed(e) => {
+            target.insert("decrypted".into(), false.into());
+            target.insert("decrypt_error".into(), e.as_str().into());
+        }
+    }
+}
+
+/// The decryption of an ESP packet: `decrypted`, `integrity`, the trailer's
+/// `next_header`, and `inner` (addresses in tunnel mode, protocol, ports, length); or
+/// `decrypted: false` and `decrypt_error`.
+fn esp_decrypt_fields(
+    obj: &mut Map<String, Value>,
+    result: &Result<(InnerSummary, bool), DecryptError>,
+) {
+    let (s, verified) = match result {
+        Ok(r) => *r,
+        Err(e) => {
+            obj.insert("decrypted".into(), false.into());
+            obj.insert("decrypt_error".into(), e.as_str().into());
+            return;
+        }
+    };
+    obj.insert("decrypted".into(), true.into());
+    let integrity = if verified { "verified" } else { "not-checked" };
+    obj.insert("integrity".into(), integrity.into());
+    obj.insert("next_header".into(), s.next_header.into());
+    let mut inner = Map::new();
+    if let Some((src, dst)) = s.addrs {
+        inner.insert("src".into(), src.to_string().into());
+        inner.insert("dst".into(), dst.to_string().into());
+    }
+    if let Some(p) = s.protocol {
+        inner.insert("protocol".into(), p.into());
+    }
+    if let Some((sp, dp)) = s.ports {
+        inner.insert("sport".into(), sp.into());
+        inner.insert("dport".into(), dp.into());
+    }
+    inner.insert("length".into(), s.length.into());
+    obj.insert("inner".into(), Value::Object(inner));
 }
 
 /// Version, SPIs, exchange, message ID, flags and length.
@@ -528,6 +648,7 @@ mod tests {
             datagram,
             message,
             ctx: ParseContext::default(),
+            decrypt: None,
         };
         let v = render(7, ts(), &decoded).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
@@ -569,6 +690,7 @@ mod tests {
                 datagram,
                 message,
                 ctx,
+                decrypt: None,
             },
         )
         .unwrap();
@@ -626,6 +748,115 @@ mod tests {
         assert_eq!(v["quoted"]["spi"], "00000009");
         assert!(render(5, ts(), &Decoded::Packet(Packet::Other)).is_none());
         assert!(render(5, ts(), &Decoded::Packet(Packet::Fragment)).is_none());
+    }
+
+    /// An IKE_AUTH response whose SK payload decryption opened: N(AUTHENTICATION_FAILED).
+    fn decrypted_auth_response() -> (Vec<u8>, IkeMessage) {
+        let mut m = vec![0xaa; 8];
+        m.extend_from_slice(&[0xbb; 8]);
+        m.extend_from_slice(&[46, 0x20, 35, 0x20, 0, 0, 0, 1, 0, 0, 0, 40]);
+        m.extend_from_slice(&[41, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let mut msg = ike::parse_message(&m, ParseContext::default()).unwrap();
+        let inner = [0, 0, 0, 8, 0, 0, 0, 24];
+        ike::parse_decrypted(&mut msg, 41, &inner, 32, ParseContext::default());
+        (m, msg)
+    }
+
+    fn render_ike(bytes: &[u8], msg: IkeMessage, decrypt: Option<IkeDecrypt>) -> Value {
+        let datagram = IkeDatagram {
+            addrs: addrs(Some((500, 500))),
+            encap: Encap::None,
+            message: bytes,
+        };
+        let ctx = ParseContext::default();
+        let message = Ok(msg);
+        render(
+            2,
+            ts(),
+            &Decoded::Ike {
+                datagram,
+                message,
+                ctx,
+                decrypt,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn decrypted_payloads_are_listed_inside_the_sk_payload() {
+        let (bytes, msg) = decrypted_auth_response();
+        let v = render_ike(&bytes, msg, Some(IkeDecrypt::Decrypted { verified: true }));
+        let payloads = v["payloads"].as_array().unwrap();
+        assert_eq!(payloads.len(), 1, "the inner payloads are not top-level");
+        let sk = &payloads[0];
+        assert_eq!(
+            (sk["name"].clone(), sk["decrypted"].clone()),
+            (json!("SK"), json!(true))
+        );
+        assert_eq!(sk["integrity"], "verified");
+        let n = &sk["payloads"][0];
+        assert_eq!(n["notify_type_name"], "AUTHENTICATION_FAILED");
+        assert_eq!(n["decrypted"], true);
+    }
+
+    #[test]
+    fn a_decryption_failure_is_a_reason_on_the_sk_payload() {
+        let (bytes, _) = decrypted_auth_response();
+        let msg = ike::parse_message(&bytes, ParseContext::default()).unwrap();
+        let failed = Some(IkeDecrypt::Failed(DecryptError::IcvMismatch));
+        let v = render_ike(&bytes, msg, failed);
+        let sk = &v["payloads"][0];
+        assert_eq!(
+            (sk["decrypted"].clone(), sk["decrypt_error"].clone()),
+            (json!(false), json!("icv-mismatch"))
+        );
+        assert!(sk.get("payloads").is_none());
+        assert!(v.get("decrypt_error").is_none());
+    }
+
+    #[test]
+    fn decrypted_esp_shows_the_inner_headers() {
+        let esp = EspPacket {
+            addrs: addrs(None),
+            encap: Encap::None,
+            spi: 0xc001,
+            seq: 2,
+            payload: &[0; 64],
+        };
+        let inner = InnerSummary {
+            next_header: 4,
+            length: 84,
+            addrs: Some(("10.1.1.1".parse().unwrap(), "10.1.0.10".parse().unwrap())),
+            protocol: Some(1),
+            ports: None,
+        };
+        let ok = Decoded::Esp {
+            packet: esp,
+            result: Ok((inner, true)),
+        };
+        let v = render(3, ts(), &ok).unwrap();
+        assert_eq!(
+            (v["kind"].clone(), v["spi"].clone()),
+            (json!("esp"), json!("0000c001"))
+        );
+        assert_eq!(
+            (v["decrypted"].clone(), v["integrity"].clone()),
+            (json!(true), json!("verified"))
+        );
+        assert_eq!(
+            v["inner"],
+            json!({"src": "10.1.1.1", "dst": "10.1.0.10", "protocol": 1, "length": 84})
+        );
+        let bad = Decoded::Esp {
+            packet: esp,
+            result: Err(DecryptError::BadPadding),
+        };
+        let v = render(3, ts(), &bad).unwrap();
+        assert_eq!(
+            (v["decrypted"].clone(), v["decrypt_error"].clone()),
+            (json!(false), json!("bad-padding"))
+        );
     }
 
     #[test]

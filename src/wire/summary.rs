@@ -39,17 +39,28 @@ pub fn info(v: &Value) -> String {
         let reason = e["reason"].as_str().unwrap_or("?");
         let _ = write!(out, " [malformed: {reason} at offset {}]", e["offset"]);
     }
+    if let Some(reason) = v["decrypt_error"].as_str() {
+        let _ = write!(out, " [not decrypted: {reason}]");
+    }
     out
 }
 
-/// `ESP spi 0x0000007b seq 1 len 84`.
+/// `ESP spi 0x0000007b seq 1 len 84`, and what a decrypted ESP packet holds:
+/// `{10.1.1.1 -> 10.1.0.10 proto 1}`.
 fn ipsec(name: &str, v: &Value) -> String {
-    format!(
+    let mut out = format!(
         "{name} spi 0x{} seq {} len {}",
         v["spi"].as_str().unwrap_or("?"),
         v["seq"],
         v["length"]
-    )
+    );
+    let inner = &v["inner"];
+    if let (Some(src), Some(dst)) = (inner["src"].as_str(), inner["dst"].as_str()) {
+        let _ = write!(out, " {{{src} -> {dst} proto {}}}", inner["protocol"]);
+    } else if inner.is_object() {
+        let _ = write!(out, " {{proto {}}}", inner["protocol"]);
+    }
+    out
 }
 
 /// `ICMP type 3 code 4 mtu 1400 quoting {ESP spi ...}`.
@@ -108,6 +119,13 @@ fn payload(p: &Value) -> String {
         Some(n) => n.to_string(),
         None => format!("#{}", p["type"]),
     };
+    if let Some(reason) = p["decrypt_error"].as_str() {
+        return format!("{name}[not decrypted: {reason}]");
+    }
+    if let Some(inner) = p["payloads"].as_array() {
+        let list: Vec<String> = inner.iter().map(payload).collect();
+        return format!("{name}{{{}}}", list.join(" "));
+    }
     let detail = if p.get("notify_type").is_some() {
         p["notify_type_name"]
             .as_str()
@@ -149,6 +167,33 @@ mod tests {
             line(&v, 100.0),
             "   12    0.016544  192.0.2.1:500 -> 192.0.2.2:500  IKEv2 IKE_SA_INIT request \
              msgid 0  SA N(NAT_DETECTION_SOURCE_IP) N(40000) V(strongSwan) SK(IDi...)"
+        );
+    }
+
+    #[test]
+    fn decrypted_payloads_and_failures() {
+        let v = json!({
+            "frame": 4, "ts": 1.0, "kind": "ike", "encap": "none", "version": 2,
+            "exchange_type": 35, "exchange": "IKE_AUTH", "message_id": 1, "flags": ["response"],
+            "payloads": [{"type": 46, "name": "SK", "first_payload": 41, "first_payload_name": "N",
+                "decrypted": true, "payloads": [{"type": 41, "name": "N", "notify_type": 24,
+                "notify_type_name": "AUTHENTICATION_FAILED"}]}]
+        });
+        assert_eq!(
+            info(&v),
+            "IKEv2 IKE_AUTH response msgid 1  SK{N(AUTHENTICATION_FAILED)}"
+        );
+        let v = json!({"kind": "esp", "encap": "none", "spi": "0000c001", "seq": 1, "length": 40,
+            "decrypted": false, "decrypt_error": "icv-mismatch"});
+        assert_eq!(
+            info(&v),
+            "ESP spi 0x0000c001 seq 1 len 40 [not decrypted: icv-mismatch]"
+        );
+        let v = json!({"kind": "esp", "encap": "none", "spi": "0000c001", "seq": 1, "length": 40,
+            "inner": {"src": "10.0.0.1", "dst": "10.0.0.2", "protocol": 6}});
+        assert_eq!(
+            info(&v),
+            "ESP spi 0x0000c001 seq 1 len 40 {10.0.0.1 -> 10.0.0.2 proto 6}"
         );
     }
 

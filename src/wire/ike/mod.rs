@@ -382,24 +382,72 @@ pub fn peek_header(bytes: &[u8]) -> Option<IkeHeader> {
 /// Walks the generic payload headers (RFC 2408 §3.2, RFC 7296 §3.2) from the header's
 /// next-payload field, decoding each body; stops at the first corruption and records it.
 fn walk_chain(msg: &mut IkeMessage, bytes: &[u8], ctx: ParseContext) {
+    let first = msg.header.next_payload;
+    let chain = Chain {
+        bytes,
+        start: HEADER_LEN,
+        base: 0,
+        decrypted: false,
+    };
+    walk(msg, first, chain, ctx);
+}
+
+/// Decodes payloads recovered by decryption and appends them to `msg`, marked
+/// [`decrypted`](Payload::decrypted): the chain inside an IKEv2 SK payload (or the
+/// reassembled SKF fragments), or the body of an IKEv1 message with the E flag.
+/// `first` is the type of the first payload, `plaintext` the decrypted bytes (padding
+/// may follow the chain), and `base` the offset in the message where the plaintext's
+/// ciphertext began, so that error offsets point near the damage. The first corruption
+/// is recorded in [`IkeMessage::error`]. Returns how many bytes of `plaintext` the chain
+/// covered.
+pub fn parse_decrypted(
+    msg: &mut IkeMessage,
+    first: u8,
+    plaintext: &[u8],
+    base: usize,
+    ctx: ParseContext,
+) -> usize {
+    let chain = Chain {
+        bytes: plaintext,
+        start: 0,
+        base,
+        decrypted: true,
+    };
+    walk(msg, first, chain, ctx)
+}
+
+/// A payload chain to walk: its bytes, where the first payload starts, the offset of
+/// `bytes` in the message (for errors), and whether it came out of decryption.
+#[derive(Clone, Copy)]
+struct Chain<'a> {
+    bytes: &'a [u8],
+    start: usize,
+    base: usize,
+    decrypted: bool,
+}
+
+/// Walks one chain from payload type `first`; returns the offset just past the last
+/// payload decoded.
+fn walk(msg: &mut IkeMessage, first: u8, chain: Chain<'_>, ctx: ParseContext) -> usize {
+    let (bytes, base) = (chain.bytes, chain.base);
     let major = msg.header.major;
-    let mut next = msg.header.next_payload;
-    let mut off = HEADER_LEN;
+    let mut next = first;
+    let mut off = chain.start;
     while next != 0 {
         if msg.payloads.len() == MAX_PAYLOADS {
-            msg.error = Some(DecodeError::new(Reason::TooManyItems, off));
-            return;
+            msg.error = Some(DecodeError::new(Reason::TooManyItems, base + off));
+            return off;
         }
         let Some(generic) = bytes.get(off..off + 4) else {
-            msg.error = Some(DecodeError::new(Reason::Truncated, off));
-            return;
+            msg.error = Some(DecodeError::new(Reason::Truncated, base + off));
+            return off;
         };
         let len = usize::from(u16::from_be_bytes([generic[2], generic[3]]));
         if len < 4 || off + len > bytes.len() {
-            msg.error = Some(DecodeError::new(Reason::BadPayloadLength, off + 2));
-            return;
+            msg.error = Some(DecodeError::new(Reason::BadPayloadLength, base + off + 2));
+            return off;
         }
-        let mut cur = payload::Cursor::new(&bytes[off + 4..off + len], off + 4);
+        let mut cur = payload::Cursor::new(&bytes[off + 4..off + len], base + off + 4);
         let decoded = match major {
             1 => ikev1::body(next, &mut cur, ctx),
             _ => ikev2::body(next, generic[0], &mut cur),
@@ -412,14 +460,15 @@ fn walk_chain(msg: &mut IkeMessage, bytes: &[u8], ctx: ParseContext) {
             payload_type: next,
             critical: major == 2 && generic[1] & 0x80 != 0,
             body,
-            decrypted: false,
+            decrypted: chain.decrypted,
         });
+        off += len;
         if msg.error.is_some() || (major == 2 && ikev2::ends_chain(next)) {
-            return;
+            return off;
         }
         next = generic[0];
-        off += len;
     }
+    off
 }
 
 #[cfg(test)]

@@ -1,0 +1,343 @@
+//! The view capturing live: `ipsecmon --json -i` and `ipsecmon --once -i` on one end of a
+//! veth pair between two network namespaces this test creates (and removes, even on
+//! failure), while tcpreplay sends the demo capture into the other end. Also: an idle
+//! interface ends on time, and a missing privilege is one line with the fix. Skips with a
+//! message when not root, or when `ip netns`, tcpreplay or the demo capture is missing.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ipsecmon");
+
+fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn run(cmd: &str, args: &[&str]) -> Result<(), String> {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .map_err(|e| format!("{cmd}: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{cmd} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    ))
+}
+
+fn demo() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo/demo.pcap");
+    p.exists().then_some(p)
+}
+
+/// Whether this machine can run the namespace tests; prints why not.
+fn can_run() -> Option<PathBuf> {
+    if !is_root() || run("ip", &["netns", "list"]).is_err() {
+        println!("skipped: live view test needs root and `ip netns`");
+        return None;
+    }
+    if run("tcpreplay", &["--version"]).is_err() {
+        println!("skipped: tcpreplay is not installed (Debian package tcpreplay)");
+        return None;
+    }
+    let file = demo();
+    if file.is_none() {
+        println!("skipped: fixtures/demo/demo.pcap is missing");
+    }
+    file
+}
+
+/// Two namespaces joined by a veth pair, both ends up; removed when dropped.
+struct Pair {
+    ns: [String; 2],
+    links: [String; 2],
+}
+
+impl Pair {
+    fn create(tag: &str) -> Pair {
+        let id = std::process::id();
+        let pair = Pair {
+            ns: [
+                format!("ipsm-view-{tag}a-{id}"),
+                format!("ipsm-view-{tag}b-{id}"),
+            ],
+            links: [format!("ipv{tag}a{id}"), format!("ipv{tag}b{id}")],
+        };
+        let setup = || -> Result<(), String> {
+            for ns in &pair.ns {
+                run("ip", &["netns", "add", ns])?;
+                // No IPv6 on the link: its neighbour discovery would add frames.
+                for conf in ["all", "default"] {
+                    let key = format!("net.ipv6.conf.{conf}.disable_ipv6=1");
+                    run("ip", &["netns", "exec", ns, "sysctl", "-q", "-w", &key])?;
+                }
+            }
+            let [a, b] = &pair.links;
+            run("ip", &["link", "add", a, "type", "veth", "peer", "name", b])?;
+            for (ns, link) in pair.ns.iter().zip(&pair.links) {
+                run("ip", &["link", "set", link, "netns", ns])?;
+                run("ip", &["-n", ns, "link", "set", link, "up"])?;
+            }
+            Ok(())
+        };
+        setup().unwrap_or_else(|e| panic!("setting up namespaces: {e}"));
+        pair
+    }
+
+    /// Replays `file` into the far end as fast as tcpreplay can.
+    fn replay(&self, file: &Path) {
+        let f = file.to_str().unwrap();
+        let args = [
+            "netns",
+            "exec",
+            &self.ns[1],
+            "tcpreplay",
+            "-q",
+            "--topspeed",
+            "-i",
+        ];
+        let mut args = args.to_vec();
+        args.extend([self.links[1].as_str(), f]);
+        run("ip", &args).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// `ipsecmon ARGS` in the near namespace, capturing its end of the link.
+    fn ipsecmon(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns[0], BIN])
+            .args(args)
+            .args(["-i", &self.links[0]]);
+        c
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for ns in &self.ns {
+            let _ = run("ip", &["netns", "del", ns]);
+        }
+    }
+}
+
+/// What `report --json` says of the file: IKE SAs (SPI → state) and ESP SAs (SPI →
+/// packets). A replay at top speed squeezes the capture's silences, so live, the two
+/// attempts with Eve may still read `negotiating` where the file (58 s long) has them
+/// failed: states are compared apart.
+fn expected(file: &Path) -> (BTreeMap<String, String>, BTreeMap<String, u64>) {
+    let out = Command::new(BIN)
+        .args(["report", "--json"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    sas_of(&report)
+}
+
+fn sas_of(report: &serde_json::Value) -> (BTreeMap<String, String>, BTreeMap<String, u64>) {
+    let ike = report["ike_sas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let spi = s["spi_i"].as_str().unwrap().to_string();
+            (spi, s["state"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let esp = report["esp_sas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["spi"].as_str().unwrap().to_string(),
+                s["packets"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    (ike, esp)
+}
+
+#[test]
+fn json_lines_show_the_sas_of_traffic_replayed_onto_the_link() {
+    let Some(file) = can_run() else { return };
+    let pair = Pair::create("j");
+    let mut child = pair
+        .ipsecmon(&["--json", "--refresh", "0.2", "--duration", "6"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ipsecmon");
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The first line is the first publication: the capture is open.
+    let first = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a first JSON line");
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(first["schema"], 1);
+    assert_eq!(first["source"], format!("interface {}", pair.links[0]));
+    pair.replay(&file);
+    let mut last = first;
+    let mut lines = 1;
+    for line in rx.iter() {
+        last = serde_json::from_str(&line).unwrap();
+        assert_eq!(last["schema"], 1);
+        lines += 1;
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "ipsecmon --json exited with {status}");
+    assert!(lines >= 5, "one line per refresh: {lines}");
+    let report = &last["report"];
+    assert_eq!(
+        report["frames"], 266,
+        "every frame of the demo crossed the link"
+    );
+    assert_eq!(last["capture"]["received"], 266);
+    let (ike, esp) = sas_of(report);
+    let (want_ike, want_esp) = expected(&file);
+    assert_eq!(esp, want_esp, "every ESP SA with its packets");
+    let spis: Vec<&String> = ike.keys().collect();
+    assert_eq!(spis, want_ike.keys().collect::<Vec<_>>(), "every IKE SA");
+    assert_eq!(ike["2c1cbb4f3b7a4dcc"], "established", "{ike:?}");
+    for (spi, state) in &want_ike {
+        if state == "failed" {
+            assert!(
+                ["failed", "negotiating"].contains(&ike[spi].as_str()),
+                "{spi}: {ike:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn once_after_a_duration_shows_the_sas_with_privileges_dropped() {
+    let Some(file) = can_run() else { return };
+    let pair = Pair::create("o");
+    let child = pair
+        .ipsecmon(&["--once", "--duration", "4", "--user", "nobody"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ipsecmon");
+    // The capture opens within the first second; replay after it.
+    std::thread::sleep(Duration::from_millis(1500));
+    pair.replay(&file);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("ipsecmon - 266 frames - "), "{text}");
+    assert!(lines[0].ends_with(&format!(" - interface {}", pair.links[0])));
+    assert!(
+        lines[2].starts_with("Security associations (3) + 1 ended"),
+        "{text}"
+    );
+    assert!(lines[0].starts_with("ipsecmon - 266 frames - "), "{text}");
+    let bob = lines
+        .iter()
+        .find(|l| l.contains("743367c9"))
+        .expect("Bob's SA");
+    assert!(
+        bob.contains("59f5981f") && bob.contains("established"),
+        "{bob}"
+    );
+    assert!(text.contains("Capture: 266 received, 0 dropped"), "{text}");
+    assert!(text.contains("Statistics\n  Active associations"));
+}
+
+#[test]
+fn an_idle_interface_and_a_signal_end_the_view_on_time() {
+    if !is_root() || run("ip", &["netns", "list"]).is_err() {
+        println!("skipped: needs root and `ip netns`");
+        return;
+    }
+    let pair = Pair::create("i");
+    let started = Instant::now();
+    let out = pair
+        .ipsecmon(&["--once", "--duration", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The link coming up may send IPv6 neighbour discovery (ICMPv6), nothing more.
+    assert!(text.starts_with("ipsecmon - "), "{text}");
+    assert!(text.contains("Security associations (0)\n"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "--duration 1 took {:?}",
+        started.elapsed()
+    );
+
+    let mut child = pair
+        .ipsecmon(&["--json", "--refresh", "0.2"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // `ip netns exec` passes the signal's target on: signal ipsecmon itself.
+    let pid = find_child_pid(child.id()).expect("ipsecmon under ip netns exec");
+    // SAFETY: kill with a valid pid and signal number.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "SIGTERM: {status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "SIGTERM did not stop an idle capture"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The process that `ip netns exec` became or started: `ip` execs its command in place,
+/// so it is normally the same pid.
+fn find_child_pid(pid: u32) -> Option<i32> {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    exe.ends_with("ipsecmon").then_some(pid as i32)
+}
+
+#[test]
+fn a_missing_privilege_is_one_line_with_the_fix() {
+    if !is_root() {
+        println!("skipped: needs root to become an unprivileged user");
+        return;
+    }
+    let out = Command::new(BIN)
+        .args(["--once", "-i", "lo"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("ipsecmon: lo: ") && err.contains("setcap cap_net_raw,cap_net_admin=eip"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}

@@ -51,7 +51,7 @@ fn without_a_source_the_view_shows_the_bundled_demo_capture() {
         "Security associations (3) + 1 ended (rekeyed, deleted, expired), shown with --all"
     );
     assert!(lines[4].starts_with(
-        "192.0.2.1:500 192.0.2.2:500 ESP/UDP aes128-sha256-modp2048 743367c9 59f5981f established"
+        "192.0.2.1:4500 192.0.2.2:4500 ESP/UDP aes128-sha256-modp2048 743367c9 59f5981f established"
     ));
     assert_eq!(
         lines.last().copied(),

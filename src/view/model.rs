@@ -85,7 +85,9 @@ pub struct SaRow {
     pub rule: Option<String>,
     /// What the SA carries: the protocols and ports of its rule's filters.
     pub traffic: Option<String>,
-    /// Local endpoint (the initiator unless `--local` names the responder).
+    /// Local endpoint (the initiator unless `--local` names the responder): where the
+    /// row's ESP/AH was seen, that SA's own address (UDP 4500 after NAT traversal), else
+    /// the IKE SA's.
     pub local: String,
     /// Remote endpoint.
     pub remote: String,
@@ -288,6 +290,9 @@ impl IkeCtx<'_> {
         if self.flip {
             std::mem::swap(&mut row.spi_in, &mut row.spi_out);
             std::mem::swap(&mut row.inbound, &mut row.outbound);
+            set_endpoints(&mut row, outbound, inbound);
+        } else {
+            set_endpoints(&mut row, inbound, outbound);
         }
         row.since = child.established_at.unwrap_or(self.ike.started);
         row.state = self.child_state(child, &row);
@@ -319,6 +324,7 @@ impl IkeCtx<'_> {
             let (inb, outb) = orient(sa, pair, local);
             let mut row = self.base_row(self.security(proto, Some(&sa.encap)));
             fill_pair(&mut row, inb, outb);
+            set_endpoints(&mut row, inb, outb);
             add_decryption(&mut row, [inb, outb]);
             row.since = sa.first_seen;
             row.state = self.child_state_plain(&row);
@@ -364,6 +370,17 @@ impl IkeCtx<'_> {
             return RowState::Idle;
         }
         RowState::Established
+    }
+}
+
+/// The endpoints of the protected traffic itself, where an ESP/AH SA of the row was seen:
+/// after NAT traversal they are UDP 4500 (or a NAT's ports), not the IKE SA's first
+/// addresses. `inb` is the SA towards the local side.
+fn set_endpoints(row: &mut SaRow, inb: Option<&EspSaReport>, outb: Option<&EspSaReport>) {
+    if let Some(o) = outb {
+        (row.local, row.remote) = (o.src.clone(), o.dst.clone());
+    } else if let Some(i) = inb {
+        (row.local, row.remote) = (i.dst.clone(), i.src.clone());
     }
 }
 
@@ -1101,7 +1118,11 @@ pub(crate) mod tests {
             all: false,
         };
         let rows = rows(&sample(), opts);
-        assert_eq!(rows[0].local, "10.0.0.2:500");
+        // The ESP SAs' own (bare) addresses, seen from the responder.
+        assert_eq!(
+            (rows[0].local.as_str(), rows[0].remote.as_str()),
+            ("10.0.0.2", "10.0.0.1")
+        );
         assert_eq!(rows[0].spi_in.as_deref(), Some("c0000002"));
         assert_eq!(rows[0].inbound.bytes, 8400);
     }

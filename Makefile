@@ -1,11 +1,19 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 CARGO ?= cargo
 DEMO_CAPTURE ?= fixtures/demo/demo.pcap
+RUST_VERSION := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 
-.PHONY: deps build demo test lint unit fuzz-smoke soak bench bench-compare bench-live clean
+.PHONY: deps toolchain build demo test lint unit fuzz-smoke soak bench bench-compare bench-live clean
 
-deps:
+deps: toolchain
 	@bash scripts/install-deps.sh
+
+# Rust comes from rustup, not from Debian (whose rustc is older than the crate needs): say
+# so at once rather than fail later.
+toolchain:
+	@command -v $(CARGO) >/dev/null 2>&1 || { \
+	  echo "$(CARGO) not found: install Rust $(RUST_VERSION) or later with rustup (https://rustup.rs), then run make again" >&2; \
+	  exit 2; }
 
 build: deps
 	$(CARGO) build --release --locked

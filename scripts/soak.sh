@@ -2,8 +2,8 @@
 # Soak test: `ipsecmon serve` on a live interface for a long time, with continuous IPsec
 # traffic (rekeys, new SPIs every cycle), concurrent Prometheus-style scraping, and the
 # interface deleted and re-created now and then. Samples the process's memory and writes
-# the figures; fails when serve dies, a scrape fails outside a flap, or memory keeps
-# growing past the warm-up.
+# the figures; fails when serve dies or exits non-zero, a scrape fails, a flap is not
+# followed by a reopen, or memory grows by more than 10 % over the second half of the run.
 #
 #   scripts/soak.sh [SECONDS] [OUT_DIR]        default: 600 s, target/soak
 #   SOAK_PPS=2000 SOAK_FLAP_EVERY=300 IPSECMON=target/release/ipsecmon scripts/soak.sh 3600
@@ -145,10 +145,14 @@ while :; do
   sleep "$SAMPLE_EVERY" & wait $!
 done
 
+# Traffic and scrapers stop first, so that no scrape races serve's shutdown.
+for p in "${pids[@]:1}"; do kill "$p" 2>/dev/null || true; done
+for p in "${pids[@]:1}"; do wait "$p" 2>/dev/null || true; done
+pids=("$serve")
 kill -TERM "$serve"
 code=0
 wait "$serve" || code=$?
-pids=("${pids[@]:1}")
+pids=()
 
 # Figures: memory over the second half of the run (after the tables have filled) must
 # stay flat; every flap must have been followed by a reopen; no scrape may fail.

@@ -69,6 +69,25 @@ fn dashboards_only_name_exposed_metrics() {
     }
 }
 
+#[test]
+fn the_overview_shows_the_decryption_counters_the_exposition_carries() {
+    let mut metrics = ipsecmon::export::Metrics::new(ipsecmon::export::MetricsConfig::default());
+    metrics.update(&one_tunnel());
+    let text = metrics.render();
+    let overview = dashboards()
+        .into_iter()
+        .find(|(_, d)| d["uid"] == "ipsecmon-overview")
+        .expect("the overview dashboard")
+        .1;
+    let exprs = expressions(&overview);
+    for event in ["packets_not_decrypted", "packets_not_authenticated"] {
+        let series = format!("ipsecmon_ipsec_events_total{{event=\"{event}\"}} 0");
+        assert!(text.lines().any(|l| l == series), "{series} not exposed");
+        let panels = exprs.iter().filter(|e| e.contains(event)).count();
+        assert_eq!(panels, 2, "{event}: a rate panel and a since-start panel");
+    }
+}
+
 /// Metric names a rendered exposition carries (including histogram series suffixes).
 fn exposed_metric_names() -> Vec<String> {
     let mut metrics = ipsecmon::export::Metrics::new(ipsecmon::export::MetricsConfig::default());

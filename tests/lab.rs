@@ -8,9 +8,10 @@
 //! cleartext TCP 6667/6668 crossed the link (both policies forbid it, except in
 //! `not-mirrored`, where Bob's permits his replies in clear and they must show), and that
 //! `down` left no namespace, process or file behind (and that a second `down` is fine).
-//! The scenarios run one at a time (about three minutes in all); failures told
-//! only inside encrypted messages are checked with the key tables when this build can
-//! decrypt, and otherwise say so.
+//! The scenarios run one at a time (about three minutes in all). Each capture is
+//! diagnosed twice: with the key tables `ipsecmon lab keys` makes from the charon logs
+//! (the exact code, also of failures told only inside encrypted messages) and without
+//! them (the code and confidence inferred from the cleartext), as each scenario says.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -150,18 +151,28 @@ fn cleartext_abczz(pcap: &Path) -> usize {
     n
 }
 
-/// `ipsecmon diagnose --json` findings as (code, severity); `keys` when the build can
-/// decrypt, `None` when it refused them.
-fn findings(pcap: &Path, keys: Option<&Path>) -> Option<Vec<(String, String)>> {
+/// One finding of `ipsecmon diagnose --json`: code, severity, confidence in percent.
+#[derive(Debug, PartialEq)]
+struct Found {
+    code: String,
+    severity: String,
+    confidence: u8,
+}
+
+/// `ipsecmon diagnose --json` findings, worst first, with `keys` when given.
+fn findings(pcap: &Path, keys: Option<&Path>) -> Vec<Found> {
     let mut cmd = Command::new(bin());
     cmd.args(["diagnose", "--json"]);
     if let Some(k) = keys {
         cmd.arg("--keys").arg(k);
     }
     let out = cmd.arg(pcap).output().unwrap();
-    if out.status.code() == Some(2) && keys.is_some() {
-        return None;
-    }
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "diagnose {} (keys {keys:?}): {}",
+        pcap.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "diagnose {}: {e}: {}",
@@ -170,16 +181,37 @@ fn findings(pcap: &Path, keys: Option<&Path>) -> Option<Vec<(String, String)>> {
         )
     });
     let list = json["findings"].as_array().cloned().unwrap_or_default();
-    Some(
-        list.iter()
-            .map(|f| {
-                (
-                    f["code"].as_str().unwrap_or_default().to_string(),
-                    f["severity"].as_str().unwrap_or_default().to_string(),
-                )
-            })
-            .collect(),
-    )
+    list.iter()
+        .map(|f| Found {
+            code: f["code"].as_str().unwrap_or_default().to_string(),
+            severity: f["severity"].as_str().unwrap_or_default().to_string(),
+            confidence: (f["confidence"].as_f64().unwrap_or(-1.0) * 100.0).round() as u8,
+        })
+        .collect()
+}
+
+/// Checks `found` against `expect`: no error finding for an established scenario; else
+/// the worst finding has the expected code and confidence, and every error finding has
+/// that code.
+fn check_findings(what: &str, found: &[Found], expect: Expect) {
+    let errors: Vec<&Found> = found.iter().filter(|f| f.severity == "error").collect();
+    match expect {
+        Expect::Established => assert!(errors.is_empty(), "{what}: errors {found:?}"),
+        Expect::Finding { code, confidence } => {
+            let worst = found
+                .first()
+                .unwrap_or_else(|| panic!("{what}: expected {code}, found nothing"));
+            assert_eq!(
+                (worst.code.as_str(), worst.confidence),
+                (code, confidence),
+                "{what}: the worst finding, of {found:?}"
+            );
+            assert!(
+                errors.iter().all(|f| f.code == code),
+                "{what}: other errors than {code}: {found:?}"
+            );
+        }
+    }
 }
 
 /// Key tables of a saved run, as the fixtures script makes them.
@@ -225,31 +257,16 @@ fn check_expectation(name: &str, save: &Path) {
         } else {
             assert_eq!(clear, 0, "{name}: cleartext Abczz in {}", pcap.display());
         }
+        let file = pcap.file_name().unwrap().to_string_lossy();
         let with_keys = findings(pcap, Some(&keys));
-        if with_keys.is_none() && s.failure_encrypted {
-            println!(
-                "{name}: the failure is inside encrypted messages and this build cannot decrypt; \
-                 diagnosis not checked for {}",
-                pcap.display()
-            );
-            continue;
-        }
-        let found = with_keys.or_else(|| findings(pcap, None)).unwrap();
-        match s.expect {
-            Expect::Established => {
-                let errors: Vec<_> = found.iter().filter(|(_, sev)| sev == "error").collect();
-                assert!(
-                    errors.is_empty(),
-                    "{name}: {}: errors {errors:?}",
-                    pcap.display()
-                );
-            }
-            Expect::Finding(code) => assert!(
-                found.iter().any(|(c, _)| c == code),
-                "{name}: {}: expected {code}, found {found:?}",
-                pcap.display()
-            ),
-        }
+        let without = findings(pcap, None);
+        println!("{name} {file}: with keys {with_keys:?}; without {without:?}");
+        check_findings(&format!("{name} {file} with keys"), &with_keys, s.expect);
+        check_findings(
+            &format!("{name} {file} without keys"),
+            &without,
+            s.without_keys,
+        );
     }
 }
 
@@ -286,6 +303,23 @@ fn ok_comes_up_carries_abczz_both_ways_and_rekeys() {
         let status = lab.ok(&["status"]);
         assert!(status.contains("ESTABLISHED, IKEv2"), "{status}");
         assert!(status.contains("established"), "{status}");
+        // The wire, decrypted with the keys the charons logged: every SA decrypts.
+        assert!(
+            status
+                .contains("decrypting with the session keys the charons logged: 1 IKEv2, 0 IKEv1"),
+            "{status}"
+        );
+        let table: Vec<&str> = status
+            .lines()
+            .skip_while(|l| !l.starts_with("Local "))
+            .take_while(|l| !l.is_empty())
+            .collect();
+        assert!(table[0].contains(" Decryption "), "{status}");
+        assert!(table.len() > 2, "{status}");
+        assert!(
+            table[1..].iter().all(|l| l.contains(" decrypted ")),
+            "{status}"
+        );
     });
 }
 

@@ -13,6 +13,8 @@ use ipsecmon::capture::writer::{PcapOptions, PcapWriter};
 use ipsecmon::capture::{open_file, FrameSource};
 use ipsecmon::wire::Timestamp;
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ipsecmon");
 
 /// A capture with IKE and ESP to serve: the bundled lab capture, else a corpus one.
@@ -373,6 +375,55 @@ fn check_against_report(file: &Path) {
     let (status, health) = get(server.addr, "/healthz", None);
     assert_eq!(status, 200);
     assert!(health.contains(r#""status":"ok""#), "{health}");
+}
+
+/// `report --json --keys KEYS FILE`.
+fn report_with_keys(file: &Path, keys: &Path) -> serde_json::Value {
+    let out = Command::new(BIN)
+        .args(["report", "--json", "--keys"])
+        .arg(keys)
+        .arg(file)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn decryption_failures_reach_the_metrics_as_the_report_counts_them() {
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/lab");
+    if !lab.join("ok/keys").exists() || !lab.join("ikev1/keys").exists() {
+        println!("skipped: fixtures/lab/ok and fixtures/lab/ikev1 are missing");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = ["ikev2_decryption_table", "esp_sa"];
+    let wrong_ok = common::keys_with_wrong(&lab.join("ok/keys"), &v2, &dir.path().join("ok"));
+    let v1 = ["ikev1_decryption_table"];
+    let wrong_v1 = common::keys_with_wrong(&lab.join("ikev1/keys"), &v1, &dir.path().join("v1"));
+    // (capture, keys, packets not decrypted, packets not authenticated): right keys; every
+    // key wrong (14 IKE messages and 132 ESP packets fail their ICV); IKEv1's phase-1 key
+    // wrong (no ICV: 15 messages decrypt to nonsense), its ESP keys right.
+    let cases = [
+        (lab.join("ok/link.pcap"), lab.join("ok/keys"), 0, 0),
+        (lab.join("ok/link.pcap"), wrong_ok, 0, 146),
+        (lab.join("ikev1/link.pcap"), wrong_v1, 15, 0),
+    ];
+    for (file, keys, not_decrypted, not_authenticated) in cases {
+        let server = start_server(&file, &["--keys", keys.to_str().unwrap()]);
+        settle(server.addr);
+        let (_, metrics) = get(server.addr, "/metrics", None);
+        let stats = &report_with_keys(&file, &keys)["stats"];
+        let what = format!("{} with {}", file.display(), keys.display());
+        for (event, want) in [
+            ("packets_not_decrypted", not_decrypted),
+            ("packets_not_authenticated", not_authenticated),
+        ] {
+            let series = format!("ipsecmon_ipsec_events_total{{event=\"{event}\"}}");
+            assert_eq!(sample(&metrics, &series), want as f64, "{what}: {series}");
+            assert_eq!(stats[event], want, "{what}: report stats.{event}");
+        }
+        promtool_check(&metrics);
+    }
 }
 
 /// Counter and histogram series: they may only go up from one scrape to the next.

@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::keys_with_wrong;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ipsecmon");
 
 fn demo() -> Option<PathBuf> {
@@ -47,7 +51,7 @@ fn without_a_source_the_view_shows_the_bundled_demo_capture() {
         "Security associations (3) + 1 ended (rekeyed, deleted, expired), shown with --all"
     );
     assert!(lines[4].starts_with(
-        "192.0.2.1:500 192.0.2.2:500 ESP/UDP aes128-sha256-modp2048 743367c9 59f5981f established"
+        "192.0.2.1:4500 192.0.2.2:4500 ESP/UDP aes128-sha256-modp2048 743367c9 59f5981f established"
     ));
     assert_eq!(
         lines.last().copied(),
@@ -154,4 +158,99 @@ fn the_full_screen_view_needs_a_terminal() {
         String::from_utf8_lossy(&out.stderr),
         "ipsecmon: standard output is not a terminal: use --once for text or --json for JSON Lines\n"
     );
+}
+
+/// A lab fixture's directory, when the checkout has it.
+fn lab(scenario: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/lab/{scenario}"));
+    if !p.join("keys").exists() {
+        println!("skipped: fixtures/lab/{scenario} is missing");
+    }
+    p.join("keys").exists().then_some(p)
+}
+
+/// `ipsecmon --once --all --keys KEYS -r CAPTURE`: (header, SA rows, whole text).
+fn once_with_keys(capture: &Path, keys: Option<&Path>) -> (String, Vec<String>, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--once", "--all"]);
+    if let Some(k) = keys {
+        cmd.arg("--keys").arg(k);
+    }
+    let out = cmd.arg("-r").arg(capture).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let rows = lines[4..]
+        .iter()
+        .take_while(|l| !l.is_empty())
+        .cloned()
+        .collect();
+    (lines[3].clone(), rows, text)
+}
+
+/// The column of `header` that starts at `title`, cut out of `row`.
+fn cell<'a>(header: &str, row: &'a str, title: &str) -> &'a str {
+    let at = header
+        .find(title)
+        .unwrap_or_else(|| panic!("no {title} in {header}"));
+    row[at..].split(' ').next().unwrap()
+}
+
+#[test]
+fn once_text_says_per_sa_whether_it_decrypted() {
+    let (Some(ok), Some(ikev1)) = (lab("ok"), lab("ikev1")) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let capture = ok.join("link.pcap");
+
+    let (header, rows, text) = once_with_keys(&capture, Some(&ok.join("keys")));
+    let cells: Vec<&str> = rows
+        .iter()
+        .map(|r| cell(&header, r, "Decryption"))
+        .collect();
+    assert_eq!(cells, ["decrypted"; 4], "{text}");
+    assert!(
+        text.contains("Packets not authenticated               0"),
+        "{text}"
+    );
+
+    let all = ["ikev2_decryption_table", "esp_sa"];
+    let wrong = keys_with_wrong(&ok.join("keys"), &all, &dir.path().join("ok"));
+    let (header, rows, text) = once_with_keys(&capture, Some(&wrong));
+    let cells: Vec<&str> = rows
+        .iter()
+        .map(|r| cell(&header, r, "Decryption"))
+        .collect();
+    assert_eq!(cells, ["not-authenticated"; 4], "{text}");
+    // 14 IKE messages and 132 ESP packets, every one with a key that fails its ICV.
+    assert!(
+        text.contains("Packets not authenticated             146"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Packets not decrypted                   0"),
+        "{text}"
+    );
+
+    // IKEv1 has no ICV: a wrong phase-1 key shows as plaintext that makes no sense.
+    let only_ike = ["ikev1_decryption_table"];
+    let wrong = keys_with_wrong(&ikev1.join("keys"), &only_ike, &dir.path().join("v1"));
+    let (header, rows, text) = once_with_keys(&ikev1.join("link.pcap"), Some(&wrong));
+    let cells: Vec<&str> = rows
+        .iter()
+        .map(|r| cell(&header, r, "Decryption"))
+        .collect();
+    assert_eq!(cells, ["not-decrypted"; 3], "{text}");
+    assert!(
+        text.contains("Packets not decrypted                  15"),
+        "{text}"
+    );
+
+    let (header, _, _) = once_with_keys(&capture, None);
+    assert!(!header.contains("Decryption"), "{header}");
 }

@@ -1,22 +1,26 @@
 //! The full-screen view driven for real: the `ipsecmon` binary runs inside tmux (on a
 //! private tmux server of this test) over the bundled demo capture, keys go in with
-//! `send-keys`, and the screen comes back with `capture-pane`. Skips with a message when
-//! tmux or the demo capture is missing.
+//! `send-keys`, and the screen comes back with `capture-pane`; also the command `make demo`
+//! runs, at the recorded pace, and a lab capture with its key tables (right and wrong).
+//! Skips with a message when tmux or the captures are missing.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ipsecmon");
 
 /// The columns of the view in display order, as their headers read.
-const COLUMNS: [&str; 16] = [
+const COLUMNS: [&str; 17] = [
     "Rule",
     "Traffic",
     "Local",
     "Remote",
     "Sec",
+    "Decryption",
     "SPI in",
     "SPI out",
     "State",
@@ -207,11 +211,16 @@ fn the_view_shows_the_demo_capture_and_answers_its_keys() {
         bob.contains("59f5981f") && bob.contains("established"),
         "{bob}"
     );
-    assert!(bob.contains("192.0.2.1:500") && bob.contains("192.0.2.2:500"));
+    // The endpoints of its ESP, on UDP 4500 after NAT traversal began.
+    assert!(bob.starts_with("192.0.2.1:4500 192.0.2.2:4500"), "{bob}");
     assert!(bob.contains("5.5K") && bob.contains("10.2K"), "{bob}");
     let eve: Vec<&String> = s
         .iter()
-        .filter(|l| l.starts_with("192.0.2.1:500 192.0.2.3:500"))
+        .filter(|l| {
+            l.split_whitespace()
+                .take(2)
+                .eq(["192.0.2.1:500", "192.0.2.3:500"])
+        })
         .collect();
     assert_eq!(eve.len(), 2);
     assert!(eve
@@ -331,6 +340,153 @@ fn the_view_shows_the_demo_capture_and_answers_its_keys() {
         assert!(Instant::now() < deadline, "q did not quit");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The command `make demo` runs (the Makefile's `demo` recipe), with this test's binary for
+/// the release build it names and the Makefile's default capture.
+fn make_demo_command() -> String {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let makefile = std::fs::read_to_string(format!("{root}/Makefile")).unwrap();
+    let capture = makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("DEMO_CAPTURE ?= "))
+        .expect("DEMO_CAPTURE in the Makefile")
+        .trim();
+    let recipe = makefile
+        .lines()
+        .skip_while(|l| !l.starts_with("demo:"))
+        .nth(1)
+        .expect("the demo recipe")
+        .trim();
+    assert!(
+        recipe.starts_with("./target/release/ipsecmon "),
+        "make demo runs the release build: {recipe}"
+    );
+    recipe
+        .replace("./target/release/ipsecmon", BIN)
+        .replace("$(DEMO_CAPTURE)", &format!("{root}/{capture}"))
+}
+
+/// Seconds since midnight of the packet time in the view's title (`... 01:17:12.538 UTC`).
+fn title_time_of_day(title: &str) -> f64 {
+    let at = title
+        .find(" UTC")
+        .unwrap_or_else(|| panic!("no packet time: {title}"));
+    let hms = &title[at - 12..at];
+    let parts: Vec<f64> = hms.split(':').map(|p| p.parse().unwrap()).collect();
+    parts[0] * 3600.0 + parts[1] * 60.0 + parts[2]
+}
+
+#[test]
+fn make_demo_shows_the_sas_within_the_first_seconds_of_the_capture() {
+    let (Some(file), true) = (demo(), have_tmux()) else {
+        println!("skipped: needs tmux and fixtures/demo/demo.pcap");
+        return;
+    };
+    use ipsecmon::capture::FrameSource;
+    let first = ipsecmon::capture::open_file(&file)
+        .unwrap()
+        .next_frame()
+        .unwrap()
+        .expect("a first frame")
+        .ts
+        .as_secs_f64();
+    let t = Tmux::start(100, 30, &format!("env NO_COLOR= {}", make_demo_command()));
+    // At the recorded pace: the SA with Bob comes up 0.5 s into the capture.
+    let s = t.wait_for("an established SA", |s| {
+        s.iter().any(|l| {
+            l.starts_with("192.0.2.1:") && l.contains(" 192.0.2.2:") && l.contains("established")
+        })
+    });
+    let into = title_time_of_day(&s[0]) - first.rem_euclid(86_400.0);
+    assert!(
+        (0.0..5.0).contains(&into),
+        "shown {into:.1} s into the capture:\n{}",
+        s.join("\n")
+    );
+    assert!(s[0].contains("refresh 1s"), "{}", s[0]);
+    assert!(!s[0].contains("end of capture"), "{}", s[0]);
+    t.keys(&["q"]);
+}
+
+/// Pages the detail pane down until `text` shows (at most 20 pages); the screen then.
+fn page_to(t: &Tmux, text: &str) -> Vec<String> {
+    for _ in 0..20 {
+        if t.screen().iter().any(|l| l.contains(text)) {
+            break;
+        }
+        t.keys(&["PageDown"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    t.wait_text(text)
+}
+
+/// The `ok` lab capture with `keys`, every SA shown, the detail pane of its first child SA
+/// open (the second row: the first is the IKE SA its rekey replaced).
+fn detail_with_keys(capture: &Path, keys: &Path) -> Tmux {
+    let extra = format!("--all --keys {}", keys.display());
+    let t = Tmux::start(160, 50, &view_command(capture, "NO_COLOR=", &extra));
+    let s = t.wait_text("end of capture");
+    assert!(s[2].contains(" Decryption "), "{}", s.join("\n"));
+    t.keys(&["Down", "Enter"]);
+    t.wait_text("Detail: SA 88fd7df3");
+    t
+}
+
+#[test]
+fn the_detail_pane_says_how_each_sa_decrypted() {
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/lab/ok");
+    if !lab.join("keys").exists() || !have_tmux() {
+        println!("skipped: needs tmux and fixtures/lab/ok");
+        return;
+    }
+    let capture = lab.join("link.pcap");
+    let t = detail_with_keys(&capture, &lab.join("keys"));
+    let rows: Vec<String> = t.screen()[3..7].to_vec();
+    assert!(rows.iter().all(|r| r.contains(" decrypted ")), "{rows:?}");
+    let s = page_to(&t, "906372dd out: ");
+    let all = s.join("\n");
+    assert!(all.contains("Decryption (--keys)"), "{all}");
+    assert!(
+        all.contains("IKE SA 3bf3fcb4e6166f68: decrypted 2 messages (2 verified)"),
+        "{all}"
+    );
+    assert!(
+        all.contains("88fd7df3 in: decrypted 8 packets (8 verified)"),
+        "{all}"
+    );
+    assert!(
+        all.contains("906372dd out: decrypted 14 packets (14 verified)"),
+        "{all}"
+    );
+    t.keys(&["q"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let all_tables = ["ikev2_decryption_table", "esp_sa"];
+    let wrong = common::keys_with_wrong(&lab.join("keys"), &all_tables, dir.path());
+    let t = detail_with_keys(&capture, &wrong);
+    let rows: Vec<String> = t.screen()[3..7].to_vec();
+    assert!(
+        rows.iter().all(|r| r.contains(" not-authenticated ")),
+        "{rows:?}"
+    );
+    let s = page_to(&t, "906372dd out: ");
+    let all = s.join("\n");
+    assert!(
+        all.contains(
+            "IKE SA 3bf3fcb4e6166f68: not authenticated: 2 messages failed their integrity \
+             check (first frame 187, icv-mismatch): a wrong key, or altered packets"
+        ),
+        "{all}"
+    );
+    assert!(
+        all.contains(
+            "88fd7df3 in: not authenticated: 8 packets failed their integrity check (first \
+             frame 10, icv-mismatch)"
+        ),
+        "{all}"
+    );
+    t.keys(&["q"]);
 }
 
 /// The SGR parameters of every escape sequence in a line captured with escapes.

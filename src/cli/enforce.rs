@@ -105,7 +105,8 @@ pub struct RenderArgs {
 /// Where apply and remove act.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// Network namespace (`ip netns`) whose packet filter to load.
+    /// Network namespace (`ip netns`) whose packet filter apply loads the rules into and
+    /// remove deletes them from.
     #[arg(long)]
     pub netns: Option<String>,
     /// charon's VICI socket.

@@ -53,7 +53,8 @@ pub enum LabCommand {
     Traffic(TrafficArgs),
     /// Remove every namespace, process and file the lab made (nothing to do is fine).
     Down(DownArgs),
-    /// List the scenarios.
+    /// List the scenarios, each with what ipsecmon says of it with and without the key
+    /// tables.
     Scenarios,
     /// Turn charon logs (ike/chd at level 4) into Wireshark key tables, checked against
     /// captures.
@@ -146,9 +147,7 @@ pub fn run(args: LabArgs) -> anyhow::Result<u8> {
         LabCommand::Traffic(a) => traffic(a),
         LabCommand::Down(a) => down(a),
         LabCommand::Scenarios => {
-            for s in scenario::SCENARIOS {
-                println!("{:<20} {}", s.name, s.summary);
-            }
+            print!("{}", scenario::listing());
             Ok(EXIT_OK)
         }
         LabCommand::Keys(k) => keys(k),

@@ -54,18 +54,20 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Match the same traffic captured at two points: NAT, loss and delay.
     Correlate(correlate::CorrelateArgs),
-    /// The policy engine: check, show, explain.
+    /// The policy engine: check, show, explain, diff.
     Policy(policy::PolicyArgs),
     /// Render and apply a policy to a real IKE daemon and packet filter.
     Enforce(enforce::EnforceArgs),
-    /// Build, inspect and remove the enforcing lab pair.
+    /// The enforcing lab pair: up, status, traffic, down; its scenarios; key tables from
+    /// charon's logs.
     Lab(lab::LabArgs),
 }
 
 /// Options shared by every command that runs the capture engine.
 #[derive(Debug, Clone, Args, Default)]
 pub struct EngineArgs {
-    /// Key tables (a file or a directory) in Wireshark's formats, to decrypt IKE and ESP.
+    /// Key tables (a file or a directory) in Wireshark's or tcpdump's formats, to decrypt
+    /// IKE and ESP.
     #[arg(long, env = "IPSECMON_KEYS")]
     pub keys: Option<PathBuf>,
 
@@ -73,7 +75,9 @@ pub struct EngineArgs {
     #[arg(long, env = "IPSECMON_POLICY")]
     pub policy: Option<String>,
 
-    /// The local host's address: "sent" and "received" are counted from its side.
+    /// The local host's address: "sent" and "received" are counted, and SAs shown, from
+    /// its side. Default: on a live interface its own address (IPv4 first), else the
+    /// initiator's side.
     #[arg(long)]
     pub local: Option<IpAddr>,
 

@@ -91,7 +91,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(args.listen))
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let engine = args.engine.engine_config()?;
+    let engine = args.engine.engine_config_on(args.interface.as_deref())?;
     let expected = engine
         .policy
         .as_deref()

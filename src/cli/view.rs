@@ -82,7 +82,8 @@ pub fn run(args: ViewArgs) -> anyhow::Result<u8> {
         bail!("standard output is not a terminal: use --once for text or --json for JSON Lines");
     }
     let spec = source_spec(&args)?;
-    let engine = args.engine.engine_config()?;
+    let engine = args.engine.engine_config_on(args.interface.as_deref())?;
+    let rows = row_options(&args, &engine);
     let (source, live) = open(&spec, &args)?;
     if let Some(user) = &args.live.user {
         capture::drop_privileges(user).with_context(|| format!("dropping privileges to {user}"))?;
@@ -91,14 +92,14 @@ pub fn run(args: ViewArgs) -> anyhow::Result<u8> {
     let config = runner_config(&args, &spec, live, engine);
     let runner = Runner::start(source, config);
     if args.once {
-        return once(runner, &args);
+        return once(runner, rows);
     }
     if args.json {
         let shared = runner.shared();
         view::run_json(&shared, &mut std::io::stdout().lock())?;
         return finish(runner.join().status);
     }
-    let state = ViewState::new(row_options(&args), Theme::from_env(), args.refresh);
+    let state = ViewState::new(rows, Theme::from_env(), args.refresh);
     let result = view::run_terminal(&runner.shared(), state);
     runner.stop();
     result?;
@@ -171,16 +172,18 @@ fn runner_config(
     }
 }
 
-fn row_options(args: &ViewArgs) -> RowOptions {
+/// Rows are shown from the side of the engine's local host: `--local`, else the address
+/// of the interface captured on.
+fn row_options(args: &ViewArgs, engine: &EngineConfig) -> RowOptions {
     RowOptions {
-        local: args.engine.local,
+        local: engine.tracker.local,
         all: args.all,
     }
 }
 
-fn once(runner: Runner, args: &ViewArgs) -> anyhow::Result<u8> {
+fn once(runner: Runner, rows: RowOptions) -> anyhow::Result<u8> {
     let last = runner.join();
-    print!("{}", text::render(&last.snapshot, row_options(args)));
+    print!("{}", text::render(&last.snapshot, rows));
     finish(last.status)
 }
 

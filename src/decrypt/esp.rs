@@ -10,11 +10,10 @@
 //! header, and an inner IP or transport header whose length fields fit), so that a wrong
 //! key reads as "not decrypted" rather than as garbage.
 
-use crate::keys::{Cipher, EspSaKeys};
+use crate::keys::EspSaKeys;
 use crate::wire::EspPacket;
 
-use super::ikev2::{counter_block, salt_iv};
-use super::primitive::{cbc_decrypt, ctr_apply, gcm_open, hmac_ok};
+use super::primitive::{decipher, hmac_ok};
 use super::DecryptError;
 
 /// What a decrypted ESP packet holds.
@@ -72,34 +71,6 @@ fn esp_header(esp: &EspPacket<'_>) -> [u8; 8] {
     h[..4].copy_from_slice(&esp.spi.to_be_bytes());
     h[4..].copy_from_slice(&esp.seq.to_be_bytes());
     h
-}
-
-fn decipher(
-    cipher: Cipher,
-    key: &[u8],
-    iv: &[u8],
-    aad: &[u8],
-    buf: &mut [u8],
-    icv: &[u8],
-) -> Result<(), DecryptError> {
-    match cipher {
-        Cipher::Null => Ok(()),
-        Cipher::DesCbc | Cipher::TripleDesCbc | Cipher::AesCbc { .. } => {
-            if buf.is_empty() || buf.len() % cipher.block_len() != 0 {
-                return Err(DecryptError::BadLength);
-            }
-            cbc_decrypt(cipher, key, iv, buf)
-        }
-        Cipher::AesCtr { key_len } => {
-            let (k, nonce) = key.split_at(usize::from(key_len));
-            ctr_apply(k, &counter_block(nonce, iv), buf)
-        }
-        Cipher::AesGcm { key_len, .. } => {
-            let (k, salt) = key.split_at(usize::from(key_len));
-            gcm_open(k, &salt_iv::<12>(salt, iv), aad, buf, icv)
-        }
-        Cipher::AesCcm { .. } => Err(DecryptError::UnsupportedAlgorithm),
-    }
 }
 
 /// The pad length and next header that end the plaintext; the padding must be the

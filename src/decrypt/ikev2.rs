@@ -8,9 +8,9 @@
 //! SKF fragment is encrypted and authenticated on its own; the plaintexts are joined in
 //! fragment order and the first fragment names the first inner payload.
 
-use crate::keys::{Cipher, Ikev2Keys};
+use crate::keys::Ikev2Keys;
 
-use super::primitive::{cbc_decrypt, ccm_open, ctr_apply, gcm_open, hmac_ok};
+use super::primitive::{decipher, hmac_ok};
 use super::DecryptError;
 
 /// IKEv2 payload type SK.
@@ -131,57 +131,6 @@ pub(crate) fn open(
         verified,
         base: body_at + iv_len,
     }))
-}
-
-/// Decrypts `buf` in place with the cipher of an IKEv2 SA.
-fn decipher(
-    cipher: Cipher,
-    key: &[u8],
-    iv: &[u8],
-    aad: &[u8],
-    buf: &mut [u8],
-    icv: &[u8],
-) -> Result<(), DecryptError> {
-    match cipher {
-        Cipher::Null => Ok(()),
-        Cipher::DesCbc | Cipher::TripleDesCbc | Cipher::AesCbc { .. } => {
-            if buf.is_empty() || buf.len() % cipher.block_len() != 0 {
-                return Err(DecryptError::BadLength);
-            }
-            cbc_decrypt(cipher, key, iv, buf)
-        }
-        Cipher::AesCtr { key_len } => {
-            let (k, nonce) = key.split_at(usize::from(key_len));
-            ctr_apply(k, &counter_block(nonce, iv), buf)
-        }
-        Cipher::AesGcm { key_len, .. } => {
-            let (k, salt) = key.split_at(usize::from(key_len));
-            gcm_open(k, &salt_iv::<12>(salt, iv), aad, buf, icv)
-        }
-        Cipher::AesCcm { key_len, .. } => {
-            let (k, salt) = key.split_at(usize::from(key_len));
-            ccm_open(k, &salt_iv::<11>(salt, iv), aad, buf, icv)
-        }
-    }
-}
-
-/// The counter block of RFC 3686 §4 / RFC 5930: nonce, IV, block counter 1.
-pub(crate) fn counter_block(nonce: &[u8], iv: &[u8]) -> [u8; 16] {
-    let mut block = [0u8; 16];
-    block[..4].copy_from_slice(&nonce[..4.min(nonce.len())]);
-    block[4..12].copy_from_slice(&iv[..8.min(iv.len())]);
-    block[15] = 1;
-    block
-}
-
-/// A nonce of `N` bytes: the salt followed by the explicit IV (RFC 4106 §4, RFC 4309 §4).
-pub(crate) fn salt_iv<const N: usize>(salt: &[u8], iv: &[u8]) -> [u8; N] {
-    let mut nonce = [0u8; N];
-    let s = salt.len().min(N);
-    nonce[..s].copy_from_slice(&salt[..s]);
-    let i = iv.len().min(N - s);
-    nonce[s..s + i].copy_from_slice(&iv[..i]);
-    nonce
 }
 
 /// Removes the padding and the pad-length byte that end every SK plaintext (§3.14).

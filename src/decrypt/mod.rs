@@ -328,9 +328,8 @@ impl Decryptor {
     /// Decrypts an ESP packet when the table has a key for it. `None` when it has none.
     ///
     /// Extended sequence numbers are not supported: their high half is never on the
-    /// wire and the ICV covers it, so packets of such SAs fail the ICV check. AES-CCM is
-    /// decrypted for IKEv2 only, not for ESP. A decrypted tunnel that carries ESP again
-    /// is shown, not decrypted a second time.
+    /// wire and the ICV covers it, so packets of such SAs fail the ICV check. A decrypted
+    /// tunnel that carries ESP again is shown, not decrypted a second time.
     pub fn esp(&mut self, packet: &EspPacket<'_>) -> Option<Result<EspPlain<'_>, DecryptError>> {
         let (src, dst) = (packet.addrs.src, packet.addrs.dst);
         let mut failure = None;

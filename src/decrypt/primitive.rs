@@ -204,3 +204,55 @@ pub(crate) fn digest(alg: MacAlg, parts: &[&[u8]]) -> ([u8; 64], usize) {
         MacAlg::Sha512 => run::<sha2::Sha512>(parts),
     }
 }
+
+/// Decrypts `buf` in place with `cipher` (IKEv2 SK payloads and ESP alike: RFC 3602,
+/// RFC 3686 / 5930, RFC 4106 / 5282 and RFC 4309 build their IVs and nonces the same way).
+pub(crate) fn decipher(
+    cipher: Cipher,
+    key: &[u8],
+    iv: &[u8],
+    aad: &[u8],
+    buf: &mut [u8],
+    icv: &[u8],
+) -> Result<(), DecryptError> {
+    match cipher {
+        Cipher::Null => Ok(()),
+        Cipher::DesCbc | Cipher::TripleDesCbc | Cipher::AesCbc { .. } => {
+            if buf.is_empty() || buf.len() % cipher.block_len() != 0 {
+                return Err(DecryptError::BadLength);
+            }
+            cbc_decrypt(cipher, key, iv, buf)
+        }
+        Cipher::AesCtr { key_len } => {
+            let (k, nonce) = key.split_at(usize::from(key_len));
+            ctr_apply(k, &counter_block(nonce, iv), buf)
+        }
+        Cipher::AesGcm { key_len, .. } => {
+            let (k, salt) = key.split_at(usize::from(key_len));
+            gcm_open(k, &salt_iv::<12>(salt, iv), aad, buf, icv)
+        }
+        Cipher::AesCcm { key_len, .. } => {
+            let (k, salt) = key.split_at(usize::from(key_len));
+            ccm_open(k, &salt_iv::<11>(salt, iv), aad, buf, icv)
+        }
+    }
+}
+
+/// The counter block of RFC 3686 §4 / RFC 5930: nonce, IV, block counter 1.
+pub(crate) fn counter_block(nonce: &[u8], iv: &[u8]) -> [u8; 16] {
+    let mut block = [0u8; 16];
+    block[..4].copy_from_slice(&nonce[..4.min(nonce.len())]);
+    block[4..12].copy_from_slice(&iv[..8.min(iv.len())]);
+    block[15] = 1;
+    block
+}
+
+/// A nonce of `N` bytes: the salt followed by the explicit IV (RFC 4106 §4, RFC 4309 §4).
+pub(crate) fn salt_iv<const N: usize>(salt: &[u8], iv: &[u8]) -> [u8; N] {
+    let mut nonce = [0u8; N];
+    let s = salt.len().min(N);
+    nonce[..s].copy_from_slice(&salt[..s]);
+    let i = iv.len().min(N - s);
+    nonce[s..s + i].copy_from_slice(&iv[..i]);
+    nonce
+}

@@ -50,7 +50,7 @@ fn aes_cbc_rfc3602_case_1() {
 #[test]
 fn aes_ctr_rfc3686_vector_1() {
     let key = h("ae6852f8121067cc4bf7a5765577f39e");
-    let block = super::ikev2::counter_block(&h("00000030"), &h("0000000000000000"));
+    let block = super::primitive::counter_block(&h("00000030"), &h("0000000000000000"));
     let mut buf = h("e4095d4fb7a7b3792d6175a3261311b8");
     ctr_apply(&key, &block, &mut buf).unwrap();
     assert_eq!(buf, b"Single block msg");
@@ -322,7 +322,7 @@ fn sk_gcm_message(inner: &[u8], key: &[u8], salt: &[u8], icv_len: usize) -> Vec<
     m.extend_from_slice(&(sk_len as u16).to_be_bytes());
     let total = (28 + sk_len) as u32;
     m[24..28].copy_from_slice(&total.to_be_bytes());
-    let nonce = super::ikev2::salt_iv::<12>(salt, &iv);
+    let nonce = super::primitive::salt_iv::<12>(salt, &iv);
     let tag = gcm_seal(key, &nonce, &m, &mut plain);
     m.extend_from_slice(&iv);
     m.extend_from_slice(&plain);
@@ -736,7 +736,7 @@ fn esp_gcm_and_null_encryption() {
     let mut plain = esp_plain(&udp_segment(), 17, 4);
     let mut aad = 9u32.to_be_bytes().to_vec();
     aad.extend_from_slice(&3u32.to_be_bytes());
-    let nonce = super::ikev2::salt_iv::<12>(&h(salt), &iv);
+    let nonce = super::primitive::salt_iv::<12>(&h(salt), &iv);
     let tag = gcm_seal(&[0x11; 16], &nonce, &aad, &mut plain);
     let payload = [iv.to_vec(), plain, tag].concat();
     let p = d.esp(&esp_packet(9, 3, &payload)).unwrap().unwrap();

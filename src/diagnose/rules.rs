@@ -199,9 +199,43 @@ fn failure(sa: &IkeSaReport, report: &Report, _config: &Config) -> Option<Findin
         out.evidence
             .extend(lines.into_iter().map(|what| ev(f.frame, ts, what)));
     }
+    if matches!(code, Code::AuthFailed | Code::TsUnacceptable) {
+        add_nat_hint(&mut out, sa);
+    }
     out.confidence = f.confidence;
     out.evidence.sort_by_key(|e| e.frame);
     Some(out)
+}
+
+/// Who sits behind the NAT of `sa`, when its verdict names one.
+fn behind_nat(sa: &IkeSaReport) -> Option<&'static str> {
+    match sa.nat.verdict {
+        NatVerdict::Initiator => Some("the initiator"),
+        NatVerdict::Responder => Some("the responder"),
+        NatVerdict::Both => Some("both peers"),
+        NatVerdict::None | NatVerdict::Undecidable => None,
+    }
+}
+
+/// A NAT on the path rewrites the outer addresses but not the ones IKE carries inside its
+/// payloads (identities, traffic selectors): an authentication or selector failure between
+/// peers with a NAT between them is most often that. Adds the NAT evidence and says so.
+fn add_nat_hint(out: &mut Finding, sa: &IkeSaReport) {
+    let Some(who) = behind_nat(sa) else {
+        return;
+    };
+    if let Some(e) = sa.nat.evidence.first() {
+        let frame = e.frames.first().copied().unwrap_or(sa.first_frame);
+        let what = format!("a NAT sits in front of {who}: {}", e.detail);
+        out.evidence.push(ev(frame, frame_ts(sa, frame), what));
+    }
+    out.remedy.push_str(&format!(
+        " A NAT sits in front of {who}: the peer sees the NAT's address, not the one the \
+         computer behind it uses for itself. Where a rule names that computer by address \
+         (its filters, a tunnel endpoint, or an IP-address identity with a preshared key), \
+         name the address the peer actually sees or authenticate with an identity that is \
+         not an address."
+    ));
 }
 
 /// The capture time of `frame` as far as the SA's record knows it (requests, their

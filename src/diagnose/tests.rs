@@ -577,3 +577,31 @@ fn refused_child_sas_are_one_finding_per_cause() {
          (14)"
     );
 }
+
+#[test]
+fn an_authentication_failure_behind_a_nat_names_the_nat_in_evidence_and_remedy() {
+    let mut s = sa(IkeState::Failed);
+    s.exchanges
+        .push(exchange("IKE_SA_INIT", 1, 100.0, Some((2, 0.01))));
+    s.failure = Some(Failure::notified("auth-failed", 24, 4));
+    let plain = diagnose(&report(vec![s.clone()], vec![], 120.0), &Config::default());
+    assert!(!plain[0].remedy.contains("NAT"));
+    s.nat.verdict = NatVerdict::Initiator;
+    s.nat.evidence.push(NatEvidence {
+        kind: "natd-destination-mismatch".into(),
+        detail: "the responder's destination hash names another address".into(),
+        frames: vec![2],
+    });
+    let f = diagnose(&report(vec![s], vec![], 120.0), &Config::default());
+    assert_eq!(codes(&f), vec![("auth-failed", Severity::Error)]);
+    let nat = f[0]
+        .evidence
+        .iter()
+        .find(|e| e.what.starts_with("a NAT sits in front of the initiator"))
+        .expect("NAT evidence");
+    assert_eq!((nat.frame, nat.ts), (2, 100.01));
+    assert!(f[0].remedy.starts_with(plain[0].remedy.as_str()));
+    assert!(f[0]
+        .remedy
+        .ends_with("or authenticate with an identity that is not an address."));
+}

@@ -270,7 +270,8 @@ impl EspCipherName {
 }
 
 /// An ESP table's encryption name (`AES-CBC [RFC3602]`, `TripleDES-CBC [RFC2451]`,
-/// `AES-GCM with 16 octet ICV [RFC4106]`, `NULL`).
+/// `AES-GCM with 16 octet ICV [RFC4106]`, `NULL`). Wireshark's table has no name for
+/// AES-CCM (RFC 4309), so ESP SAs with it cannot be given keys.
 pub(crate) fn esp_cipher(name: &str) -> Option<EspCipherName> {
     Some(match normalise(name).as_str() {
         "NULL" => EspCipherName::Null,

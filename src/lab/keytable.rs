@@ -66,12 +66,18 @@ pub struct CaptureIndex {
     pub esp: HashMap<u32, Vec<EspSample>>,
 }
 
-/// Reads a capture and keeps what key checks need.
+/// Reads a capture and keeps what key checks need. A record cut short at the end (a
+/// capture tcpdump is still writing) ends the reading.
 pub fn scan(path: &Path) -> Result<CaptureIndex, CaptureError> {
     let mut source = open_file(path)?;
     let mut decoder = Decoder::default();
     let mut index = CaptureIndex::default();
-    while let Some(frame) = source.next_frame()? {
+    loop {
+        let frame = match source.next_frame() {
+            Ok(Some(frame)) => frame,
+            Ok(None) | Err(CaptureError::Record { .. }) => break,
+            Err(e) => return Err(e),
+        };
         match decoder.decode_numbered(frame.number, frame.link, frame.ts, frame.data) {
             Ok(Packet::Ike(d)) => index.add_ike(d.message),
             Ok(Packet::Esp(e)) => {
@@ -695,6 +701,19 @@ impl Tables {
         );
         m.insert(IKEV1_TABLE, (self.ikev1.len(), 0, 0));
         m
+    }
+
+    /// The tables as a key table ipsecmon decrypts with, without writing them anywhere;
+    /// `None` when they hold no line.
+    pub fn key_table(&self) -> Option<Result<crate::keys::KeyTable, crate::keys::KeyError>> {
+        let text = [self.ikev2_text(), self.ikev1_text(), self.esp_text()].concat();
+        if text.lines().all(|l| l.starts_with('#')) {
+            return None;
+        }
+        Some(crate::keys::KeyTable::parse(
+            &text,
+            Path::new("the lab's key tables"),
+        ))
     }
 
     /// Whether any line failed its check.

@@ -10,8 +10,36 @@ use crate::enforce::IkeVersion;
 pub enum Expect {
     /// The IKE SA and the child SAs come up; no error finding.
     Established,
-    /// A finding with this code (DESIGN.md's table).
-    Finding(&'static str),
+    /// The worst finding has this code (DESIGN.md's table) and this confidence, in
+    /// percent: 100 when the wire or a decrypted message says so, less when the diagnosis
+    /// infers it from sizes, timing or absence.
+    Finding {
+        /// The finding's code.
+        code: &'static str,
+        /// Its confidence in percent.
+        confidence: u8,
+    },
+}
+
+impl Expect {
+    /// In words: `established`, `auth-failed`, or `auth-failed (inferred, 80 %)`.
+    pub fn describe(self) -> String {
+        match self {
+            Expect::Established => "established".to_string(),
+            Expect::Finding {
+                code,
+                confidence: 100,
+            } => code.to_string(),
+            Expect::Finding { code, confidence } => {
+                format!("{code} (inferred, {confidence} %)")
+            }
+        }
+    }
+}
+
+/// Shorthand for the table below.
+const fn finding(code: &'static str, confidence: u8) -> Expect {
+    Expect::Finding { code, confidence }
 }
 
 /// A packet-filter ruleset loaded into some hosts' namespaces.
@@ -38,12 +66,14 @@ pub struct Scenario {
     pub bob_daemon: bool,
     /// Packet-filter tweaks.
     pub tweaks: &'static [Tweak],
-    /// What the monitor should say.
+    /// What the monitor should say with the run's key tables (`--keys`).
     pub expect: Expect,
-    /// The failure is told only inside encrypted IKE messages (a child SA refused in
-    /// IKE_AUTH or CREATE_CHILD_SA): without the key tables a monitor sees an IKE SA that
-    /// came up and no child SA traffic.
-    pub failure_encrypted: bool,
+    /// What it should say from the cleartext alone. It differs where the failure is told
+    /// only inside encrypted IKE messages (a child SA refused in IKE_AUTH or
+    /// CREATE_CHILD_SA): then the diagnosis sees a negotiation stop half-way and can
+    /// only suspect why, and where an inferred cause is less certain than a decrypted
+    /// notify.
+    pub without_keys: Expect,
     /// Cleartext TCP 6667/6668 crosses the link: one side's policy permits what the
     /// other's requires protected. In every other scenario both policies forbid it.
     pub cleartext_abczz: bool,
@@ -57,7 +87,7 @@ macro_rules! files {
     };
 }
 
-/// Every scenario, in the order `lab up --scenario help` lists them.
+/// Every scenario, in the order `lab scenarios` lists them.
 pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "ok",
@@ -67,7 +97,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bob_daemon: true,
         tweaks: &[],
         expect: Expect::Established,
-        failure_encrypted: false,
+        without_keys: Expect::Established,
         cleartext_abczz: false,
         files: files!("ok": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
     },
@@ -78,8 +108,8 @@ pub const SCENARIOS: &[Scenario] = &[
         ike: IkeVersion::V2,
         bob_daemon: true,
         tweaks: &[],
-        expect: Expect::Finding("auth-failed"),
-        failure_encrypted: false,
+        expect: finding("auth-failed", 100),
+        without_keys: finding("auth-failed", 80),
         cleartext_abczz: false,
         files: files!("psk-mismatch": "alice.toml", "bob.toml", "alice-bob.psk", "alice-bob-typo.psk", "README.md"),
     },
@@ -90,8 +120,8 @@ pub const SCENARIOS: &[Scenario] = &[
         ike: IkeVersion::V2,
         bob_daemon: true,
         tweaks: &[],
-        expect: Expect::Finding("esp-one-way"),
-        failure_encrypted: false,
+        expect: finding("esp-one-way", 90),
+        without_keys: finding("esp-one-way", 90),
         cleartext_abczz: true,
         files: files!("not-mirrored": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
     },
@@ -102,8 +132,8 @@ pub const SCENARIOS: &[Scenario] = &[
         ike: IkeVersion::V2,
         bob_daemon: true,
         tweaks: &[],
-        expect: Expect::Finding("esp-blocked"),
-        failure_encrypted: false,
+        expect: finding("ts-unacceptable", 100),
+        without_keys: finding("esp-blocked", 50),
         cleartext_abczz: false,
         files: files!("reversed-ports": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
     },
@@ -114,8 +144,8 @@ pub const SCENARIOS: &[Scenario] = &[
         ike: IkeVersion::V2,
         bob_daemon: true,
         tweaks: &[],
-        expect: Expect::Finding("ts-unacceptable"),
-        failure_encrypted: true,
+        expect: finding("ts-unacceptable", 100),
+        without_keys: finding("negotiation-stalled", 60),
         cleartext_abczz: false,
         files: files!("ts-mismatch": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
     },
@@ -126,8 +156,8 @@ pub const SCENARIOS: &[Scenario] = &[
         ike: IkeVersion::V2,
         bob_daemon: true,
         tweaks: &[],
-        expect: Expect::Finding("no-proposal-chosen"),
-        failure_encrypted: true,
+        expect: finding("no-proposal-chosen", 100),
+        without_keys: finding("negotiation-stalled", 60),
         cleartext_abczz: false,
         files: files!("no-common-proposal": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
     },
@@ -138,8 +168,8 @@ pub const SCENARIOS: &[Scenario] = &[
         ike: IkeVersion::V2,
         bob_daemon: true,
         tweaks: &[],
-        expect: Expect::Finding("no-proposal-chosen"),
-        failure_encrypted: true,
+        expect: finding("no-proposal-chosen", 100),
+        without_keys: finding("negotiation-stalled", 60),
         cleartext_abczz: false,
         files: files!("pfs-mismatch": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
     },
@@ -150,8 +180,8 @@ pub const SCENARIOS: &[Scenario] = &[
         ike: IkeVersion::V2,
         bob_daemon: true,
         tweaks: &[],
-        expect: Expect::Finding("auth-failed"),
-        failure_encrypted: false,
+        expect: finding("auth-failed", 100),
+        without_keys: finding("auth-failed", 80),
         cleartext_abczz: false,
         files: files!("nat": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
     },
@@ -163,7 +193,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bob_daemon: true,
         tweaks: &[],
         expect: Expect::Established,
-        failure_encrypted: false,
+        without_keys: Expect::Established,
         cleartext_abczz: false,
         files: files!("nat-t": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
     },
@@ -177,8 +207,8 @@ pub const SCENARIOS: &[Scenario] = &[
             hosts: &["alice", "bob"],
             file: "block-esp.nft",
         }],
-        expect: Expect::Finding("esp-blocked"),
-        failure_encrypted: false,
+        expect: finding("esp-blocked", 50),
+        without_keys: finding("esp-blocked", 50),
         cleartext_abczz: false,
         files: files!("esp-blocked": "alice.toml", "bob.toml", "alice-bob.psk", "block-esp.nft", "README.md"),
     },
@@ -192,8 +222,8 @@ pub const SCENARIOS: &[Scenario] = &[
             hosts: &["bob"],
             file: "block-esp-out.nft",
         }],
-        expect: Expect::Finding("esp-one-way"),
-        failure_encrypted: false,
+        expect: finding("esp-one-way", 90),
+        without_keys: finding("esp-one-way", 90),
         cleartext_abczz: false,
         files: files!("esp-one-way": "alice.toml", "bob.toml", "alice-bob.psk", "block-esp-out.nft", "README.md"),
     },
@@ -204,8 +234,8 @@ pub const SCENARIOS: &[Scenario] = &[
         ike: IkeVersion::V2,
         bob_daemon: false,
         tweaks: &[],
-        expect: Expect::Finding("peer-unreachable"),
-        failure_encrypted: false,
+        expect: finding("peer-unreachable", 95),
+        without_keys: finding("peer-unreachable", 95),
         cleartext_abczz: false,
         files: files!("responder-down": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
     },
@@ -217,7 +247,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bob_daemon: true,
         tweaks: &[],
         expect: Expect::Established,
-        failure_encrypted: false,
+        without_keys: Expect::Established,
         cleartext_abczz: false,
         files: files!("ikev1": "alice.toml", "bob.toml", "alice-bob.psk", "README.md"),
     },
@@ -235,6 +265,23 @@ pub fn names() -> String {
         .map(|s| s.name)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// What `ipsecmon lab scenarios` prints: each scenario's name and summary, and under it
+/// what ipsecmon says of its capture with the run's key tables and without them.
+pub fn listing() -> String {
+    let mut out = String::new();
+    for s in SCENARIOS {
+        out.push_str(&format!("{:<20} {}\n", s.name, s.summary));
+        let (with, without) = (s.expect.describe(), s.without_keys.describe());
+        let says = if with == without {
+            format!("{with}, with or without the key tables")
+        } else {
+            format!("{with} with the key tables; {without} without")
+        };
+        out.push_str(&format!("{:<20} ipsecmon says: {says}\n", ""));
+    }
+    out
 }
 
 impl Scenario {
@@ -282,6 +329,27 @@ mod tests {
             }
             assert!(s.file("README.md").is_some(), "{} has no README.md", s.name);
         }
+    }
+
+    #[test]
+    fn the_listing_says_what_ipsecmon_reports() {
+        let text = listing();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2 * SCENARIOS.len());
+        assert!(lines[0].starts_with("ok                   the seed's example: "));
+        assert_eq!(
+            lines[1],
+            "                     ipsecmon says: established, with or without the key tables"
+        );
+        let ts = lines
+            .iter()
+            .position(|l| l.starts_with("ts-mismatch "))
+            .unwrap();
+        assert_eq!(
+            lines[ts + 1],
+            "                     ipsecmon says: ts-unacceptable with the key tables; \
+             negotiation-stalled (inferred, 60 %) without"
+        );
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! `lab status`: the SAs as ipsecmon sees them on the wire (its own engine over the
-//! lab's captures, read while tcpdump writes them) next to what each charon reports
-//! (`swanctl --list-sas`).
+//! lab's captures, read while tcpdump writes them, decrypted with the session keys the
+//! charons logged) next to what each charon reports (`swanctl --list-sas`).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::state::State;
 use super::sys::output;
 use super::LabError;
 use crate::capture::{open_file, CaptureStats, FrameSource};
 use crate::engine::{Engine, EngineConfig};
+use crate::keys::KeyTable;
 use crate::snapshot::Snapshot;
 use crate::view::model::RowOptions;
 
@@ -37,6 +39,32 @@ pub fn wire_snapshot(file: &Path, config: EngineConfig) -> Result<Snapshot, LabE
     Ok(engine.snapshot(&file.display().to_string(), stats))
 }
 
+/// The key tables `lab keys` would write from the hosts' charon logs and the captures,
+/// held in memory; `None` when no log holds a key yet or a capture cannot be read.
+fn lab_keys(state: &State) -> Option<Arc<KeyTable>> {
+    let logs: Vec<_> = state
+        .hosts
+        .iter()
+        .filter_map(|h| {
+            let text = std::fs::read_to_string(h.dir.join("charon.log")).ok()?;
+            Some(super::keylog::parse(
+                &format!("{}/charon.log", h.name),
+                &text,
+            ))
+        })
+        .collect();
+    let captures: Vec<_> = state
+        .captures
+        .iter()
+        .filter_map(|c| super::keytable::scan(&c.file).ok())
+        .collect();
+    let table = super::keytable::build(&logs, &captures).key_table()?;
+    table
+        .map_err(|e| tracing::warn!("the lab's key tables: {e}"))
+        .ok()
+        .map(Arc::new)
+}
+
 /// What `swanctl --list-sas` prints for a host (or why it could not); `conf` is the
 /// host's strongswan.conf (its `swanctl` section keeps swanctl's plugin list short).
 pub fn charon_sas(vici: &str, conf: &Path) -> String {
@@ -62,12 +90,27 @@ pub fn render(state: &State) -> Result<String, LabError> {
             ""
         }
     ));
+    let keys = lab_keys(state);
+    out.push_str(&match &keys {
+        Some(k) => {
+            let (ikev1, ikev2, esp) = k.counts();
+            format!(
+                "decrypting with the session keys the charons logged: {ikev2} IKEv2, {ikev1} \
+                 IKEv1 and {esp} ESP SA keys\n\n"
+            )
+        }
+        None => "no session keys in the charon logs yet: the wire is read without them\n\n".into(),
+    });
     for c in &state.captures {
         out.push_str(&format!(
             "== the wire: {} ({} in {}), as ipsecmon sees it\n",
             c.name, c.iface, c.netns
         ));
-        let snap = wire_snapshot(&c.file, EngineConfig::default())?;
+        let config = EngineConfig {
+            keys: keys.clone(),
+            ..EngineConfig::default()
+        };
+        let snap = wire_snapshot(&c.file, config)?;
         let local = state.host("alice").map(|h| h.address);
         out.push_str(&crate::view::text::render(
             &snap,

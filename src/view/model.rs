@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use crate::diagnose::Finding;
 use crate::snapshot::Snapshot;
-use crate::track::report::{ChildSaReport, EspSaReport, IkeSaReport, IkeState};
+use crate::track::report::{ChildSaReport, DecryptionReport, EspSaReport, IkeSaReport, IkeState};
 
 /// Seconds without a packet after which an established SA is shown as idle.
 pub const IDLE_AFTER_S: f64 = 60.0;
@@ -85,7 +85,9 @@ pub struct SaRow {
     pub rule: Option<String>,
     /// What the SA carries: the protocols and ports of its rule's filters.
     pub traffic: Option<String>,
-    /// Local endpoint (the initiator unless `--local` names the responder).
+    /// Local endpoint (the initiator unless `--local` names the responder): where the
+    /// row's ESP/AH was seen, that SA's own address (UDP 4500 after NAT traversal), else
+    /// the IKE SA's.
     pub local: String,
     /// Remote endpoint.
     pub remote: String,
@@ -105,6 +107,9 @@ pub struct SaRow {
     pub outbound: Direction,
     /// What a negotiating or failed row is waiting on: the failure or the worst finding.
     pub note: Option<String>,
+    /// How decryption with `--keys` went for the row's SAs (its IKE SA and its ESP/AH SAs),
+    /// the worst of them; `None` when no key was given for any.
+    pub decryption: Option<&'static str>,
 }
 
 impl SaRow {
@@ -268,6 +273,7 @@ impl IkeCtx<'_> {
             inbound: Direction::default(),
             outbound: Direction::default(),
             note: note_for(self.ike, &self.snap.findings),
+            decryption: worst_decryption([self.ike.decryption.as_ref()]),
         }
     }
 
@@ -280,9 +286,13 @@ impl IkeCtx<'_> {
         row.spi_out = child.spi_out.clone();
         row.inbound = direction(inbound);
         row.outbound = direction(outbound);
+        add_decryption(&mut row, [inbound, outbound]);
         if self.flip {
             std::mem::swap(&mut row.spi_in, &mut row.spi_out);
             std::mem::swap(&mut row.inbound, &mut row.outbound);
+            set_endpoints(&mut row, outbound, inbound);
+        } else {
+            set_endpoints(&mut row, inbound, outbound);
         }
         row.since = child.established_at.unwrap_or(self.ike.started);
         row.state = self.child_state(child, &row);
@@ -314,6 +324,8 @@ impl IkeCtx<'_> {
             let (inb, outb) = orient(sa, pair, local);
             let mut row = self.base_row(self.security(proto, Some(&sa.encap)));
             fill_pair(&mut row, inb, outb);
+            set_endpoints(&mut row, inb, outb);
+            add_decryption(&mut row, [inb, outb]);
             row.since = sa.first_seen;
             row.state = self.child_state_plain(&row);
             rows.push(row);
@@ -361,11 +373,76 @@ impl IkeCtx<'_> {
     }
 }
 
+/// The endpoints of the protected traffic itself, where an ESP/AH SA of the row was seen:
+/// after NAT traversal they are UDP 4500 (or a NAT's ports), not the IKE SA's first
+/// addresses. `inb` is the SA towards the local side.
+fn set_endpoints(row: &mut SaRow, inb: Option<&EspSaReport>, outb: Option<&EspSaReport>) {
+    if let Some(o) = outb {
+        (row.local, row.remote) = (o.src.clone(), o.dst.clone());
+    } else if let Some(i) = inb {
+        (row.local, row.remote) = (i.dst.clone(), i.src.clone());
+    }
+}
+
 fn fill_pair(row: &mut SaRow, inb: Option<&EspSaReport>, outb: Option<&EspSaReport>) {
     row.spi_in = inb.map(|s| s.spi.clone());
     row.spi_out = outb.map(|s| s.spi.clone());
     row.inbound = direction(inb);
     row.outbound = direction(outb);
+}
+
+/// The decryption statuses from best to worst: an ICV failure says the key is wrong (or
+/// the packets were altered), the strongest statement.
+const DECRYPTION_ORDER: [&str; 4] = ["decrypted", "partial", "not-decrypted", "not-authenticated"];
+
+/// The worst status among `parts` that have one.
+fn worst_decryption<'a>(
+    parts: impl IntoIterator<Item = Option<&'a DecryptionReport>>,
+) -> Option<&'static str> {
+    parts
+        .into_iter()
+        .flatten()
+        .filter_map(|d| DECRYPTION_ORDER.iter().position(|s| *s == d.status))
+        .max()
+        .map(|i| DECRYPTION_ORDER[i])
+}
+
+/// Folds the decryption of a row's ESP/AH SAs into the row's.
+fn add_decryption(row: &mut SaRow, sas: [Option<&EspSaReport>; 2]) {
+    let own = row
+        .decryption
+        .and_then(|s| DECRYPTION_ORDER.iter().position(|x| *x == s));
+    let theirs = worst_decryption(sas.into_iter().flatten().map(|s| s.decryption.as_ref()))
+        .and_then(|s| DECRYPTION_ORDER.iter().position(|x| *x == s));
+    row.decryption = own.max(theirs).map(|i| DECRYPTION_ORDER[i]);
+}
+
+/// One SA's decryption in words, `unit` being `messages` or `packets`:
+/// `decrypted 12 messages (12 verified)`, or `not authenticated: 8 packets failed their
+/// integrity check (first frame 5, icv-mismatch): a wrong key, or altered packets`.
+pub fn decryption_text(d: &DecryptionReport, unit: &str) -> String {
+    let failed = d.not_decrypted + d.not_authenticated;
+    let mut s = match d.status.as_str() {
+        "decrypted" => format!("decrypted {} {unit} ({} verified)", d.decrypted, d.verified),
+        "not-authenticated" => format!(
+            "not authenticated: {} {unit} failed their integrity check",
+            d.not_authenticated
+        ),
+        "not-decrypted" => format!("not decrypted: {failed} {unit} did not decrypt"),
+        _ => format!(
+            "partial: {} {unit} decrypted ({} verified), {} not decrypted, {} not authenticated",
+            d.decrypted, d.verified, d.not_decrypted, d.not_authenticated
+        ),
+    };
+    if let Some(f) = &d.first_failure {
+        s.push_str(&format!(" (first frame {}, {})", f.frame, f.reason));
+    }
+    match d.status.as_str() {
+        "not-authenticated" => s.push_str(": a wrong key, or altered packets"),
+        "not-decrypted" => s.push_str(": a wrong key or algorithm (no integrity check tells)"),
+        _ => {}
+    }
+    s
 }
 
 /// The other direction of `sa`, by `peer_spi`, when not yet shown.
@@ -416,8 +493,10 @@ fn lone_rows(snap: &Snapshot, used: &mut [bool], now: f64, local: Option<IpAddr>
             inbound: Direction::default(),
             outbound: Direction::default(),
             note: None,
+            decryption: None,
         };
         fill_pair(&mut row, inb, outb);
+        add_decryption(&mut row, [inb, outb]);
         if row.last_seen().is_some_and(|l| now - l > IDLE_AFTER_S) {
             row.state = RowState::Idle;
         }
@@ -519,6 +598,8 @@ pub enum Column {
     Remote,
     /// ESP/AH and encapsulation.
     Security,
+    /// How decryption with `--keys` went.
+    Decryption,
     /// Inbound SPI.
     SpiIn,
     /// Outbound SPI.
@@ -545,12 +626,13 @@ pub enum Column {
 
 impl Column {
     /// Every column, in display order.
-    pub const ALL: [Column; 16] = [
+    pub const ALL: [Column; 17] = [
         Column::Rule,
         Column::Traffic,
         Column::Local,
         Column::Remote,
         Column::Security,
+        Column::Decryption,
         Column::SpiIn,
         Column::SpiOut,
         Column::State,
@@ -572,6 +654,7 @@ impl Column {
             Column::Local => "Local",
             Column::Remote => "Remote",
             Column::Security => "Sec",
+            Column::Decryption => "Decryption",
             Column::SpiIn => "SPI in",
             Column::SpiOut => "SPI out",
             Column::State => "State",
@@ -598,13 +681,14 @@ impl Column {
             Column::BytesIn => 6,
             Column::BytesOut => 7,
             Column::Note => 8,
-            Column::Age => 9,
-            Column::Security => 10,
-            Column::Traffic => 11,
-            Column::Last => 12,
-            Column::Rate => 13,
-            Column::PktsIn => 14,
-            Column::PktsOut => 15,
+            Column::Decryption => 9,
+            Column::Age => 10,
+            Column::Security => 11,
+            Column::Traffic => 12,
+            Column::Last => 13,
+            Column::Rate => 14,
+            Column::PktsIn => 15,
+            Column::PktsOut => 16,
         }
     }
 
@@ -631,6 +715,7 @@ impl Column {
             Column::Local => row.local.clone(),
             Column::Remote => row.remote.clone(),
             Column::Security => row.security.clone(),
+            Column::Decryption => row.decryption.unwrap_or("-").to_string(),
             Column::SpiIn => row.spi_in.clone().unwrap_or_else(dash),
             Column::SpiOut => row.spi_out.clone().unwrap_or_else(dash),
             Column::State => row.state.as_str().to_string(),
@@ -1033,7 +1118,11 @@ pub(crate) mod tests {
             all: false,
         };
         let rows = rows(&sample(), opts);
-        assert_eq!(rows[0].local, "10.0.0.2:500");
+        // The ESP SAs' own (bare) addresses, seen from the responder.
+        assert_eq!(
+            (rows[0].local.as_str(), rows[0].remote.as_str()),
+            ("10.0.0.2", "10.0.0.1")
+        );
         assert_eq!(rows[0].spi_in.as_deref(), Some("c0000002"));
         assert_eq!(rows[0].inbound.bytes, 8400);
     }
@@ -1066,6 +1155,86 @@ pub(crate) mod tests {
         assert_eq!(
             spis,
             [Some("c0000002".into()), Some("deadbeef".into()), None]
+        );
+    }
+
+    /// A decryption outcome: `ok` messages or packets decrypted, `bad` failing their ICV.
+    pub(crate) fn decryption(ok: u64, bad: u64) -> DecryptionReport {
+        let status = match (ok, bad) {
+            (_, 0) => "decrypted",
+            (0, _) => "not-authenticated",
+            _ => "partial",
+        };
+        DecryptionReport {
+            status: status.into(),
+            decrypted: ok,
+            verified: ok,
+            not_decrypted: 0,
+            not_authenticated: bad,
+            first_failure: (bad > 0).then(|| crate::track::report::DecryptFailure {
+                frame: 7,
+                reason: "icv-mismatch".into(),
+            }),
+        }
+    }
+
+    /// The sample with keys: its IKE SA and outbound ESP decrypted, its inbound ESP
+    /// failing its integrity check.
+    pub(crate) fn decrypted_sample() -> Snapshot {
+        let mut snap = sample();
+        snap.report.ike_sas[0].decryption = Some(decryption(4, 0));
+        snap.report.esp_sas[0].decryption = Some(decryption(0, 42));
+        snap.report.esp_sas[1].decryption = Some(decryption(84, 0));
+        snap
+    }
+
+    #[test]
+    fn a_row_shows_the_worst_decryption_of_its_sas() {
+        let rows = rows(&decrypted_sample(), RowOptions::default());
+        assert_eq!(rows[0].decryption, Some("not-authenticated"));
+        assert_eq!(Column::Decryption.cell(&rows[0], 0.0), "not-authenticated");
+        assert_eq!(rows[1].decryption, None);
+        assert_eq!(Column::Decryption.cell(&rows[1], 0.0), "-");
+        let mut snap = decrypted_sample();
+        snap.report.esp_sas[0].decryption = Some(decryption(40, 2));
+        assert_eq!(
+            super::rows(&snap, RowOptions::default())[0].decryption,
+            Some("partial")
+        );
+        snap.report.esp_sas[0].decryption = None;
+        assert_eq!(
+            super::rows(&snap, RowOptions::default())[0].decryption,
+            Some("decrypted")
+        );
+        assert_eq!(
+            super::rows(&sample(), RowOptions::default())[0].decryption,
+            None
+        );
+    }
+
+    #[test]
+    fn decryption_in_words() {
+        assert_eq!(
+            decryption_text(&decryption(4, 0), "messages"),
+            "decrypted 4 messages (4 verified)"
+        );
+        assert_eq!(
+            decryption_text(&decryption(0, 42), "packets"),
+            "not authenticated: 42 packets failed their integrity check (first frame 7, \
+             icv-mismatch): a wrong key, or altered packets"
+        );
+        assert_eq!(
+            decryption_text(&decryption(40, 2), "packets"),
+            "partial: 40 packets decrypted (40 verified), 0 not decrypted, 2 not \
+             authenticated (first frame 7, icv-mismatch)"
+        );
+        let mut garbled = decryption(0, 0);
+        garbled.status = "not-decrypted".into();
+        garbled.not_decrypted = 3;
+        assert_eq!(
+            decryption_text(&garbled, "messages"),
+            "not decrypted: 3 messages did not decrypt: a wrong key or algorithm (no integrity \
+             check tells)"
         );
     }
 

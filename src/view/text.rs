@@ -69,6 +69,7 @@ fn has_content(c: Column, rows: &[SaRow]) -> bool {
         Column::Rule => rows.iter().any(|r| r.rule.is_some()),
         Column::Traffic => rows.iter().any(|r| r.traffic.is_some()),
         Column::Note => rows.iter().any(|r| r.note.is_some()),
+        Column::Decryption => rows.iter().any(|r| r.decryption.is_some()),
         _ => true,
     }
 }
@@ -249,7 +250,7 @@ mod tests {
                 "      Age Bytes in Bytes out Pkts in Pkts out   Rate  Last Note"
             ),
             concat!(
-                "10.0.0.1:500 10.0.0.2:500 ESP aes128-sha256 c0000001 c0000002 establis",
+                "10.0.0.1     10.0.0.2     ESP aes128-sha256 c0000001 c0000002 establis",
                 "hed   11s     4.1K      8.2K      42       84 1.2K/s 1.00s"
             ),
             concat!(

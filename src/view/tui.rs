@@ -465,7 +465,7 @@ fn draw_with_detail(
 }
 
 /// The detail pane's lines for a row: its IKE SA, exchanges with timings, NAT evidence,
-/// algorithms, ESP counters and findings.
+/// algorithms, ESP counters, decryption and findings.
 pub fn detail_lines(snap: &Snapshot, row: &SaRow, theme: Theme) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     out.push(Line::raw(row_line(row, snap.report.last_ts.unwrap_or(0.0))));
@@ -480,6 +480,7 @@ pub fn detail_lines(snap: &Snapshot, row: &SaRow, theme: Theme) -> Vec<Line<'sta
         )),
     }
     esp_detail(&mut out, snap, row, theme);
+    decryption_detail(&mut out, snap, row, theme);
     out
 }
 
@@ -709,6 +710,62 @@ fn esp_detail(out: &mut Vec<Line<'static>>, snap: &Snapshot, row: &SaRow, theme:
     }
 }
 
+/// What decryption with `--keys` achieved for the row's IKE SA and each of its ESP/AH SAs;
+/// nothing when no key was given for any of them.
+fn decryption_detail(out: &mut Vec<Line<'static>>, snap: &Snapshot, row: &SaRow, theme: Theme) {
+    if row.decryption.is_none() {
+        return;
+    }
+    out.push(heading("Decryption (--keys)", theme));
+    if let Some(ike) = row.ike.and_then(|i| snap.report.ike_sas.get(i)) {
+        let what = ike.decryption.as_ref().map_or_else(
+            || NO_KEY.to_string(),
+            |d| model::decryption_text(d, "messages"),
+        );
+        out.push(decryption_line(
+            format!("  IKE SA {}: {what}", ike.spi_i),
+            ike.decryption.as_ref(),
+            theme,
+        ));
+    }
+    let sas = snap.report.esp_sas.iter().chain(&snap.report.ah_sas);
+    for (spi, way) in [(&row.spi_in, "in"), (&row.spi_out, "out")] {
+        let Some(sa) = spi
+            .as_ref()
+            .and_then(|spi| sas.clone().find(|s| &s.spi == spi))
+        else {
+            continue;
+        };
+        let what = sa.decryption.as_ref().map_or_else(
+            || NO_KEY.to_string(),
+            |d| model::decryption_text(d, "packets"),
+        );
+        out.push(decryption_line(
+            format!("  {} {way}: {what}", sa.spi),
+            sa.decryption.as_ref(),
+            theme,
+        ));
+    }
+}
+
+/// An SA the key table holds nothing for.
+const NO_KEY: &str = "no key in the key table";
+
+/// A decryption line, in the error style when it failed.
+fn decryption_line(
+    text: String,
+    d: Option<&crate::track::report::DecryptionReport>,
+    theme: Theme,
+) -> Line<'static> {
+    match d.map(|d| d.status.as_str()) {
+        Some("not-authenticated" | "not-decrypted") => {
+            Line::styled(text, theme.severity(crate::diagnose::Severity::Error))
+        }
+        Some("partial") => Line::styled(text, theme.severity(crate::diagnose::Severity::Warning)),
+        _ => Line::raw(text),
+    }
+}
+
 const HELP: &[(&str, &str)] = &[
     (
         "q, Esc",
@@ -893,6 +950,46 @@ mod tests {
                 line.trim_end().to_string()
             })
             .collect()
+    }
+
+    #[test]
+    fn detail_says_how_each_sa_decrypted() {
+        let snap = crate::view::model::tests::decrypted_sample();
+        let mut st = state();
+        let lines = screen_of(&snap, 160, 48, &mut st);
+        assert!(lines[2].contains(" Decryption "), "{}", lines[2]);
+        assert!(lines[3].contains("not-authenticated"), "{}", lines[3]);
+        st.on_key(key(KeyCode::Enter), 3);
+        let row = &st.visible_rows(&snap)[0];
+        let text: Vec<String> = detail_lines(&snap, row, Theme::monochrome())
+            .iter()
+            .map(|l| l.to_string())
+            .skip_while(|l| l != "Decryption (--keys)")
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "Decryption (--keys)",
+                "  IKE SA 1111222233334444: decrypted 4 messages (4 verified)",
+                "  c0000001 in: not authenticated: 42 packets failed their integrity check \
+                 (first frame 7, icv-mismatch): a wrong key, or altered packets",
+                "  c0000002 out: decrypted 84 packets (84 verified)",
+            ]
+        );
+        let all = screen_of(&snap, 160, 48, &mut st).join("\n");
+        assert!(all.contains("Decryption (--keys)"), "{all}");
+        // Without keys there is no such section, nor column.
+        let plain = sample();
+        let row = &st.visible_rows(&plain)[0];
+        let text: Vec<String> = detail_lines(&plain, row, Theme::monochrome())
+            .iter()
+            .map(|l| l.to_string())
+            .collect();
+        assert!(
+            !text.iter().any(|l| l.starts_with("Decryption")),
+            "{text:?}"
+        );
+        assert!(!screen_of(&plain, 160, 48, &mut state())[2].contains("Decryption"));
     }
 
     #[test]

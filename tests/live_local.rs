@@ -1,0 +1,340 @@
+//! Live commands count from the side of the host they capture on: on an interface with an
+//! address, the statistics block's "sent" and "received" and the SA rows' local and remote,
+//! SPI in and SPI out are that address's (`--once`, `--json`, `serve`), and an
+//! explicit `--local` wins. The demo capture, recorded on Alice's interface, is replayed
+//! with tcpreplay onto a veth pair between two network namespaces this test creates (and
+//! removes, even on failure); the capturing end holds Bob's address, so every direction
+//! reads the other way round from the file's. Skips with a message when not root, or when
+//! `ip netns`, tcpreplay or the demo capture is missing.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ipsecmon");
+
+/// Bob's address in the demo capture: the capturing end of the link gets it.
+const BOB: &str = "192.0.2.2";
+
+/// The demo's ESP payload bytes from Alice to Bob and back (`report --json` of the file:
+/// `confidential_bytes_sent` and `_received` from Alice's side).
+const ALICE_TO_BOB: u64 = 16192;
+const BOB_TO_ALICE: u64 = 8896;
+
+fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn run(cmd: &str, args: &[&str]) -> Result<Output, String> {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .map_err(|e| format!("{cmd}: {e}"))?;
+    if out.status.success() {
+        return Ok(out);
+    }
+    Err(format!(
+        "{cmd} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    ))
+}
+
+/// The demo capture, when this machine can run the test; prints why not.
+fn can_run() -> Option<PathBuf> {
+    if !is_root() || run("ip", &["netns", "list"]).is_err() {
+        println!("skipped: live local-address test needs root and `ip netns`");
+        return None;
+    }
+    if run("tcpreplay", &["--version"]).is_err() {
+        println!("skipped: tcpreplay is not installed (Debian package tcpreplay)");
+        return None;
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo/demo.pcap");
+    if !p.exists() {
+        println!("skipped: fixtures/demo/demo.pcap is missing");
+        return None;
+    }
+    Some(p)
+}
+
+/// Two namespaces joined by a veth pair; the near end holds [`BOB`]. Removed on drop.
+struct Pair {
+    ns: [String; 2],
+    links: [String; 2],
+}
+
+impl Pair {
+    fn create(tag: &str) -> Pair {
+        let id = std::process::id();
+        let pair = Pair {
+            ns: [
+                format!("ipsm-local-{tag}a-{id}"),
+                format!("ipsm-local-{tag}b-{id}"),
+            ],
+            links: [format!("ipl{tag}a{id}"), format!("ipl{tag}b{id}")],
+        };
+        pair.setup()
+            .unwrap_or_else(|e| panic!("setting up namespaces: {e}"));
+        pair
+    }
+
+    fn setup(&self) -> Result<(), String> {
+        for ns in &self.ns {
+            run("ip", &["netns", "add", ns])?;
+            run("ip", &["-n", ns, "link", "set", "lo", "up"])?;
+            // No IPv6 on the link: its neighbour discovery would add frames.
+            for conf in ["all", "default"] {
+                let key = format!("net.ipv6.conf.{conf}.disable_ipv6=1");
+                run("ip", &["netns", "exec", ns, "sysctl", "-q", "-w", &key])?;
+            }
+        }
+        let [a, b] = &self.links;
+        run("ip", &["link", "add", a, "type", "veth", "peer", "name", b])?;
+        for (ns, link) in self.ns.iter().zip(&self.links) {
+            run("ip", &["link", "set", link, "netns", ns])?;
+            run("ip", &["-n", ns, "link", "set", link, "up"])?;
+        }
+        let bob = format!("{BOB}/24");
+        run("ip", &["-n", &self.ns[0], "addr", "add", &bob, "dev", a])?;
+        Ok(())
+    }
+
+    /// Replays `file` into the far end as fast as tcpreplay can.
+    fn replay(&self, file: &Path) {
+        let f = file.to_str().unwrap();
+        let (ns, link) = (&self.ns[1], &self.links[1]);
+        let args = [
+            "netns",
+            "exec",
+            ns,
+            "tcpreplay",
+            "-q",
+            "--topspeed",
+            "-i",
+            link,
+            f,
+        ];
+        run("ip", &args).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// `ipsecmon ARGS -i NEAR` in the near namespace.
+    fn ipsecmon(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns[0], BIN])
+            .args(args)
+            .args(["-i", &self.links[0]])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for ns in &self.ns {
+            let _ = run("ip", &["netns", "del", ns]);
+        }
+    }
+}
+
+/// The value after `label` on the line of the `--once` text that holds it.
+fn stat(text: &str, label: &str) -> u64 {
+    let line = text
+        .lines()
+        .find(|l| l.contains(label))
+        .unwrap_or_else(|| panic!("no {label} in {text}"));
+    let after = line.split(label).nth(1).unwrap().trim_start();
+    after.split(' ').next().unwrap().parse().unwrap()
+}
+
+/// `ipsecmon --once` over the replayed demo with `extra` flags: its text.
+fn once(pair: &Pair, file: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["--once", "--duration", "4"];
+    args.extend_from_slice(extra);
+    let child = pair.ipsecmon(&args).spawn().expect("start ipsecmon");
+    // The capture opens within the first second; replay after it.
+    std::thread::sleep(Duration::from_millis(1500));
+    pair.replay(file);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("ipsecmon - 266 frames - "), "{text}");
+    text
+}
+
+/// The SA row that holds `spi`.
+fn row<'a>(text: &'a str, spi: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.contains(spi) && l.contains("established"))
+        .unwrap_or_else(|| panic!("no established row with {spi} in {text}"))
+}
+
+#[test]
+fn once_counts_and_shows_from_the_interfaces_own_address() {
+    let Some(file) = can_run() else { return };
+    let pair = Pair::create("o");
+    let text = once(&pair, &file, &[]);
+    assert_eq!(
+        stat(&text, "Confidential bytes sent"),
+        BOB_TO_ALICE,
+        "{text}"
+    );
+    assert_eq!(stat(&text, "Confidential bytes received"), ALICE_TO_BOB);
+    assert_eq!(stat(&text, "Authenticated bytes sent"), BOB_TO_ALICE);
+    let bob = row(&text, "743367c9");
+    assert!(
+        bob.starts_with(
+            "192.0.2.2:4500 192.0.2.1:4500 ESP/UDP aes128-sha256-modp2048 59f5981f 743367c9"
+        ),
+        "{bob}"
+    );
+    // Eve's attempts, which Bob is no party to, stay as Alice began them.
+    assert!(
+        text.lines().any(|l| l
+            .split_whitespace()
+            .take(2)
+            .eq(["192.0.2.1:500", "192.0.2.3:500"])),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_explicit_local_address_wins_over_the_interfaces() {
+    let Some(file) = can_run() else { return };
+    let pair = Pair::create("x");
+    let text = once(&pair, &file, &["--local", "192.0.2.1"]);
+    assert_eq!(
+        stat(&text, "Confidential bytes sent"),
+        ALICE_TO_BOB,
+        "{text}"
+    );
+    assert_eq!(stat(&text, "Confidential bytes received"), BOB_TO_ALICE);
+    let bob = row(&text, "743367c9");
+    assert!(
+        bob.starts_with(
+            "192.0.2.1:4500 192.0.2.2:4500 ESP/UDP aes128-sha256-modp2048 743367c9 59f5981f"
+        ),
+        "{bob}"
+    );
+}
+
+#[test]
+fn json_lines_count_from_the_interfaces_own_address() {
+    let Some(file) = can_run() else { return };
+    let pair = Pair::create("j");
+    let mut child = pair
+        .ipsecmon(&["--json", "--refresh", "0.2", "--duration", "4"])
+        .spawn()
+        .expect("start ipsecmon");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // The first line is the first publication: the capture is open.
+    let first = lines.next().expect("a first JSON line").unwrap();
+    assert!(first.starts_with("{\"schema\":1,"), "{first}");
+    pair.replay(&file);
+    let last = lines.map_while(Result::ok).last().expect("more lines");
+    assert!(child.wait().unwrap().success());
+    let last: serde_json::Value = serde_json::from_str(&last).unwrap();
+    let stats = &last["report"]["stats"];
+    assert_eq!(last["report"]["frames"], 266);
+    assert_eq!(stats["confidential_bytes_sent"], BOB_TO_ALICE, "{stats}");
+    assert_eq!(
+        stats["confidential_bytes_received"], ALICE_TO_BOB,
+        "{stats}"
+    );
+}
+
+/// Runs `f` on a thread that has entered network namespace `ns`.
+fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let fd = File::open(&path).unwrap();
+        // SAFETY: setns with a valid namespace descriptor affects only this thread.
+        assert_eq!(
+            unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) },
+            0
+        );
+        f()
+    })
+    .join()
+    .unwrap()
+}
+
+/// A minimal HTTP/1.0 GET of `path`: the body.
+fn get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(
+        text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"),
+        "{text}"
+    );
+    text.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
+/// The stats of `serve`'s API in namespace `ns`, once all 266 frames are in.
+fn served_stats(ns: &str, addr: SocketAddr) -> serde_json::Value {
+    in_ns(ns, move || {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let v: serde_json::Value = serde_json::from_str(&get(addr, "/api/v1/stats")).unwrap();
+            if v["frames"] == 266 || Instant::now() > deadline {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+}
+
+#[test]
+fn serve_counts_from_the_interfaces_own_address() {
+    let Some(file) = can_run() else { return };
+    let pair = Pair::create("s");
+    let mut child = pair
+        .ipsecmon(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--refresh",
+            "0.2",
+            "--duration",
+            "30",
+        ])
+        .spawn()
+        .expect("start ipsecmon serve");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr: SocketAddr = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "serve ended early"
+        );
+        if let Some(rest) = line.trim().split("serving http://").nth(1) {
+            break rest.trim_end_matches("/metrics").parse().unwrap();
+        }
+    };
+    pair.replay(&file);
+    let v = served_stats(&pair.ns[0], addr);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(v["frames"], 266, "{v}");
+    assert_eq!(v["stats"]["confidential_bytes_sent"], BOB_TO_ALICE, "{v}");
+    assert_eq!(
+        v["stats"]["confidential_bytes_received"], ALICE_TO_BOB,
+        "{v}"
+    );
+}

@@ -106,14 +106,16 @@ for r in $(seq "$ROUNDS"); do
     touch "$WORK/done"
     wait "$sl"
     # The counters come with the next snapshot, and snapshots of many SAs are spaced out:
-    # wait until the received count stays the same over three looks.
+    # wait until the received count stays the same over three looks and every packet
+    # received is either tracked or counted as dropped (a stale snapshot shows neither).
     last=-1
     same=0
     for _ in $(seq 60); do
         sleep 2
         ip netns exec "$NS_RX" curl -s "http://127.0.0.1:$PORT/metrics" >"$WORK/metrics" || true
         now=$(metric ipsecmon_capture_received_packets_total "$WORK/metrics")
-        if [ "$now" = "$last" ] && [ "$now" != 0 ]; then same=$((same + 1)); else same=0; fi
+        seen=$(( $(metric ipsecmon_frames_total "$WORK/metrics") + $(metric ipsecmon_capture_dropped_packets_total "$WORK/metrics") ))
+        if [ "$now" = "$last" ] && [ "$now" != 0 ] && [ "$seen" -ge "$now" ]; then same=$((same + 1)); else same=0; fi
         [ "$same" -ge 2 ] && break
         last=$now
     done

@@ -313,13 +313,19 @@ pub struct Opened {
     pub live: bool,
 }
 
-/// Opens a live interface (with `filter`, or the default BPF filter) or a capture file
+/// Opens a live interface (with `filter`, or the default BPF filter, and the libpcap
+/// settings `live`) or a capture file
 /// replayed at `speed` times its recorded pace (0: as fast as possible). Drop privileges
 /// after this and before [`Runner::start`].
-pub fn open(spec: &SourceSpec, filter: Option<&str>, speed: f64) -> Result<Opened, CaptureError> {
+pub fn open(
+    spec: &SourceSpec,
+    filter: Option<&str>,
+    live: &LiveOptions,
+    speed: f64,
+) -> Result<Opened, CaptureError> {
     match spec {
         SourceSpec::Live(iface) => {
-            let src = capture::open_live(iface, filter, &LiveOptions::default())?;
+            let src = capture::open_live(iface, filter, live)?;
             Ok(Opened {
                 source: Box::new(src),
                 live: true,

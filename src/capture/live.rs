@@ -29,10 +29,12 @@ pub struct LiveOptions {
     pub buffer_size: Option<i32>,
 }
 
-/// Default kernel buffer: a third of a second of a saturated gigabit link. The capture
-/// thread pauses while it publishes a snapshot (tens to hundreds of milliseconds with
-/// tens of thousands of SAs); libpcap's 2 MiB default fills in 17 ms at that rate.
-pub const DEFAULT_BUFFER: i32 = 32 << 20;
+/// Default kernel buffer (`--buffer-mib`): half a second of 2 Gbit/s. The capture thread
+/// pauses while it publishes a snapshot (about a tenth of a second with 10,000 tunnels);
+/// libpcap's 2 MiB default fills in 8 ms at that rate, and 32 MiB still dropped up to
+/// 3.6 % of a `tcpreplay --topspeed` on a veth pair (BENCHMARKS.md). The kernel holds
+/// the whole buffer for as long as the capture runs.
+pub const DEFAULT_BUFFER: i32 = 128 << 20;
 
 impl Default for LiveOptions {
     fn default() -> Self {

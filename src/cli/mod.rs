@@ -104,6 +104,25 @@ pub struct LiveArgs {
     /// After opening the interface, drop privileges to this user.
     #[arg(long, env = "IPSECMON_USER")]
     pub user: Option<String>,
+
+    /// Kernel capture buffer, in MiB: what absorbs the traffic while a snapshot of the
+    /// SAs is built (the default holds half a second of 2 Gbit/s).
+    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_BUFFER_MIB,
+          value_parser = clap::value_parser!(u32).range(1..=2047))]
+    pub buffer_mib: u32,
+}
+
+/// Default of `--buffer-mib` ([`crate::capture::DEFAULT_BUFFER`]).
+pub const DEFAULT_BUFFER_MIB: u32 = (crate::capture::DEFAULT_BUFFER >> 20) as u32;
+
+impl LiveArgs {
+    /// The libpcap settings these flags ask for.
+    pub fn options(&self) -> crate::capture::LiveOptions {
+        crate::capture::LiveOptions {
+            buffer_size: Some((self.buffer_mib.min(2047) << 20) as i32),
+            ..crate::capture::LiveOptions::default()
+        }
+    }
 }
 
 impl EngineArgs {
@@ -212,8 +231,7 @@ pub fn open_source(
     use crate::capture::{self, Paced};
     use anyhow::Context;
     if let Some(iface) = interface {
-        let opts = capture::LiveOptions::default();
-        let source = capture::open_live(iface, live.filter.as_deref(), &opts)?;
+        let source = capture::open_live(iface, live.filter.as_deref(), &live.options())?;
         if let Some(user) = &live.user {
             capture::drop_privileges(user)
                 .with_context(|| format!("dropping privileges to {user}"))?;

@@ -147,8 +147,13 @@ fn open(spec: &SourceSpec, args: &ViewArgs) -> anyhow::Result<(Box<dyn FrameSour
         .unwrap_or(if args.once || args.json { 0.0 } else { 1.0 });
     // The error names the file or interface, the cause and the fix; its chain would repeat
     // the cause.
-    let opened =
-        runner::open(spec, args.live.filter.as_deref(), speed).map_err(|e| anyhow!("{e}"))?;
+    let opened = runner::open(
+        spec,
+        args.live.filter.as_deref(),
+        &args.live.options(),
+        speed,
+    )
+    .map_err(|e| anyhow!("{e}"))?;
     Ok((opened.source, opened.live))
 }
 

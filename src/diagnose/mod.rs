@@ -6,6 +6,7 @@
 
 mod proposals;
 mod rules;
+mod scope;
 pub mod text;
 
 use serde::{Deserialize, Serialize};
@@ -154,10 +155,11 @@ impl Default for Config {
 /// Findings for a report, worst first: errors before warnings before information, then
 /// the more certain first, then by the first frame of their evidence.
 pub fn diagnose(report: &Report, config: &Config) -> Vec<Finding> {
+    let scope = scope::Scope::new(report);
     let mut out: Vec<Finding> = report
         .ike_sas
         .iter()
-        .flat_map(|sa| rules::for_ike_sa(sa, report, config))
+        .flat_map(|sa| rules::for_ike_sa(sa, &scope, config))
         .collect();
     out.extend(rules::invalid_spi(report));
     out.extend(rules::half_open_flood(report, config));

@@ -8,7 +8,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::track::report::{IkeSaReport, Report};
+use super::scope::Scope;
+use crate::track::report::IkeSaReport;
 
 /// The algorithm families a proposal is made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -158,7 +159,7 @@ pub(super) fn offered<'a>(sa: &'a IkeSaReport, protocol: &str) -> Vec<&'a str> {
 /// each with where it was seen.
 fn responder_side<'a>(
     sa: &'a IkeSaReport,
-    report: &'a Report,
+    scope: &Scope<'a>,
     protocol: &str,
 ) -> Vec<(&'a str, String)> {
     let responder = super::rules::host(&sa.responder);
@@ -172,7 +173,11 @@ fn responder_side<'a>(
     for p in &sa.accepted {
         add(p, "accepted earlier in this IKE SA".to_string());
     }
-    for o in report.ike_sas.iter().filter(|o| o.spi_i != sa.spi_i) {
+    // Only SAs that the responder or the initiator started can hold either kind of line.
+    for o in scope
+        .initiated_by_either(responder, initiator)
+        .filter(|o| o.spi_i != sa.spi_i)
+    {
         let (oi, or) = (
             super::rules::host(&o.initiator),
             super::rules::host(&o.responder),
@@ -196,14 +201,14 @@ fn responder_side<'a>(
 
 /// Evidence sentences for a `no-proposal-chosen` failure: each side's proposals and the
 /// closest pair with what differs in it.
-pub(super) fn comparison(sa: &IkeSaReport, report: &Report) -> Vec<String> {
-    comparison_for(sa, report, refused_protocol(sa))
+pub(super) fn comparison(sa: &IkeSaReport, scope: &Scope<'_>) -> Vec<String> {
+    comparison_for(sa, scope, refused_protocol(sa))
 }
 
 /// [`comparison`] for the proposals of `protocol` (`ike`, `esp` or `ah`).
-pub(super) fn comparison_for(sa: &IkeSaReport, report: &Report, protocol: &str) -> Vec<String> {
+pub(super) fn comparison_for(sa: &IkeSaReport, scope: &Scope<'_>, protocol: &str) -> Vec<String> {
     let ours = offered(sa, protocol);
-    let theirs = responder_side(sa, report, protocol);
+    let theirs = responder_side(sa, scope, protocol);
     let mut out = Vec::new();
     if ours.is_empty() {
         out.push(format!(

@@ -7,6 +7,7 @@ use crate::track::report::{
 
 use crate::wire::ike::registry;
 
+use super::scope::Scope;
 use super::{Code, Config, Evidence, Finding, Severity};
 
 /// Evidence kinds of the NAT report that prove a NAT sits on the path. A source-hash
@@ -26,10 +27,10 @@ const NAT_TRAVERSAL: [&str; 3] = ["udp-encapsulation", "port-float", "ike-on-450
 const REFUSED_REMEDY: &str = "The peer ended the negotiation with the error notify named above, which points at no single setting. Compare the policies on both computers (filter lists, filter actions, authentication methods, IKE version) and look at the peer's IKE log for what it rejected.";
 
 /// A check of one cause for one IKE SA.
-type Check = fn(&IkeSaReport, &Report, &Config) -> Option<Finding>;
+type Check = fn(&IkeSaReport, &Scope<'_>, &Config) -> Option<Finding>;
 
 /// Findings about one IKE SA, in no particular order.
-pub(super) fn for_ike_sa(sa: &IkeSaReport, report: &Report, config: &Config) -> Vec<Finding> {
+pub(super) fn for_ike_sa(sa: &IkeSaReport, scope: &Scope<'_>, config: &Config) -> Vec<Finding> {
     let mut out = Vec::new();
     let checks: [Check; 8] = [
         failure,
@@ -42,15 +43,15 @@ pub(super) fn for_ike_sa(sa: &IkeSaReport, report: &Report, config: &Config) -> 
         expired_not_renewed,
     ];
     for check in checks {
-        out.extend(check(sa, report, config));
+        out.extend(check(sa, scope, config));
     }
-    out.extend(child_refusals(sa, report));
+    out.extend(child_refusals(sa, scope));
     out
 }
 
 /// One finding per cause among the child SA negotiations refused while the IKE SA was
 /// up (a cause the SA's own failure already reports is not repeated).
-fn child_refusals(sa: &IkeSaReport, report: &Report) -> Vec<Finding> {
+fn child_refusals(sa: &IkeSaReport, scope: &Scope<'_>) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
     let known = sa.failure.as_ref().map(|f| f.code.as_str());
     for f in &sa.child_failures {
@@ -58,14 +59,14 @@ fn child_refusals(sa: &IkeSaReport, report: &Report) -> Vec<Finding> {
             continue;
         };
         if known != Some(f.code.as_str()) && out.iter().all(|o| o.code != code) {
-            out.push(child_finding(sa, report, f, code));
+            out.push(child_finding(sa, scope, f, code));
         }
     }
     out
 }
 
 /// The finding for one refused child SA negotiation.
-fn child_finding(sa: &IkeSaReport, report: &Report, f: &Failure, code: Code) -> Finding {
+fn child_finding(sa: &IkeSaReport, scope: &Scope<'_>, f: &Failure, code: Code) -> Finding {
     let what = match f.notify_type {
         Some(n) => {
             let name = registry::notify_name(sa.version, n).unwrap_or("error notify");
@@ -94,7 +95,7 @@ fn child_finding(sa: &IkeSaReport, report: &Report, f: &Failure, code: Code) -> 
         x.evidence.push(ev(f.frame, ts, reason.clone()));
     }
     if code == Code::NoProposalChosen {
-        let lines = super::proposals::comparison_for(sa, report, "esp");
+        let lines = super::proposals::comparison_for(sa, scope, "esp");
         x.evidence
             .extend(lines.into_iter().map(|what| ev(f.frame, ts, what)));
     }
@@ -169,7 +170,7 @@ fn ev(frame: u64, ts: f64, what: impl Into<String>) -> Evidence {
 
 /// A failure the tracker recorded on the SA, with the evidence of its exchanges and, for
 /// an inferred failure, what the inference rests on.
-fn failure(sa: &IkeSaReport, report: &Report, _config: &Config) -> Option<Finding> {
+fn failure(sa: &IkeSaReport, scope: &Scope<'_>, _config: &Config) -> Option<Finding> {
     let f = sa.failure.as_ref()?;
     let code = code_from_str(&f.code)?;
     let mut out = finding(code, Severity::Error, sa, failure_summary(sa, code));
@@ -195,7 +196,7 @@ fn failure(sa: &IkeSaReport, report: &Report, _config: &Config) -> Option<Findin
     }
     if code == Code::NoProposalChosen {
         let ts = frame_ts(sa, f.frame);
-        let lines = super::proposals::comparison(sa, report);
+        let lines = super::proposals::comparison(sa, scope);
         out.evidence
             .extend(lines.into_iter().map(|what| ev(f.frame, ts, what)));
     }
@@ -407,11 +408,11 @@ fn response_what(x: &ExchangeReport) -> String {
 /// A negotiation still pending longer than the threshold, reported during the hang
 /// ("negotiating for 12 s: no answer from 192.0.2.2"). A request counts as unanswered
 /// once it was retransmitted or has waited a second; a fresh one is just pending.
-fn stalled_while_pending(sa: &IkeSaReport, report: &Report, config: &Config) -> Option<Finding> {
+fn stalled_while_pending(sa: &IkeSaReport, scope: &Scope<'_>, config: &Config) -> Option<Finding> {
     if sa.state != IkeState::Negotiating {
         return None;
     }
-    let now = report.last_ts?;
+    let now = scope.report.last_ts?;
     let pending = now - sa.started;
     if pending < config.stall_after_s {
         return None;
@@ -450,7 +451,7 @@ fn stalled_while_pending(sa: &IkeSaReport, report: &Report, config: &Config) -> 
 }
 
 /// INVALID_KE_PAYLOAD answered by a retry that succeeded: an extra round trip, worth knowing.
-fn invalid_ke_recovered(sa: &IkeSaReport, _report: &Report, _config: &Config) -> Option<Finding> {
+fn invalid_ke_recovered(sa: &IkeSaReport, _scope: &Scope<'_>, _config: &Config) -> Option<Finding> {
     const INVALID_KE: u16 = 17;
     if sa.failure.is_some() || sa.version != 2 {
         return None;
@@ -490,13 +491,13 @@ fn has_kind(sa: &IkeSaReport, kinds: &[&str]) -> bool {
 /// 4500 (IKEv2 IKE_AUTH, IKEv1 MM5 or Quick Mode, RFC 7296 §2.23, RFC 3947 §4) while
 /// staying on the original ports, or ESP outside UDP; and it needs evidence that no peer
 /// fakes (a source hash alone is not enough, see the NAT report).
-fn nat_breaks_ipsec(sa: &IkeSaReport, report: &Report, _config: &Config) -> Option<Finding> {
+fn nat_breaks_ipsec(sa: &IkeSaReport, scope: &Scope<'_>, _config: &Config) -> Option<Finding> {
     let ah = has_kind(sa, &["ah-through-nat"]);
     let checksum = has_kind(sa, &["checksum-mismatch"]);
     let natted = !matches!(sa.nat.verdict, NatVerdict::None | NatVerdict::Undecidable)
         && has_kind(sa, &NAT_PROOF);
-    let traversal = has_kind(sa, &NAT_TRAVERSAL) || child_sas_encapsulated(sa, report);
-    let untraversed = natted && !traversal && past_float_point(sa, report);
+    let traversal = has_kind(sa, &NAT_TRAVERSAL) || child_sas_encapsulated(sa, scope);
+    let untraversed = natted && !traversal && past_float_point(sa, scope);
     if !(ah || checksum || untraversed) {
         return None;
     }
@@ -533,7 +534,7 @@ fn nat_breaks_ipsec(sa: &IkeSaReport, report: &Report, _config: &Config) -> Opti
 
 /// The negotiation went on past IKE_SA_INIT (IKEv2) or MM4 (IKEv1) without leaving its
 /// first ports, or ESP travelled outside UDP.
-fn past_float_point(sa: &IkeSaReport, report: &Report) -> bool {
+fn past_float_point(sa: &IkeSaReport, scope: &Scope<'_>) -> bool {
     let first_port = sa.exchanges.first().map_or(0, |x| x.dst_port);
     let later = match sa.version {
         2 => sa
@@ -556,30 +557,19 @@ fn past_float_point(sa: &IkeSaReport, report: &Report) -> bool {
     let stayed = later
         .iter()
         .any(|x| x.dst_port == first_port && first_port != 4500);
-    stayed || esp_of(sa, report).any(|e| e.encap == "none")
+    stayed || scope.children(sa).iter().any(|e| e.encap == "none")
 }
 
-fn child_sas_encapsulated(sa: &IkeSaReport, report: &Report) -> bool {
-    esp_of(sa, report).any(|e| e.encap == "udp")
-}
-
-fn esp_of<'a>(
-    sa: &'a IkeSaReport,
-    report: &'a Report,
-) -> impl Iterator<Item = &'a EspSaReport> + 'a {
-    report
-        .esp_sas
-        .iter()
-        .chain(report.ah_sas.iter())
-        .filter(move |e| e.ike_sa.as_deref() == Some(sa.spi_i.as_str()))
+fn child_sas_encapsulated(sa: &IkeSaReport, scope: &Scope<'_>) -> bool {
+    scope.children(sa).iter().any(|e| e.encap == "udp")
 }
 
 /// Established, protected traffic seen in one direction only.
-fn esp_one_way(sa: &IkeSaReport, report: &Report, config: &Config) -> Option<Finding> {
-    if !was_up(sa, report) {
+fn esp_one_way(sa: &IkeSaReport, scope: &Scope<'_>, config: &Config) -> Option<Finding> {
+    if !was_up(sa, scope) {
         return None;
     }
-    let sas: Vec<&EspSaReport> = esp_of(sa, report).collect();
+    let sas = scope.children(sa);
     let busy = sas
         .iter()
         .find(|e| e.packets >= 3 && e.last_seen - e.first_seen >= config.one_way_after_s)?;
@@ -620,27 +610,24 @@ fn esp_one_way(sa: &IkeSaReport, report: &Report, config: &Config) -> Option<Fin
 
 /// The SA had a usable child SA during its life (up now, or up until a Delete or idle
 /// expiry), and no IKE SA rekey handed its children to a successor.
-fn was_up(sa: &IkeSaReport, report: &Report) -> bool {
+fn was_up(sa: &IkeSaReport, scope: &Scope<'_>) -> bool {
     let up = match sa.state {
         IkeState::Established => true,
         IkeState::Deleted | IkeState::Expired => sa.established_after_s.is_some(),
         _ => false,
     };
-    let replaced = report
-        .ike_sas
-        .iter()
-        .any(|o| o.rekeyed_from.as_deref() == Some(sa.spi_i.as_str()));
+    let replaced = scope.was_replaced(sa);
     up && !replaced
 }
 
 /// IKE completed, but no ESP or AH followed within the threshold (while the SA lived).
-fn esp_blocked(sa: &IkeSaReport, report: &Report, config: &Config) -> Option<Finding> {
-    if !was_up(sa, report) || sa.child_sas.is_empty() || esp_of(sa, report).next().is_some() {
+fn esp_blocked(sa: &IkeSaReport, scope: &Scope<'_>, config: &Config) -> Option<Finding> {
+    if !was_up(sa, scope) || sa.child_sas.is_empty() || !scope.children(sa).is_empty() {
         return None;
     }
     let up_at = sa.started + sa.established_after_s?;
     let until = match sa.state {
-        IkeState::Established => report.last_ts?,
+        IkeState::Established => scope.report.last_ts?,
         _ => sa.last_seen,
     };
     let quiet = until - up_at;
@@ -663,7 +650,7 @@ fn esp_blocked(sa: &IkeSaReport, report: &Report, config: &Config) -> Option<Fin
 
 /// Both peers requested a rekey at the same time (overlapping CREATE_CHILD_SA / Quick Mode
 /// requests in opposite directions).
-fn rekey_collision(sa: &IkeSaReport, _report: &Report, _config: &Config) -> Option<Finding> {
+fn rekey_collision(sa: &IkeSaReport, _scope: &Scope<'_>, _config: &Config) -> Option<Finding> {
     let rekeys: Vec<&ExchangeReport> = sa
         .exchanges
         .iter()
@@ -700,14 +687,16 @@ fn rekey_collision(sa: &IkeSaReport, _report: &Report, _config: &Config) -> Opti
 }
 
 /// Expired without a successor between the same peers.
-fn expired_not_renewed(sa: &IkeSaReport, report: &Report, _config: &Config) -> Option<Finding> {
+fn expired_not_renewed(sa: &IkeSaReport, scope: &Scope<'_>, _config: &Config) -> Option<Finding> {
     if sa.state != IkeState::Expired {
         return None;
     }
-    let renewed = report.ike_sas.iter().any(|o| {
-        o.rekeyed_from.as_deref() == Some(sa.spi_i.as_str())
-            || (o.started > sa.started && same_peers(o, sa) && o.state == IkeState::Established)
-    });
+    let renewed = scope.was_replaced(sa)
+        || scope
+            .initiated_by_either(host(&sa.initiator), host(&sa.responder))
+            .any(|o| {
+                o.started > sa.started && same_peers(o, sa) && o.state == IkeState::Established
+            });
     if renewed {
         return None;
     }

@@ -26,7 +26,7 @@ fn exchange(name: &str, frame: u64, started: f64, response: Option<(u64, f64)>) 
     }
 }
 
-fn sa(state: IkeState) -> IkeSaReport {
+pub(super) fn sa(state: IkeState) -> IkeSaReport {
     IkeSaReport {
         version: 2,
         spi_i: "0123456789abcdef".into(),
@@ -57,7 +57,14 @@ fn sa(state: IkeState) -> IkeSaReport {
     }
 }
 
-fn esp(spi: &str, src: &str, dst: &str, packets: u64, first: f64, last: f64) -> EspSaReport {
+pub(super) fn esp(
+    spi: &str,
+    src: &str,
+    dst: &str,
+    packets: u64,
+    first: f64,
+    last: f64,
+) -> EspSaReport {
     EspSaReport {
         spi: spi.into(),
         src: src.into(),

@@ -10,7 +10,8 @@
 //! The `/metrics` exposition is rendered once per snapshot and kept: with thousands of
 //! tunnels a rendering takes far longer than a scrape may. While scrapes keep coming, a
 //! background task renders each new snapshot as soon as it is published, so that a scrape
-//! finds the exposition ready; a scrape that arrives first renders it itself.
+//! finds the exposition ready; a scrape that arrives while it renders gets the previous
+//! exposition at once, and one that arrives before it started renders it itself.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -75,6 +76,10 @@ pub struct ServerState {
     exposition: Mutex<Exposition>,
     /// A scrape came since the background renderer last looked: keep rendering ahead.
     scraped: AtomicBool,
+    /// When the last scrape came (`None`: never).
+    last_scrape: Mutex<Option<Instant>>,
+    /// The body last rendered, for scrapes that come while the next one is rendered.
+    last_body: Mutex<Bytes>,
     token: Option<String>,
 }
 
@@ -90,6 +95,8 @@ impl ServerState {
                 served: false,
             }),
             scraped: AtomicBool::new(false),
+            last_scrape: Mutex::new(None),
+            last_body: Mutex::new(Bytes::new()),
             token,
         })
     }
@@ -111,9 +118,47 @@ impl ServerState {
             ex.body = Bytes::from(ex.metrics.render());
             ex.snapshot = Some(snap);
             ex.served = false;
+            *self.last_body.lock().unwrap_or_else(|e| e.into_inner()) = ex.body.clone();
         }
         ex.served |= scrape;
         ex.body.clone()
+    }
+
+    /// The body for a scrape. While scrapes keep coming, the background renderer keeps
+    /// the exposition within one snapshot of the latest, so a scrape takes what is
+    /// rendered, at once: rendering tens of thousands of tunnels can take seconds on a
+    /// core the capture keeps busy, and a scrape must not wait for it. The first scrape,
+    /// and the first after [`RENDER_AHEAD_FOR`] without any, render the latest snapshot
+    /// themselves.
+    fn scrape_body(&self) -> Bytes {
+        let now = Instant::now();
+        let previous = self
+            .last_scrape
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(now);
+        let rendering_ahead = previous.is_some_and(|t| now.duration_since(t) < RENDER_AHEAD_FOR);
+        if rendering_ahead {
+            match self.exposition.try_lock() {
+                Ok(mut ex) if !ex.body.is_empty() => {
+                    ex.served = true;
+                    return ex.body.clone();
+                }
+                Ok(_) => {}
+                // Being rendered: the body before it.
+                Err(_) => {
+                    let last = self
+                        .last_body
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone();
+                    if !last.is_empty() {
+                        return last;
+                    }
+                }
+            }
+        }
+        self.metrics_body(true)
     }
 
     /// Renders each new snapshot ahead of the scrapes, for as long as scrapes come: a
@@ -350,16 +395,24 @@ async fn healthz(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
     Json(json!({"schema": 1, "status": "ok", "source": snap.source, "frames": snap.report.frames}))
 }
 
-async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
+async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
     state.scraped.store(true, Ordering::Relaxed);
-    let body = state.metrics_body(true);
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
+    // On the blocking pool: rendering a large snapshot must not hold an async worker.
+    match tokio::task::spawn_blocking(move || state.scrape_body()).await {
+        Ok(body) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "rendering the metrics failed\n",
+        )
+            .into_response(),
+    }
 }
 
 /// Renders on the blocking pool: a large snapshot takes a while to serialise, and the
@@ -466,6 +519,67 @@ mod tests {
         })
         .await
         .unwrap()
+    }
+
+    /// A state over a snapshot source that the test can replace.
+    fn state_over(cell: Arc<Mutex<Arc<Snapshot>>>) -> Arc<ServerState> {
+        let latest: Latest = Arc::new(move || Arc::clone(&cell.lock().unwrap()));
+        ServerState::new(latest, Metrics::new(MetricsConfig::default()), None)
+    }
+
+    fn snapshot(frames: u64) -> Arc<Snapshot> {
+        let mut snap = crate::runner::Shared::new("test")
+            .latest()
+            .snapshot
+            .as_ref()
+            .clone();
+        snap.report.frames = frames;
+        Arc::new(snap)
+    }
+
+    fn frames(body: &Bytes) -> String {
+        let text = String::from_utf8_lossy(body);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("ipsecmon_frames_total"));
+        line.unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn scrapes_take_the_rendered_body_and_the_renderer_brings_the_next() {
+        let cell = Arc::new(Mutex::new(snapshot(1)));
+        let state = state_over(Arc::clone(&cell));
+        // The first scrape renders the latest snapshot itself.
+        let first = state.scrape_body();
+        assert_eq!(frames(&first), "ipsecmon_frames_total 1");
+        // A newer snapshot: the next scrape takes what is rendered, without rendering...
+        *cell.lock().unwrap() = snapshot(2);
+        assert_eq!(state.scrape_body(), first);
+        // ...and the renderer (here called directly) brings the new one for the next.
+        assert!(state.behind());
+        state.metrics_body(false);
+        assert_eq!(frames(&state.scrape_body()), "ipsecmon_frames_total 2");
+        // While a rendering holds the exposition, a scrape gets the last body at once.
+        let held = state.lock();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let scraper = Arc::clone(&state);
+        std::thread::spawn(move || tx.send(scraper.scrape_body()).unwrap());
+        let got = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the scrape waited for the rendering");
+        assert_eq!(frames(&got), "ipsecmon_frames_total 2");
+        drop(held);
+    }
+
+    #[test]
+    fn a_scrape_after_a_long_pause_renders_the_latest_itself() {
+        let cell = Arc::new(Mutex::new(snapshot(1)));
+        let state = state_over(Arc::clone(&cell));
+        state.scrape_body();
+        *cell.lock().unwrap() = snapshot(5);
+        // Nobody scraped for longer than the renderer keeps rendering ahead.
+        *state.last_scrape.lock().unwrap() = Instant::now().checked_sub(RENDER_AHEAD_FOR * 2);
+        assert_eq!(frames(&state.scrape_body()), "ipsecmon_frames_total 5");
     }
 
     #[tokio::test]

@@ -50,6 +50,9 @@ pub struct Published {
     pub status: Status,
 }
 
+/// SAs in a snapshot from which the one it replaces is freed on a thread of its own.
+const FREE_ELSEWHERE_FROM: usize = 10_000;
+
 /// The cell the capture thread publishes into and readers poll.
 #[derive(Debug)]
 pub struct Shared {
@@ -105,10 +108,17 @@ impl Shared {
         let snapshot = Arc::new(snapshot);
         let mut guard = self.lock();
         guard.seq += 1;
-        guard.snapshot = snapshot;
+        let old = std::mem::replace(&mut guard.snapshot, snapshot);
         guard.status = status;
         drop(guard);
         self.changed.notify_all();
+        // Freeing a snapshot of many SAs takes a while: not on the capture thread.
+        let r = &old.report;
+        if r.ike_sas.len() + r.esp_sas.len() + r.ah_sas.len() >= FREE_ELSEWHERE_FROM {
+            let freeing = std::thread::Builder::new().name("free-snapshot".into());
+            // When no thread can be started, it is freed here after all.
+            let _ = freeing.spawn(move || drop(old));
+        }
     }
 }
 
@@ -269,10 +279,40 @@ impl Worker {
     }
 
     fn publish(&self, status: Status) {
+        let started = Instant::now();
         let snap = self
             .engine
             .snapshot(&self.config.source_name, self.source.stats());
+        let r = &snap.report;
+        let (ike_sas, child_sas) = (r.ike_sas.len(), r.esp_sas.len() + r.ah_sas.len());
         self.shared.publish(snap, status);
+        tracing::debug!(
+            ike_sas,
+            child_sas,
+            build_ms = started.elapsed().as_millis() as u64,
+            "snapshot published"
+        );
+    }
+}
+
+/// Keeps memory that a snapshot freed for the next one, for processes that publish
+/// snapshots for as long as they run (`serve`, the view). A snapshot of 100,000 tunnels is
+/// hundreds of MB of small and large allocations; by default the C library gives the
+/// large ones and the top of the heap back to the system when the previous snapshot is
+/// dropped, and the next snapshot faults every page in again, which on a virtual machine
+/// made up 35 % of its build time. Resident memory then stays at its peak instead of
+/// falling between snapshots. Does nothing outside glibc.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // The largest mmap threshold glibc accepts on 64-bit systems.
+        const MMAP_AT: libc::c_int = 32 << 20;
+        // SAFETY: mallopt only changes allocator parameters; it is called before the
+        // capture and HTTP threads start.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_AT);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
+        }
     }
 }
 

@@ -30,10 +30,13 @@ pub struct LiveOptions {
 }
 
 /// Default kernel buffer (`--buffer-mib`): half a second of 2 Gbit/s. The capture thread
-/// pauses while it publishes a snapshot (about a tenth of a second with 10,000 tunnels);
-/// libpcap's 2 MiB default fills in 8 ms at that rate, and 32 MiB still dropped up to
-/// 3.6 % of a `tcpreplay --topspeed` on a veth pair (BENCHMARKS.md). The kernel holds
-/// the whole buffer for as long as the capture runs.
+/// pauses while it publishes a snapshot (0.07–0.12 s with 10,000 tunnels); libpcap's 2 MiB
+/// default fills in 8 ms at that rate, and 32 MiB still dropped up to 3.6 % of a
+/// `tcpreplay --topspeed` on a veth pair (BENCHMARKS.md). The kernel holds the whole
+/// buffer for as long as the capture runs.
+///
+/// Limitation: a snapshot of 100,000 tunnels takes seconds to build, longer than this
+/// buffer lasts at gigabit rates, so such a capture drops packets at each publication.
 pub const DEFAULT_BUFFER: i32 = 128 << 20;
 
 impl Default for LiveOptions {

@@ -82,6 +82,7 @@ fn read_token(path: &Path) -> anyhow::Result<String> {
 
 /// Runs the command; returns the exit code.
 pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
+    crate::runner::keep_freed_memory();
     let token = args.token_file.as_deref().map(read_token).transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

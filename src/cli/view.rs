@@ -76,6 +76,7 @@ pub struct ViewArgs {
 
 /// Runs the view; returns the exit code.
 pub fn run(args: ViewArgs) -> anyhow::Result<u8> {
+    crate::runner::keep_freed_memory();
     check(&args)?;
     let interactive = !args.once && !args.json;
     if interactive && !std::io::stdout().is_terminal() {

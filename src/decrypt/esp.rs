@@ -54,8 +54,14 @@ pub(crate) fn open(
     out.extend_from_slice(ct);
     decipher(cipher, keys.enc_key.expose(), iv, &header, out, icv)?;
     let verified = keys.integrity.mac.is_some() || cipher.aead_icv_len().is_some();
-    let (next_header, len) = trailer(out, verified)?;
-    if !verified && !inner_plausible(next_header, &out[..len]) {
+    let (next_header, len, default_padding) = trailer(out, verified)?;
+    // Without an ICV the inner packet must look right. With one it vouches for the
+    // integrity key only: a wrong encryption key beside the right integrity key (keys
+    // copied from the wrong line) verifies and yields noise, so the plaintext must still
+    // end in RFC 4303's default padding or carry a recognisable inner packet.
+    let plausible = inner_plausible(next_header, &out[..len]);
+    let padded = default_padding && out.len() - len > 2;
+    if !plausible && !(verified && padded) {
         return Err(DecryptError::BadPlaintext);
     }
     Ok(Opened {
@@ -73,9 +79,10 @@ fn esp_header(esp: &EspPacket<'_>) -> [u8; 8] {
     h
 }
 
-/// The pad length and next header that end the plaintext; the padding must be the
-/// default 1, 2, 3, ... when nothing else vouches for the key.
-fn trailer(buf: &[u8], verified: bool) -> Result<(u8, usize), DecryptError> {
+/// The next header and the length of the inner packet that end the plaintext, and
+/// whether the padding is the default 1, 2, 3, ...; it must be when nothing else vouches
+/// for the key.
+fn trailer(buf: &[u8], verified: bool) -> Result<(u8, usize, bool), DecryptError> {
     let n = buf.len();
     let (pad, next) = (usize::from(buf[n - 2]), buf[n - 1]);
     if pad + 2 > n {
@@ -89,7 +96,7 @@ fn trailer(buf: &[u8], verified: bool) -> Result<(u8, usize), DecryptError> {
     if !verified && !default {
         return Err(DecryptError::BadPadding);
     }
-    Ok((next, n - 2 - pad))
+    Ok((next, n - 2 - pad, default))
 }
 
 /// A next header and inner packet that a correct decryption would give.

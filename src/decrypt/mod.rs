@@ -38,7 +38,8 @@ pub enum DecryptError {
     BadLength,
     /// The pad length or padding of the plaintext is impossible.
     BadPadding,
-    /// The plaintext does not parse (a wrong key or IV, where no ICV could tell).
+    /// The plaintext does not parse: a wrong key or IV where no ICV could tell, or a
+    /// wrong encryption key beside a right integrity key.
     BadPlaintext,
     /// IKEv1: the IV cannot be derived (the chosen proposal or a KE payload of phase 1
     /// was not captured).
@@ -297,7 +298,7 @@ impl Decryptor {
         let verified = opened.verified;
         let Some(fragment) = sealed.fragment else {
             let first = sealed.next;
-            parse_inner(msg, first, &self.scratch, opened.base, ctx, verified)?;
+            parse_inner(msg, first, &self.scratch, opened.base, ctx)?;
             return Ok(IkeDecrypt::Decrypted { verified });
         };
         let h = msg.header;
@@ -310,14 +311,7 @@ impl Decryptor {
         let Some(whole) = done else {
             return Ok(IkeDecrypt::FragmentStored { verified });
         };
-        parse_inner(
-            msg,
-            whole.first_payload,
-            &whole.data,
-            opened.base,
-            ctx,
-            whole.verified,
-        )?;
+        parse_inner(msg, whole.first_payload, &whole.data, opened.base, ctx)?;
         self.scratch.clear();
         self.scratch.extend_from_slice(&whole.data);
         Ok(IkeDecrypt::Decrypted {
@@ -362,19 +356,19 @@ impl Decryptor {
     }
 }
 
-/// Walks an IKEv2 plaintext into `msg`. Without an ICV a chain that does not parse means
-/// a wrong key: the payloads are dropped again and the message counts as not decrypted.
+/// Walks an IKEv2 plaintext into `msg`. A chain that does not parse means a wrong
+/// encryption key, even when the ICV verified (that vouches for the integrity key only):
+/// the payloads are dropped again and the message counts as not decrypted.
 fn parse_inner(
     msg: &mut IkeMessage,
     first: u8,
     plain: &[u8],
     base: usize,
     ctx: ParseContext,
-    verified: bool,
 ) -> Result<(), DecryptError> {
     let before = msg.payloads.len();
     ike::parse_decrypted(msg, first, plain, base, ctx);
-    if !verified && msg.error.is_some() {
+    if msg.error.is_some() {
         msg.payloads.truncate(before);
         msg.error = None;
         return Err(DecryptError::BadPlaintext);

@@ -766,3 +766,53 @@ fn esp_too_short_for_iv_and_icv() {
     let r = d.esp(&esp_packet(0xc001, 1, &[0; 20]));
     assert_eq!(r, Some(Err(DecryptError::BadLength)));
 }
+
+#[test]
+fn ikev2_wrong_encryption_key_beside_the_right_integrity_key_is_not_decrypted() {
+    let mut d = Decryptor::new(table(&cbc_sha1_keys()));
+    for k in 1..=64u8 {
+        // Sealed under another encryption key, authenticated under the table's: the ICV
+        // verifies, the plaintext is noise.
+        let bytes = sk_cbc_message(41, &auth_failed_notify(), &[k; 16], &h(SK_AI), 0x20);
+        let (msg, r) = open_v2(&mut d, &bytes);
+        assert!(
+            matches!(
+                r,
+                Some(IkeDecrypt::Failed(
+                    DecryptError::BadPlaintext | DecryptError::BadPadding
+                ))
+            ),
+            "key {k}: {r:?}"
+        );
+        assert!(decrypted(&msg).is_empty(), "key {k}");
+        assert!(msg.error.is_none(), "key {k}: {:?}", msg.error);
+    }
+}
+
+#[test]
+fn esp_wrong_encryption_key_beside_the_right_integrity_key_is_not_decrypted() {
+    let mut d = Decryptor::new(table(ESP_LINE));
+    let mut ip = vec![
+        0x45, 0, 0, 32, 0, 0, 0, 0, 64, 17, 0, 0, 10, 1, 1, 1, 10, 1, 0, 10,
+    ];
+    ip.extend_from_slice(&udp_segment());
+    for k in 1..=64u8 {
+        let wrong_line = ESP_LINE.replace(
+            "0x000102030405060708090a0b0c0d0e0f",
+            &format!("0x{}", format!("{k:02x}").repeat(16)),
+        );
+        let mut wrong = Decryptor::new(table(&wrong_line));
+        for (inner, next) in [(&udp_segment()[..], 17), (&ip[..], 4)] {
+            let payload = esp_cbc_sha1(inner, next, &h(SK_AI));
+            assert!(d.esp(&esp_packet(0xc001, 5, &payload)).unwrap().is_ok());
+            let r = wrong.esp(&esp_packet(0xc001, 5, &payload)).unwrap();
+            assert!(
+                matches!(
+                    r,
+                    Err(DecryptError::BadPlaintext | DecryptError::BadPadding)
+                ),
+                "key {k}, next header {next}: {r:?}"
+            );
+        }
+    }
+}

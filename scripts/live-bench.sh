@@ -33,7 +33,7 @@ BIN=$PWD/target/release/ipsecmon
 mkdir -p "$DATA"
 [ -s "$FILE" ] || target/release/ipsecmon-gen --packets "$PACKETS" --tunnels "$TUNNELS" --out "$FILE" 2>/dev/null
 # The BPF filter ipsecmon applies by default (capture::DEFAULT_FILTER), given to tcpdump too.
-FILTER="udp port 500 or udp port 4500 or ip proto 50 or ip proto 51 or ip6 proto 50 or ip6 proto 51 or icmp or icmp6 or (ip[6:2] & 0x1fff != 0)"
+FILTER="udp port 500 or udp port 4500 or ip proto 50 or ip proto 51 or ip6 proto 50 or ip6 proto 51 or icmp or icmp6 or (ip[6:2] & 0x1fff != 0) or (ip6 and (ip6[6] == 44 or ip6[6] == 0 or ip6[6] == 43 or ip6[6] == 60))"
 
 ID=perfbench$$
 NS_TX=$ID-tx

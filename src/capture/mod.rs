@@ -22,9 +22,14 @@ pub use paced::Paced;
 pub use privilege::{drop_privileges, PrivilegeError};
 
 /// Default BPF filter for live capture: IKE, NAT-T, ESP and AH over IPv4 and IPv6, plus
-/// ICMP errors (which quote them), and IPv4 fragments (large IKE messages).
+/// ICMP errors (which quote them), IPv4 fragments after the first (large IKE messages;
+/// the first carries the UDP header), and IPv6 packets whose first header is an
+/// extension header (fragment, hop-by-hop, routing, destination options): BPF's `udp
+/// port` and `ip6 proto` only look at the fixed header's next header field, so
+/// fragmented IKE over IPv6 would never reach the decoder.
 pub const DEFAULT_FILTER: &str = "udp port 500 or udp port 4500 or ip proto 50 or ip proto 51 \
-or ip6 proto 50 or ip6 proto 51 or icmp or icmp6 or (ip[6:2] & 0x1fff != 0)";
+or ip6 proto 50 or ip6 proto 51 or icmp or icmp6 or (ip[6:2] & 0x1fff != 0) \
+or (ip6 and (ip6[6] == 44 or ip6[6] == 0 or ip6[6] == 43 or ip6[6] == 60))";
 
 /// One captured frame as the source delivers it.
 #[derive(Debug, Clone, Copy)]
@@ -155,5 +160,81 @@ pub fn open(
     match spec {
         SourceSpec::File(path) => Ok(Box::new(open_file(path)?)),
         SourceSpec::Live(iface) => Ok(Box::new(open_live(iface, filter, &LiveOptions::default())?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DEFAULT_FILTER;
+
+    /// An Ethernet frame carrying `ip` (an IPv4 or IPv6 packet).
+    fn ether(ip: &[u8]) -> Vec<u8> {
+        let ethertype: [u8; 2] = if ip[0] >> 4 == 6 {
+            [0x86, 0xdd]
+        } else {
+            [0x08, 0x00]
+        };
+        [&[0u8; 12][..], &ethertype, ip].concat()
+    }
+
+    /// An IPv6 packet from 2001:db8::1 to 2001:db8::2 whose first header is `next`.
+    fn ip6(next: u8, rest: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&(rest.len() as u16).to_be_bytes());
+        p.extend_from_slice(&[next, 64]);
+        for last in [1u8, 2] {
+            p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+            p.extend_from_slice(&[0; 11]);
+            p.push(last);
+        }
+        p.extend_from_slice(rest);
+        p
+    }
+
+    fn udp(src: u16, dst: u16) -> Vec<u8> {
+        [
+            &src.to_be_bytes()[..],
+            &dst.to_be_bytes(),
+            &[0, 12, 0, 0, 1, 2, 3, 4],
+        ]
+        .concat()
+    }
+
+    /// A fragment header (next header `next`, offset in 8-byte units, more fragments).
+    fn frag(next: u8, offset: u16, more: bool) -> Vec<u8> {
+        let off = (offset << 3) | u16::from(more);
+        [&[next, 0][..], &off.to_be_bytes(), &[0, 0, 0, 7]].concat()
+    }
+
+    #[test]
+    fn the_default_filter_takes_ipv6_ike_behind_extension_headers_and_leaves_other_udp() {
+        let dead = pcap::Capture::dead(pcap::Linktype::ETHERNET).unwrap();
+        let bpf = dead.compile(DEFAULT_FILTER, true).unwrap();
+        let ike = udp(500, 500);
+        let dns = udp(5353, 53);
+        let cases: [(&str, Vec<u8>, bool); 7] = [
+            ("IKE over IPv6", ip6(17, &ike), true),
+            ("ESP over IPv6", ip6(50, &[0xc0, 1, 0, 0, 0, 0, 0, 1]), true),
+            (
+                "first fragment of IKE over IPv6",
+                ip6(44, &[frag(17, 0, true), ike.clone()].concat()),
+                true,
+            ),
+            (
+                "later fragment of IKE over IPv6",
+                ip6(44, &[frag(17, 185, false), vec![0xab; 16]].concat()),
+                true,
+            ),
+            (
+                "IKE after a destination options header",
+                ip6(60, &[vec![17, 0, 1, 4, 0, 0, 0, 0], ike.clone()].concat()),
+                true,
+            ),
+            ("DNS over IPv6", ip6(17, &dns), false),
+            ("TCP over IPv6", ip6(6, &[0; 20]), false),
+        ];
+        for (what, packet, want) in cases {
+            assert_eq!(bpf.filter(&ether(&packet)), want, "{what}");
+        }
     }
 }

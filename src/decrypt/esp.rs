@@ -61,7 +61,7 @@ pub(crate) fn open(
     // end in RFC 4303's default padding or carry a recognisable inner packet.
     let plausible = inner_plausible(next_header, &out[..len]);
     let padded = default_padding && out.len() - len > 2;
-    if !plausible && !(verified && padded) {
+    if !(plausible || verified && padded) {
         return Err(DecryptError::BadPlaintext);
     }
     Ok(Opened {

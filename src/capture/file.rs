@@ -124,9 +124,9 @@ impl std::fmt::Debug for FileSource {
 /// Errors name the file: it cannot be opened, is a directory, is empty, or starts with
 /// neither format's magic number.
 pub fn open_file(path: &Path) -> Result<FileSource, CaptureError> {
-    let io_err = |source| CaptureError::Io {
+    let io_err = |error| CaptureError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let mut file = File::open(path).map_err(io_err)?;
     let meta = file.metadata().map_err(io_err)?;

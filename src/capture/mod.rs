@@ -64,13 +64,14 @@ pub struct CaptureStats {
 /// reading, the frame number at which the problem was found.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    /// The file could not be opened or read.
-    #[error("{path}: {source}")]
+    /// The file could not be opened or read. The I/O error is part of the message and
+    /// not a separate cause, so that error chains print it once.
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not a capture this reader understands.
     #[error("{path}: not a pcap or pcapng file ({detail})")]

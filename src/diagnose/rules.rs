@@ -644,9 +644,18 @@ fn esp_blocked(sa: &IkeSaReport, scope: &Scope<'_>, config: &Config) -> Option<F
         ),
     );
     out.evidence = exchange_evidence(sa);
+    // With NAT traversal negotiated, ESP would have travelled in UDP 4500, which the IKE
+    // messages on that port show passing: a firewall dropping protocol 50 explains
+    // nothing, and the usual cause is traffic that the negotiated selectors do not cover.
+    if has_kind(sa, &NAT_TRAVERSAL) || sa.exchanges.iter().any(|x| x.dst_port == 4500) {
+        out.remedy = ESP_BLOCKED_ENCAPSULATED_REMEDY.to_string();
+    }
     out.confidence = 0.5;
     Some(out)
 }
+
+/// The remedy of `esp-blocked` when the SA uses NAT traversal.
+const ESP_BLOCKED_ENCAPSULATED_REMEDY: &str = "The key exchange completed but no protected packet followed, although ESP was to travel in UDP 4500, where the IKE messages passed. Either the traffic matches none of the negotiated traffic selectors (check that the filter lists mirror each other, addresses and ports swapped on the other computer, and that the traffic uses the ports they name; with the session keys, --keys, ipsecmon shows the selectors each side accepted), or a firewall tells ESP in UDP 4500 from IKE by its first four bytes and drops it: allow UDP 4500 whole.";
 
 /// Both peers requested a rekey at the same time (overlapping CREATE_CHILD_SA / Quick Mode
 /// requests in opposite directions).

@@ -414,6 +414,15 @@ fn no_esp_after_ike_is_blocked() {
     assert_eq!(codes(&f), vec![("esp-blocked", Severity::Warning)]);
     let early = report(vec![established()], vec![], 110.0);
     assert!(diagnose(&early, &Config::default()).is_empty());
+    assert!(f[0].remedy.contains("protocol 50"), "{}", f[0].remedy);
+    // IKE_AUTH on UDP 4500 (NAT traversal): ESP would be in UDP too, so a firewall
+    // dropping protocol 50 is not the explanation; the selectors are.
+    let mut natt = established();
+    natt.exchanges[1].dst_port = 4500;
+    let f = diagnose(&report(vec![natt], vec![], 140.0), &Config::default());
+    assert_eq!(codes(&f), vec![("esp-blocked", Severity::Warning)]);
+    assert!(f[0].remedy.contains("traffic selectors"), "{}", f[0].remedy);
+    assert!(!f[0].remedy.contains("protocol 50"), "{}", f[0].remedy);
 }
 
 #[test]

@@ -161,8 +161,16 @@ pub fn diagnose(report: &Report, config: &Config) -> Vec<Finding> {
         .iter()
         .flat_map(|sa| rules::for_ike_sa(sa, &scope, config))
         .collect();
-    out.extend(rules::invalid_spi(report));
-    out.extend(rules::half_open_flood(report, config));
+    out.extend(rules::invalid_spi(report, config));
+    if let Some(flood) = rules::half_open_flood(report, config) {
+        // The flood's finding stands for its negotiations: one line each would bury
+        // every other finding under thousands of identical ones.
+        let half_open: std::collections::HashSet<&str> = rules::half_open(report)
+            .map(|sa| sa.spi_i.as_str())
+            .collect();
+        out.retain(|f| f.ike_sa.as_deref().is_none_or(|s| !half_open.contains(s)));
+        out.push(flood);
+    }
     sort_worst_first(&mut out);
     out
 }

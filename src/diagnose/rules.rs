@@ -737,16 +737,40 @@ fn same_peers(a: &IkeSaReport, b: &IkeSaReport) -> bool {
     (ai == bi && ar == br) || (ai == br && ar == bi)
 }
 
+/// The negotiations never answered or completed: no responder SPI, not established.
+pub(super) fn half_open(report: &Report) -> impl Iterator<Item = &IkeSaReport> {
+    report
+        .ike_sas
+        .iter()
+        .filter(|s| s.spi_r.bytes().all(|b| b == b'0') && s.state != IkeState::Established)
+}
+
 /// ESP for SPIs no SA owns (the report-wide counter).
-pub(super) fn invalid_spi(report: &Report) -> Option<Finding> {
-    if report.stats.bad_spi_packets == 0 {
-        return None;
-    }
+///
+/// Without a full table or a fully observed pair of peers the tracker cannot tell a
+/// random SPI from an SA negotiated before the capture began; many SPIs that carried one
+/// packet each and belong to no IKE SA (at least the half-open flood threshold) are
+/// reported as such a flood too.
+pub(super) fn invalid_spi(report: &Report, config: &Config) -> Option<Finding> {
     let orphans: Vec<&EspSaReport> = report
         .esp_sas
         .iter()
+        .chain(&report.ah_sas)
         .filter(|e| e.ike_sa.is_none())
         .collect();
+    let single = orphans.iter().filter(|e| e.packets <= 1).count();
+    let flood = single >= config.half_open_threshold.max(1);
+    if report.stats.bad_spi_packets == 0 && !flood {
+        return None;
+    }
+    let summary = if report.stats.bad_spi_packets > 0 {
+        format!(
+            "{} protected packets arrived for SPIs no negotiated SA owns",
+            report.stats.bad_spi_packets
+        )
+    } else {
+        format!("{single} SPIs carried one protected packet each and belong to no IKE SA: a flood of random SPIs, or traffic for SAs the receiver does not have")
+    };
     let evidence: Vec<Evidence> = orphans
         .iter()
         .take(5)
@@ -762,10 +786,7 @@ pub(super) fn invalid_spi(report: &Report) -> Option<Finding> {
         code: Code::InvalidSpi,
         severity: Severity::Warning,
         ike_sa: None,
-        summary: format!(
-            "{} protected packets arrived for SPIs no negotiated SA owns",
-            report.stats.bad_spi_packets
-        ),
+        summary,
         evidence,
         remedy: remedy(Code::InvalidSpi).to_string(),
         confidence: 0.7,
@@ -782,11 +803,7 @@ fn evicted_note(evicted: u64) -> String {
 
 /// Many negotiations left half-open (no responder SPI ever seen).
 pub(super) fn half_open_flood(report: &Report, config: &Config) -> Option<Finding> {
-    let half_open: Vec<&IkeSaReport> = report
-        .ike_sas
-        .iter()
-        .filter(|s| s.spi_r.bytes().all(|b| b == b'0') && s.state != IkeState::Established)
-        .collect();
+    let half_open: Vec<&IkeSaReport> = half_open(report).collect();
     if half_open.len() < config.half_open_threshold {
         return None;
     }

@@ -468,6 +468,25 @@ fn half_open_flood_and_bad_spis() {
     assert!(f[0]
         .summary
         .starts_with("120 negotiations from 1 source(s)"));
+    // Past the stall threshold each of them is also a stalled negotiation; the flood's
+    // one finding stands for them all, and other SAs keep their own findings.
+    let mut r = r.clone();
+    let mut failed = sa(IkeState::Failed);
+    failed.spi_r = "fedcba9876543210".into();
+    failed.failure = Some(Failure::notified("auth-failed", 24, 9));
+    r.ike_sas.push(failed);
+    r.last_ts = Some(200.0);
+    let each = rules::for_ike_sa(&r.ike_sas[0], &scope::Scope::new(&r), &Config::default());
+    assert!(!each.is_empty(), "one half-open SA alone has a finding");
+    let f = diagnose(&r, &Config::default());
+    assert_eq!(
+        codes(&f),
+        vec![
+            ("auth-failed", Severity::Error),
+            ("half-open-flood", Severity::Warning),
+            ("invalid-spi", Severity::Warning)
+        ]
+    );
 }
 
 #[test]
@@ -620,4 +639,38 @@ fn an_authentication_failure_behind_a_nat_names_the_nat_in_evidence_and_remedy()
     assert!(f[0]
         .remedy
         .ends_with("or authenticate with an identity that is not an address."));
+}
+
+#[test]
+fn many_single_packet_spis_without_ike_are_a_random_spi_flood() {
+    let orphans = |n: u32| -> Vec<EspSaReport> {
+        (0..n)
+            .map(|i| EspSaReport {
+                ike_sa: None,
+                ike_sa_link: None,
+                ..esp(
+                    &format!("{i:08x}"),
+                    "10.0.0.1",
+                    "192.0.2.1",
+                    1,
+                    100.0,
+                    100.0,
+                )
+            })
+            .collect()
+    };
+    let few = report(Vec::new(), orphans(99), 101.0);
+    assert!(diagnose(&few, &Config::default()).is_empty());
+    let flood = report(Vec::new(), orphans(100), 101.0);
+    let f = diagnose(&flood, &Config::default());
+    assert_eq!(codes(&f), vec![("invalid-spi", Severity::Warning)]);
+    assert!(f[0]
+        .summary
+        .starts_with("100 SPIs carried one protected packet each"));
+    // SAs with traffic of their own are tunnels whose negotiation the capture missed.
+    let mut busy = orphans(150);
+    for e in &mut busy {
+        e.packets = 40;
+    }
+    assert!(diagnose(&report(Vec::new(), busy, 101.0), &Config::default()).is_empty());
 }

@@ -95,7 +95,12 @@ fuzz_target!(|data: &[u8]| {
     );
     assert_eq!(r.frames, number);
     serde_json::to_string(&snap).expect("the snapshot serialises");
-    let _ = ipsecmon::cli::report::render(r);
+    let mut text = Vec::new();
+    ipsecmon::cli::report::render(&engine.rows(), &mut text).expect("the report renders");
+    let mut json = Vec::new();
+    engine
+        .write_report_json(&mut json)
+        .expect("the report streams as JSON");
     let _ = findings_text(&snap.findings, Style::Plain);
     let _ = text::render(&snap, RowOptions::default());
     metrics.update(&snap);

@@ -83,7 +83,9 @@ pub struct SaRow {
     pub ike: Option<usize>,
     /// Policy rule name, when a policy labelled the SA.
     pub rule: Option<String>,
-    /// What the SA carries: the protocols and ports of its rule's filters.
+    /// What the SA carries: the protocols and ports of its rule's filters, else the
+    /// traffic selectors its child SA negotiated (decrypted with `--keys`; without keys
+    /// and without a policy nothing says what it carries).
     pub traffic: Option<String>,
     /// Local endpoint (the initiator unless `--local` names the responder): where the
     /// row's ESP/AH was seen, that SA's own address (UDP 4500 after NAT traversal), else
@@ -293,6 +295,13 @@ impl IkeCtx<'_> {
             set_endpoints(&mut row, outbound, inbound);
         } else {
             set_endpoints(&mut row, inbound, outbound);
+        }
+        if row.traffic.is_none() {
+            row.traffic = if self.flip {
+                selectors_traffic(&child.ts_r, &child.ts_i)
+            } else {
+                selectors_traffic(&child.ts_i, &child.ts_r)
+            };
         }
         row.since = child.established_at.unwrap_or(self.ike.started);
         row.state = self.child_state(child, &row);
@@ -537,6 +546,57 @@ fn security_of(protocol: &str, encap: Option<&str>) -> String {
         Some("udp") => format!("{proto}/UDP"),
         _ => proto,
     }
+}
+
+/// The traffic a child SA's negotiated selectors cover, local side first, as
+/// `192.0.2.1 <-> 192.0.2.2 tcp/6667, 192.0.2.2 tcp/6668`; `None` when the capture did not
+/// show them (they travel encrypted: `--keys` reads them).
+fn selectors_traffic(local: &[String], remote: &[String]) -> Option<String> {
+    if local.is_empty() && remote.is_empty() {
+        return None;
+    }
+    let side = |ts: &[String]| {
+        if ts.is_empty() {
+            return "?".to_string();
+        }
+        let short: Vec<String> = ts.iter().map(|t| compact_selector(t)).collect();
+        short.join(", ")
+    };
+    Some(format!("{} <-> {}", side(local), side(remote)))
+}
+
+/// `192.0.2.2 proto 6 port 6667` as `192.0.2.2 tcp/6667`.
+fn compact_selector(ts: &str) -> String {
+    let mut words = ts.split(' ');
+    let mut out = words.next().unwrap_or_default().to_string();
+    while let Some(w) = words.next() {
+        match (w, words.next()) {
+            ("proto", Some(p)) => {
+                let name = match p {
+                    "6" => "tcp",
+                    "17" => "udp",
+                    "1" => "icmp",
+                    "58" => "icmp6",
+                    other => other,
+                };
+                out.push(' ');
+                out.push_str(name);
+            }
+            ("port", Some(port)) => {
+                out.push('/');
+                out.push_str(port);
+            }
+            (w, rest) => {
+                out.push(' ');
+                out.push_str(w);
+                if let Some(r) = rest {
+                    out.push(' ');
+                    out.push_str(r);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The traffic a rule selects, from the snapshot's rule summaries.
@@ -1033,6 +1093,43 @@ pub(crate) mod tests {
         assert_eq!(rows[2].state, RowState::EspOnly);
         assert_eq!(rows[2].spi_out.as_deref(), Some("deadbeef"));
         assert_eq!(rows[2].local, "10.0.5.5");
+    }
+
+    #[test]
+    fn decrypted_selectors_are_the_traffic_of_a_row_without_a_rule() {
+        let mut snap = sample();
+        let child = &mut snap.report.ike_sas[0].child_sas[0];
+        child.ts_i = vec!["192.0.2.1".into()];
+        child.ts_r = vec![
+            "192.0.2.2 proto 6 port 6667".into(),
+            "2001:db8::2 proto 17".into(),
+        ];
+        let rows = rows(&snap, RowOptions::default());
+        assert_eq!(
+            rows[0].traffic.as_deref(),
+            Some("192.0.2.1 <-> 192.0.2.2 tcp/6667, 2001:db8::2 udp")
+        );
+        // Seen from the responder's side, its own selectors come first.
+        let local = host_of(&snap.report.ike_sas[0].responder);
+        let flipped = super::rows(
+            &snap,
+            RowOptions {
+                local,
+                ..RowOptions::default()
+            },
+        );
+        assert_eq!(
+            flipped[0].traffic.as_deref(),
+            Some("192.0.2.2 tcp/6667, 2001:db8::2 udp <-> 192.0.2.1")
+        );
+        // A rule's traffic is what the policy says, and it takes precedence.
+        snap.report.ike_sas[0].rule = Some("Abczz with Bob".into());
+        snap.rules = vec![crate::snapshot::RuleSummary {
+            name: "Abczz with Bob".into(),
+            traffic: "tcp/6667, tcp/6668".into(),
+        }];
+        let rows = super::rows(&snap, RowOptions::default());
+        assert_eq!(rows[0].traffic.as_deref(), Some("tcp/6667, tcp/6668"));
     }
 
     #[test]

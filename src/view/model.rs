@@ -548,6 +548,23 @@ fn security_of(protocol: &str, encap: Option<&str>) -> String {
     }
 }
 
+/// The policy's rules that negotiate security and have no SA up among `rows` (the
+/// metrics' "configured but down"), as `"Name" (traffic)`, joined; `None` when every rule
+/// has one, or without a policy.
+pub fn rules_down(snap: &Snapshot, rows: &[SaRow]) -> Option<String> {
+    let down: Vec<String> = snap
+        .rules
+        .iter()
+        .filter(|r| {
+            !rows
+                .iter()
+                .any(|row| row.rule.as_deref() == Some(r.name.as_str()) && is_up(row.state))
+        })
+        .map(|r| format!("\"{}\" ({})", r.name, r.traffic))
+        .collect();
+    (!down.is_empty()).then(|| down.join(", "))
+}
+
 /// The traffic a child SA's negotiated selectors cover, local side first, as
 /// `192.0.2.1 <-> 192.0.2.2 tcp/6667, 192.0.2.2 tcp/6668`; `None` when the capture did not
 /// show them (they travel encrypted: `--keys` reads them).
@@ -1130,6 +1147,27 @@ pub(crate) mod tests {
         }];
         let rows = super::rows(&snap, RowOptions::default());
         assert_eq!(rows[0].traffic.as_deref(), Some("tcp/6667, tcp/6668"));
+    }
+
+    #[test]
+    fn rules_without_an_sa_up_are_named() {
+        let mut snap = sample();
+        assert_eq!(rules_down(&snap, &rows(&snap, RowOptions::default())), None);
+        snap.report.ike_sas[0].rule = Some("Abczz with Bob".into());
+        snap.report.ike_sas[1].rule = Some("SIP with Eve".into());
+        snap.rules = ["Abczz with Bob", "SIP with Eve", "Backup"]
+            .iter()
+            .map(|n| crate::snapshot::RuleSummary {
+                name: n.to_string(),
+                traffic: "any".into(),
+            })
+            .collect();
+        // The first SA is up, the second still negotiating, the third rule has none.
+        let r = rows(&snap, RowOptions::default());
+        assert_eq!(
+            rules_down(&snap, &r).as_deref(),
+            Some("\"SIP with Eve\" (any), \"Backup\" (any)")
+        );
     }
 
     #[test]

@@ -180,6 +180,9 @@ pub fn render(snap: &Snapshot, opts: RowOptions) -> String {
         };
         let _ = writeln!(out, "{none}");
     }
+    if let Some(down) = model::rules_down(snap, &rows) {
+        let _ = writeln!(out, "Rules with no SA up: {down}");
+    }
     let _ = writeln!(out);
     render_stats(&mut out, &snap.report.stats);
     let _ = writeln!(out);

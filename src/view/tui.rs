@@ -312,6 +312,11 @@ fn draw_table(f: &mut Frame<'_>, area: Rect, snap: &Snapshot, st: &mut ViewState
     if st.hidden > 0 {
         title.push_str(&format!(" + {} ended, hidden (a shows)", st.hidden));
     }
+    // Judged on every row in force, not only those the filter leaves.
+    let in_force = model::shown_rows(snap, st.rows).0;
+    if let Some(down) = model::rules_down(snap, &in_force) {
+        title.push_str(&format!("; no SA up for {down}"));
+    }
     if !st.filter.is_empty() || st.editing {
         title.push_str(&format!(" filter: {}", st.filter));
         if st.editing {

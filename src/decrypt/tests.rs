@@ -816,3 +816,115 @@ fn esp_wrong_encryption_key_beside_the_right_integrity_key_is_not_decrypted() {
         }
     }
 }
+
+/// HMAC of `data` under `key` with the hash `alg` names (`md5`, `sha256`, `sha384`).
+fn hmac_of(alg: &str, key: &[u8], data: &[u8]) -> Vec<u8> {
+    fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut m = <M as hmac::digest::KeyInit>::new_from_slice(key).unwrap();
+        m.update(data);
+        m.finalize().into_bytes().to_vec()
+    }
+    match alg {
+        "md5" => run::<Hmac<md5::Md5>>(key, data),
+        "sha256" => run::<Hmac<sha2::Sha256>>(key, data),
+        "sha384" => run::<Hmac<sha2::Sha384>>(key, data),
+        _ => unreachable!("{alg}"),
+    }
+}
+
+#[test]
+fn esp_des_aes_ctr_and_null_with_md5_sha256_and_sha384() {
+    use cipher::StreamCipher;
+    let ekey = h("0011223344556677");
+    let ctr_material = h("00112233445566778899aabbccddeeff0a0b0c0d");
+    let ikey = h("2021222324252627282920212223242526272829303132333435363738393a3b");
+    type Seal = fn(&[u8], &[u8], &mut Vec<u8>);
+    /// Cipher name, key, IV length, block, integrity name, hash, ICV length, sealer.
+    type Case<'a> = (
+        &'a str,
+        &'a [u8],
+        usize,
+        usize,
+        &'a str,
+        &'a str,
+        usize,
+        Seal,
+    );
+    let des: Seal = |k, iv, buf| {
+        let mut enc = cbc::Encryptor::<des::Des>::new_from_slices(k, iv).unwrap();
+        for block in buf.chunks_exact_mut(8) {
+            enc.encrypt_block_mut(block.into());
+        }
+    };
+    let ctr: Seal = |material, iv, buf| {
+        // RFC 3686: counter block = nonce (the key material's last 4 bytes) | IV | 1.
+        let (key, nonce) = material.split_at(16);
+        let block = [nonce, iv, &[0, 0, 0, 1]].concat();
+        let mut c = ctr::Ctr32BE::<aes::Aes128>::new_from_slices(key, &block).unwrap();
+        c.apply_keystream(buf);
+    };
+    let null: Seal = |_, _, _| {};
+    let cases: [Case<'_>; 3] = [
+        (
+            "DES-CBC [RFC2405]",
+            &ekey,
+            8,
+            8,
+            "HMAC-MD5-96 [RFC2403]",
+            "md5",
+            12,
+            des,
+        ),
+        (
+            "AES-CTR [RFC3686]",
+            &ctr_material,
+            8,
+            4,
+            "HMAC-SHA-384-192 [RFC4868]",
+            "sha384",
+            24,
+            ctr,
+        ),
+        (
+            "NULL",
+            &[],
+            0,
+            4,
+            "HMAC-SHA-256-128 [RFC4868]",
+            "sha256",
+            16,
+            null,
+        ),
+    ];
+    for (cipher, key, iv_len, block, integ, alg, icv_len, seal) in cases {
+        let ik = &ikey[..if alg == "md5" { 16 } else { 32 }];
+        let line = format!(
+            "\"IPv4\",\"192.0.2.1\",\"192.0.2.2\",\"0x0000c001\",\"{cipher}\",\"{}\",\"{integ}\",\"0x{}\"",
+            if key.is_empty() {
+                String::new()
+            } else {
+                format!("0x{}", key.iter().map(|b| format!("{b:02x}")).collect::<String>())
+            },
+            ik.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        let mut d = Decryptor::new(table(&line));
+        let iv: Vec<u8> = (0..iv_len as u8).map(|i| 0x60 + i).collect();
+        let mut plain = esp_plain(&udp_segment(), 17, block);
+        seal(key, &iv, &mut plain);
+        let mut payload = [iv.clone(), plain].concat();
+        let covered = [&0xc001u32.to_be_bytes()[..], &5u32.to_be_bytes(), &payload].concat();
+        payload.extend_from_slice(&hmac_of(alg, ik, &covered)[..icv_len]);
+        let got = d.esp(&esp_packet(0xc001, 5, &payload)).unwrap();
+        let got = got.unwrap_or_else(|e| panic!("{cipher} / {integ}: {e:?}"));
+        assert_eq!((got.next_header, got.verified), (17, true), "{cipher}");
+        assert_eq!(got.inner, &udp_segment()[..], "{cipher}");
+        // One flipped ciphertext bit fails the ICV.
+        let at = iv_len + 1;
+        payload[at] ^= 1;
+        assert_eq!(
+            d.esp(&esp_packet(0xc001, 5, &payload)),
+            Some(Err(DecryptError::IcvMismatch)),
+            "{cipher}"
+        );
+    }
+}

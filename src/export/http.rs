@@ -1,11 +1,11 @@
 //! The HTTP server: `/metrics`, `/api/v1/sas`, `/api/v1/stats`, `/api/v1/findings`,
 //! `/api/v1/report` and `/healthz`, rendered from the latest snapshot only.
 //!
-//! Requests carry no body (anything over 1 KiB is refused), each is answered within 5 s of arriving whole
-//! or cut off, and with a token configured every path but `/healthz` needs
+//! Requests carry no body (anything over 1 KiB is refused), each is answered within 5 s of
+//! arriving whole or cut off, and with a token configured every path but `/healthz` needs
 //! `Authorization: Bearer TOKEN`. At most [`MAX_CONNECTIONS`] connections are served at
-//! once and each lives at most [`CONNECTION_LIFETIME`], so clients that send their
-//! headers slowly or never close cannot pile up (a scraper simply reconnects).
+//! once and each lives at most [`CONNECTION_LIFETIME`], so clients that send their headers
+//! slowly or never close cannot pile up (a scraper simply reconnects).
 //!
 //! The `/metrics` exposition is rendered once per snapshot and kept: with thousands of
 //! tunnels a rendering takes far longer than a scrape may. While scrapes keep coming, a

@@ -12,8 +12,12 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "common/veth.rs"]
+mod veth;
+use veth::{run, Pair};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ipsecmon");
 
@@ -28,21 +32,6 @@ const BOB_TO_ALICE: u64 = 8896;
 fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
-}
-
-fn run(cmd: &str, args: &[&str]) -> Result<Output, String> {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{cmd}: {e}"))?;
-    if out.status.success() {
-        return Ok(out);
-    }
-    Err(format!(
-        "{cmd} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr).trim()
-    ))
 }
 
 /// The demo capture, when this machine can run the test; prints why not.
@@ -63,84 +52,16 @@ fn can_run() -> Option<PathBuf> {
     Some(p)
 }
 
-/// Two namespaces joined by a veth pair; the near end holds [`BOB`]. Removed on drop.
-struct Pair {
-    ns: [String; 2],
-    links: [String; 2],
+/// The veth pair of one test: the near (capturing) end holds [`BOB`].
+fn pair(tag: &str) -> Pair {
+    Pair::create("local", "ipl", tag, Some(&format!("{BOB}/24")))
 }
 
-impl Pair {
-    fn create(tag: &str) -> Pair {
-        let id = std::process::id();
-        let pair = Pair {
-            ns: [
-                format!("ipsm-local-{tag}a-{id}"),
-                format!("ipsm-local-{tag}b-{id}"),
-            ],
-            links: [format!("ipl{tag}a{id}"), format!("ipl{tag}b{id}")],
-        };
-        pair.setup()
-            .unwrap_or_else(|e| panic!("setting up namespaces: {e}"));
-        pair
-    }
-
-    fn setup(&self) -> Result<(), String> {
-        for ns in &self.ns {
-            run("ip", &["netns", "add", ns])?;
-            run("ip", &["-n", ns, "link", "set", "lo", "up"])?;
-            // No IPv6 on the link: its neighbour discovery would add frames.
-            for conf in ["all", "default"] {
-                let key = format!("net.ipv6.conf.{conf}.disable_ipv6=1");
-                run("ip", &["netns", "exec", ns, "sysctl", "-q", "-w", &key])?;
-            }
-        }
-        let [a, b] = &self.links;
-        run("ip", &["link", "add", a, "type", "veth", "peer", "name", b])?;
-        for (ns, link) in self.ns.iter().zip(&self.links) {
-            run("ip", &["link", "set", link, "netns", ns])?;
-            run("ip", &["-n", ns, "link", "set", link, "up"])?;
-        }
-        let bob = format!("{BOB}/24");
-        run("ip", &["-n", &self.ns[0], "addr", "add", &bob, "dev", a])?;
-        Ok(())
-    }
-
-    /// Replays `file` into the far end as fast as tcpreplay can.
-    fn replay(&self, file: &Path) {
-        let f = file.to_str().unwrap();
-        let (ns, link) = (&self.ns[1], &self.links[1]);
-        let args = [
-            "netns",
-            "exec",
-            ns,
-            "tcpreplay",
-            "-q",
-            "--topspeed",
-            "-i",
-            link,
-            f,
-        ];
-        run("ip", &args).unwrap_or_else(|e| panic!("{e}"));
-    }
-
-    /// `ipsecmon ARGS -i NEAR` in the near namespace.
-    fn ipsecmon(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.ns[0], BIN])
-            .args(args)
-            .args(["-i", &self.links[0]])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        c
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        for ns in &self.ns {
-            let _ = run("ip", &["netns", "del", ns]);
-        }
-    }
+/// `ipsecmon ARGS -i NEAR` in the near namespace, its output piped.
+fn ipsecmon(pair: &Pair, args: &[&str]) -> Command {
+    let mut c = pair.ipsecmon(BIN, args);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    c
 }
 
 /// The value after `label` on the line of the `--once` text that holds it.
@@ -157,7 +78,7 @@ fn stat(text: &str, label: &str) -> u64 {
 fn once(pair: &Pair, file: &Path, extra: &[&str]) -> String {
     let mut args = vec!["--once", "--duration", "4"];
     args.extend_from_slice(extra);
-    let child = pair.ipsecmon(&args).spawn().expect("start ipsecmon");
+    let child = ipsecmon(pair, &args).spawn().expect("start ipsecmon");
     // The capture opens within the first second; replay after it.
     std::thread::sleep(Duration::from_millis(1500));
     pair.replay(file);
@@ -182,7 +103,7 @@ fn row<'a>(text: &'a str, spi: &str) -> &'a str {
 #[test]
 fn once_counts_and_shows_from_the_interfaces_own_address() {
     let Some(file) = can_run() else { return };
-    let pair = Pair::create("o");
+    let pair = pair("o");
     let text = once(&pair, &file, &[]);
     assert_eq!(
         stat(&text, "Confidential bytes sent"),
@@ -211,7 +132,7 @@ fn once_counts_and_shows_from_the_interfaces_own_address() {
 #[test]
 fn an_explicit_local_address_wins_over_the_interfaces() {
     let Some(file) = can_run() else { return };
-    let pair = Pair::create("x");
+    let pair = pair("x");
     let text = once(&pair, &file, &["--local", "192.0.2.1"]);
     assert_eq!(
         stat(&text, "Confidential bytes sent"),
@@ -231,9 +152,8 @@ fn an_explicit_local_address_wins_over_the_interfaces() {
 #[test]
 fn json_lines_count_from_the_interfaces_own_address() {
     let Some(file) = can_run() else { return };
-    let pair = Pair::create("j");
-    let mut child = pair
-        .ipsecmon(&["--json", "--refresh", "0.2", "--duration", "4"])
+    let pair = pair("j");
+    let mut child = ipsecmon(&pair, &["--json", "--refresh", "0.2", "--duration", "4"])
         .spawn()
         .expect("start ipsecmon");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -302,9 +222,10 @@ fn served_stats(ns: &str, addr: SocketAddr) -> serde_json::Value {
 #[test]
 fn serve_counts_from_the_interfaces_own_address() {
     let Some(file) = can_run() else { return };
-    let pair = Pair::create("s");
-    let mut child = pair
-        .ipsecmon(&[
+    let pair = pair("s");
+    let mut child = ipsecmon(
+        &pair,
+        &[
             "serve",
             "--listen",
             "127.0.0.1:0",
@@ -312,9 +233,10 @@ fn serve_counts_from_the_interfaces_own_address() {
             "0.2",
             "--duration",
             "30",
-        ])
-        .spawn()
-        .expect("start ipsecmon serve");
+        ],
+    )
+    .spawn()
+    .expect("start ipsecmon serve");
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     let addr: SocketAddr = loop {

@@ -12,26 +12,15 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+#[path = "common/veth.rs"]
+mod veth;
+use veth::{run, Pair};
+
 const BIN: &str = env!("CARGO_BIN_EXE_ipsecmon");
 
 fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
-}
-
-fn run(cmd: &str, args: &[&str]) -> Result<(), String> {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{cmd}: {e}"))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(format!(
-        "{cmd} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr).trim()
-    ))
 }
 
 fn demo() -> Option<PathBuf> {
@@ -56,76 +45,9 @@ fn can_run() -> Option<PathBuf> {
     file
 }
 
-/// Two namespaces joined by a veth pair, both ends up; removed when dropped.
-struct Pair {
-    ns: [String; 2],
-    links: [String; 2],
-}
-
-impl Pair {
-    fn create(tag: &str) -> Pair {
-        let id = std::process::id();
-        let pair = Pair {
-            ns: [
-                format!("ipsm-view-{tag}a-{id}"),
-                format!("ipsm-view-{tag}b-{id}"),
-            ],
-            links: [format!("ipv{tag}a{id}"), format!("ipv{tag}b{id}")],
-        };
-        let setup = || -> Result<(), String> {
-            for ns in &pair.ns {
-                run("ip", &["netns", "add", ns])?;
-                // No IPv6 on the link: its neighbour discovery would add frames.
-                for conf in ["all", "default"] {
-                    let key = format!("net.ipv6.conf.{conf}.disable_ipv6=1");
-                    run("ip", &["netns", "exec", ns, "sysctl", "-q", "-w", &key])?;
-                }
-            }
-            let [a, b] = &pair.links;
-            run("ip", &["link", "add", a, "type", "veth", "peer", "name", b])?;
-            for (ns, link) in pair.ns.iter().zip(&pair.links) {
-                run("ip", &["link", "set", link, "netns", ns])?;
-                run("ip", &["-n", ns, "link", "set", link, "up"])?;
-            }
-            Ok(())
-        };
-        setup().unwrap_or_else(|e| panic!("setting up namespaces: {e}"));
-        pair
-    }
-
-    /// Replays `file` into the far end as fast as tcpreplay can.
-    fn replay(&self, file: &Path) {
-        let f = file.to_str().unwrap();
-        let args = [
-            "netns",
-            "exec",
-            &self.ns[1],
-            "tcpreplay",
-            "-q",
-            "--topspeed",
-            "-i",
-        ];
-        let mut args = args.to_vec();
-        args.extend([self.links[1].as_str(), f]);
-        run("ip", &args).unwrap_or_else(|e| panic!("{e}"));
-    }
-
-    /// `ipsecmon ARGS` in the near namespace, capturing its end of the link.
-    fn ipsecmon(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.ns[0], BIN])
-            .args(args)
-            .args(["-i", &self.links[0]]);
-        c
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        for ns in &self.ns {
-            let _ = run("ip", &["netns", "del", ns]);
-        }
-    }
+/// The veth pair of one test.
+fn pair(tag: &str) -> Pair {
+    Pair::create("view", "ipv", tag, None)
 }
 
 /// What `report --json` says of the file: IKE SAs (SPI → state) and ESP SAs (SPI →
@@ -169,9 +91,9 @@ fn sas_of(report: &serde_json::Value) -> (BTreeMap<String, String>, BTreeMap<Str
 #[test]
 fn json_lines_show_the_sas_of_traffic_replayed_onto_the_link() {
     let Some(file) = can_run() else { return };
-    let pair = Pair::create("j");
+    let pair = pair("j");
     let mut child = pair
-        .ipsecmon(&["--json", "--refresh", "0.2", "--duration", "6"])
+        .ipsecmon(BIN, &["--json", "--refresh", "0.2", "--duration", "6"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -226,9 +148,9 @@ fn json_lines_show_the_sas_of_traffic_replayed_onto_the_link() {
 #[test]
 fn once_after_a_duration_shows_the_sas_with_privileges_dropped() {
     let Some(file) = can_run() else { return };
-    let pair = Pair::create("o");
+    let pair = pair("o");
     let child = pair
-        .ipsecmon(&["--once", "--duration", "4", "--user", "nobody"])
+        .ipsecmon(BIN, &["--once", "--duration", "4", "--user", "nobody"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -269,10 +191,10 @@ fn an_idle_interface_and_a_signal_end_the_view_on_time() {
         println!("skipped: needs root and `ip netns`");
         return;
     }
-    let pair = Pair::create("i");
+    let pair = pair("i");
     let started = Instant::now();
     let out = pair
-        .ipsecmon(&["--once", "--duration", "1"])
+        .ipsecmon(BIN, &["--once", "--duration", "1"])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -287,7 +209,7 @@ fn an_idle_interface_and_a_signal_end_the_view_on_time() {
     );
 
     let mut child = pair
-        .ipsecmon(&["--json", "--refresh", "0.2"])
+        .ipsecmon(BIN, &["--json", "--refresh", "0.2"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

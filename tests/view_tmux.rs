@@ -330,6 +330,8 @@ fn the_view_shows_the_demo_capture_and_answers_its_keys() {
     assert!(s.iter().all(|l| l.chars().count() <= 80), "{all}");
     assert!(s[1].starts_with("Security associations (3)"), "{all}");
     assert!(s.iter().any(|l| l.contains("743367c9")));
+    // The failed attempts with Eve still say why.
+    assert!(s.iter().any(|l| l.contains("auth-failed")), "{all}");
     assert!(s.iter().any(|l| l.starts_with("Statistics")));
     assert!(s.iter().any(|l| l.starts_with("Findings (2)")));
     assert!(s[23].starts_with("q quit"));

@@ -746,7 +746,9 @@ impl Column {
         }
     }
 
-    /// Lower keeps the column longer when the terminal is narrow.
+    /// Lower keeps the column longer when the terminal is narrow. The note (why a row is
+    /// not up) outranks the byte counts: on a small terminal a failed negotiation still
+    /// says what failed.
     pub fn priority(self) -> u8 {
         match self {
             Column::Remote => 0,
@@ -755,9 +757,9 @@ impl Column {
             Column::State => 3,
             Column::Local => 4,
             Column::Rule => 5,
-            Column::BytesIn => 6,
-            Column::BytesOut => 7,
-            Column::Note => 8,
+            Column::Note => 6,
+            Column::BytesIn => 7,
+            Column::BytesOut => 8,
             Column::Decryption => 9,
             Column::Age => 10,
             Column::Security => 11,

@@ -312,9 +312,14 @@ fn draw_table(f: &mut Frame<'_>, area: Rect, snap: &Snapshot, st: &mut ViewState
     if st.hidden > 0 {
         title.push_str(&format!(" + {} ended, hidden (a shows)", st.hidden));
     }
-    // Judged on every row in force, not only those the filter leaves.
-    let in_force = model::shown_rows(snap, st.rows).0;
-    if let Some(down) = model::rules_down(snap, &in_force) {
+    // Judged on every row in force, not only those the filter leaves: without a filter
+    // those are `rows` (sorting does not matter), with one they are made again.
+    let down = if st.filter.is_empty() {
+        model::rules_down(snap, rows)
+    } else {
+        model::rules_down(snap, &model::shown_rows(snap, st.rows).0)
+    };
+    if let Some(down) = down {
         title.push_str(&format!("; no SA up for {down}"));
     }
     if !st.filter.is_empty() || st.editing {

@@ -329,8 +329,16 @@ fn redirect_then_no_proposal_chosen() {
             "IKE_SA_INIT response after 0.014 s: NO_PROPOSAL_CHOSEN (14)",
             "10.5.2.60:10952 offered ike:aes256gcm16-prfsha256-dh#28",
             "10.5.2.53:500 names no ike proposal of its own anywhere in the capture: compare \
-             its filter action's security methods with the offer above",
+             its key exchange methods with the offer above",
         ]
+    );
+    assert!(
+        f["remedy"]
+            .as_str()
+            .unwrap()
+            .starts_with("Give the two policies at least one key exchange method in common"),
+        "{}",
+        f["remedy"]
     );
 }
 

@@ -90,12 +90,14 @@ pub struct RenderArgs {
     /// The data plane charon runs with.
     #[arg(long, value_enum, default_value_t = PlaneArg::Auto)]
     pub data_plane: PlaneArg,
-    /// IKE proposal (strongSwan syntax); repeat for several, most preferred first.
-    #[arg(long = "ike-proposal", default_value = enforce::DEFAULT_IKE_PROPOSAL)]
+    /// IKE proposal (strongSwan syntax) instead of the policy's key exchange methods
+    /// (3des-sha1-modp1024 when it has none); repeat for several, most preferred first.
+    #[arg(long = "ike-proposal")]
     pub ike_proposals: Vec<String>,
-    /// Diffie-Hellman group for session key PFS.
-    #[arg(long, default_value = enforce::DEFAULT_PFS_GROUP)]
-    pub pfs_group: String,
+    /// Diffie-Hellman group for session key PFS (strongSwan syntax) instead of the group
+    /// of the policy's first key exchange method.
+    #[arg(long)]
+    pub pfs_group: Option<String>,
     /// Start negotiating when loaded, not only on the first packet (needed on one host
     /// with kernel-libipsec, which cannot start on a packet before strongSwan 5.9.11).
     #[arg(long)]
@@ -142,7 +144,7 @@ impl RenderArgs {
             name: self.name.clone(),
             data_plane: data_plane(self.data_plane),
             ike_proposals: self.ike_proposals.clone(),
-            pfs_group: self.pfs_group.clone(),
+            pfs_group: self.pfs_group.clone().unwrap_or_default(),
             initiate: self.initiate,
         })
     }

@@ -130,10 +130,12 @@ pub struct RenderOptions {
     pub name: String,
     /// The data plane charon runs with.
     pub data_plane: DataPlane,
-    /// IKE proposals in strongSwan's syntax, in order of preference.
+    /// IKE proposals in strongSwan's syntax, in order of preference, overriding the
+    /// policy's key exchange methods; empty renders the policy's.
     pub ike_proposals: Vec<String>,
     /// The Diffie-Hellman group appended to the ESP/AH proposals of a filter action with
-    /// session key PFS (strongSwan's name, e.g. `modp1024`).
+    /// session key PFS (strongSwan's name, e.g. `modp1024`); empty takes the group of the
+    /// policy's first key exchange method.
     pub pfs_group: String,
     /// Also start negotiating as soon as the configuration is loaded
     /// (`start_action = trap|start`), not only on the first packet.
@@ -154,8 +156,8 @@ impl Default for RenderOptions {
             local: None,
             name: DEFAULT_NAME.into(),
             data_plane: DataPlane::Kernel,
-            ike_proposals: vec![DEFAULT_IKE_PROPOSAL.into()],
-            pfs_group: DEFAULT_PFS_GROUP.into(),
+            ike_proposals: Vec::new(),
+            pfs_group: String::new(),
             initiate: false,
         }
     }
@@ -365,6 +367,8 @@ impl Rendered {
 ///   where the packet filter alone decides, reproduces both.
 pub fn render(policy: &Policy, options: &RenderOptions) -> Result<Rendered, EnforceError> {
     check_options(options)?;
+    let effective = from_policy(policy, options);
+    let options = &effective;
     let local = options
         .local
         .or_else(|| policy.me.addresses.first().copied())
@@ -387,6 +391,27 @@ pub fn render(policy: &Policy, options: &RenderOptions) -> Result<Rendered, Enfo
     })
 }
 
+/// The options with what they leave to the policy filled in from its key exchange
+/// methods: the IKE proposals, and the session key PFS group, which Windows 2000 took
+/// from the first key exchange method.
+fn from_policy(policy: &Policy, options: &RenderOptions) -> RenderOptions {
+    let mut o = options.clone();
+    if o.ike_proposals.is_empty() {
+        o.ike_proposals = policy
+            .key_exchange
+            .iter()
+            .map(|m| m.strongswan_proposal())
+            .collect();
+    }
+    if o.pfs_group.is_empty() {
+        let first = policy.key_exchange.first();
+        o.pfs_group = first
+            .map_or(DEFAULT_PFS_GROUP, |m| m.dh_group.strongswan_name())
+            .to_string();
+    }
+    o
+}
+
 fn check_options(o: &RenderOptions) -> Result<(), EnforceError> {
     let name_ok = !o.name.is_empty()
         && o.name.len() <= 32
@@ -398,11 +423,6 @@ fn check_options(o: &RenderOptions) -> Result<(), EnforceError> {
             "name {:?}: use 1-32 letters, digits, '-' or '_' (it names the nft table and the connections)",
             o.name
         )));
-    }
-    if o.ike_proposals.is_empty() {
-        return Err(EnforceError::Options(
-            "give at least one IKE proposal".into(),
-        ));
     }
     if let DataPlane::Libipsec { tun, fwmark } = &o.data_plane {
         if tun.is_empty() || *fwmark == 0 {

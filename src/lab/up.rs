@@ -301,7 +301,9 @@ fn apply_tweak(state: &State, plan: &Plan, tweak: &Tweak) -> Result<(), LabError
         )));
     };
     for name in tweak.hosts {
-        let path = state.dir.join(name).join(tweak.file);
+        let dir = state.dir.join(name);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let path = dir.join(tweak.file);
         std::fs::write(&path, contents).map_err(io(&path))?;
         nft_load(&netns_name(&state.prefix, name), &path)?;
     }

@@ -11,6 +11,9 @@ use ipsecmon::capture::{self, Frame, FrameSource};
 use ipsecmon::engine::{Engine, EngineConfig};
 use ipsecmon::wire::{LinkType, Timestamp};
 
+#[path = "common/corpus.rs"]
+mod corpus;
+
 /// Every capture under `dir`, recursively.
 fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -90,11 +93,7 @@ fn mutations(data: &[u8], rng: &mut Rng) -> Vec<Vec<u8>> {
 fn roots() -> Vec<PathBuf> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut roots = vec![repo.join("fixtures")];
-    let corpus = ["../shared", "../../shared"]
-        .iter()
-        .map(|up| repo.join(up).join("corpus/external"))
-        .find(|dir| dir.is_dir());
-    match corpus {
+    match corpus::corpus() {
         Some(dir) => roots.push(dir),
         None => println!("the ../shared corpus is absent: mutating the fixtures only"),
     }

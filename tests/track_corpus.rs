@@ -15,22 +15,12 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// `../shared/corpus/external` beside the repository (or beside the directory holding a
-/// worktree of it).
-fn corpus() -> Option<PathBuf> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    ["../shared", "../../shared"]
-        .iter()
-        .map(|up| repo.join(up).join("corpus/external"))
-        .find(|dir| dir.is_dir())
-}
+#[path = "common/corpus.rs"]
+mod corpus;
 
 /// Runs `ipsecmon ARGS... --json` on a corpus capture: the document and the exit code.
 fn run(args: &[&str], capture: &str) -> Option<(Value, i32)> {
-    let Some(root) = corpus() else {
-        eprintln!("skipped: the shared corpus (../shared/corpus/external) is absent");
-        return None;
-    };
+    let root = corpus::corpus_or_skip()?;
     let out = Command::new(env!("CARGO_BIN_EXE_ipsecmon"))
         .args(args)
         .arg(root.join(capture))
@@ -848,8 +838,7 @@ fn diagnosis_codes_on_the_corpus() {
 
 #[test]
 fn every_capture_reports() {
-    let Some(root) = corpus() else {
-        eprintln!("skipped: the shared corpus (../shared/corpus/external) is absent");
+    let Some(root) = corpus::corpus_or_skip() else {
         return;
     };
     let mut captures = Vec::new();

@@ -329,6 +329,63 @@ fn ok_comes_up_carries_abczz_both_ways_and_rekeys() {
     });
 }
 
+/// The IKE SAs of a capture, as `report --json` gives them.
+fn ike_sas(pcap: &Path) -> Vec<serde_json::Value> {
+    let out = Command::new(bin())
+        .args(["report", "--json"])
+        .arg(pcap)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    doc["ike_sas"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn on_demand_the_first_packet_starts_the_negotiation() {
+    let _serial = lab_test!();
+    let lab = Lab::new(19);
+    lab.ok(&["up", "--scenario", "ok", "--on-demand"]);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        std::thread::sleep(Duration::from_millis(1500));
+        let link = lab.dir.join("link.pcap");
+        assert_eq!(
+            ike_sas(&link),
+            Vec::<serde_json::Value>::new(),
+            "IKE before traffic"
+        );
+        // The first SYN of each connection is dropped while its SA is negotiated; TCP's
+        // retransmission a second later goes through it.
+        assert!(lab.traffic(2));
+        // New connections over the SAs that are up start no negotiation of their own.
+        assert!(lab.traffic(1));
+    }));
+    let save = lab._tmp.path().join("save");
+    lab.down_and_check(&save);
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+    let sas = ike_sas(&save.join("link.pcap"));
+    assert_eq!(sas.len(), 1, "{sas:?}");
+    assert_eq!(sas[0]["state"], "established");
+    assert_eq!(
+        sas[0]["child_sas"].as_array().unwrap().len(),
+        2,
+        "{:?}",
+        sas[0]
+    );
+    assert_eq!(cleartext_abczz(&save.join("link.pcap")), 0);
+    let log = std::fs::read_to_string(save.join("alice").join("acquire.out")).unwrap();
+    for child in ["abczz-with-bob-1", "abczz-with-bob-2"] {
+        let line = format!("a packet needs child SA {child}; negotiating");
+        assert_eq!(log.matches(&line).count(), 1, "{log}");
+    }
+    check_findings(
+        "on demand",
+        &findings(&save.join("link.pcap"), None),
+        Expect::Established,
+    );
+}
+
 #[test]
 fn ikev1_main_mode_and_quick_mode_come_up() {
     let _serial = lab_test!();

@@ -47,6 +47,18 @@ pub enum EnforceCommand {
         #[arg(long)]
         ca_dir: Option<PathBuf>,
     },
+    /// Start the negotiation a packet needs where charon cannot see the packet: read the
+    /// acquire log of an applied kernel-libipsec policy (netfilter log group 18768) and
+    /// initiate the child SA each logged packet names. Runs until SIGINT or SIGTERM; run
+    /// it in the namespace the policy was applied in.
+    Acquire {
+        /// charon's VICI socket.
+        #[arg(long, env = "IPSECMON_VICI", default_value = vici::DEFAULT_URI)]
+        vici: String,
+        /// The netfilter log group.
+        #[arg(long, default_value_t = enforce::acquire::GROUP)]
+        group: u16,
+    },
     /// Unload every connection and secret apply loaded under NAME and delete its nft table.
     Remove {
         /// The name given to apply (`--name`).
@@ -127,6 +139,11 @@ pub fn run(args: EnforceArgs) -> anyhow::Result<u8> {
             ca_dir,
         } => apply_cmd(&render, &target, dir, ca_dir),
         EnforceCommand::Remove { name, target } => remove_cmd(&name, &target),
+        EnforceCommand::Acquire { vici, group } => {
+            crate::runner::stop_on_signals();
+            enforce::acquire::run(&enforce::acquire::AcquireOptions { vici, group })?;
+            Ok(EXIT_OK)
+        }
     }
 }
 

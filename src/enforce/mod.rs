@@ -26,6 +26,7 @@
 //!   pass. Rules appear most specific first, in the order [`crate::policy::matching`]
 //!   documents, so the packet filter and `policy explain` agree.
 
+pub mod acquire;
 pub mod apply;
 pub mod conf;
 mod nft;
@@ -86,8 +87,9 @@ pub enum DataPlane {
     /// by or arriving on the TUN device.
     ///
     /// Limitation: libipsec before strongSwan 5.9.11 raises no acquire, so a trap policy
-    /// alone never starts a negotiation; set [`RenderOptions::initiate`] on at least one
-    /// of the two hosts.
+    /// alone never starts a negotiation. Set [`RenderOptions::initiate`] on at least one
+    /// of the two hosts, or run [`acquire::run`] beside charon: the rendered table logs
+    /// what it needs.
     Libipsec {
         /// The TUN device's name (charon's default is `ipsec0`).
         tun: String,
@@ -376,7 +378,7 @@ pub fn render(policy: &Policy, options: &RenderOptions) -> Result<Rendered, Enfo
             policy: policy.origin.clone(),
         })?;
     let plan = swanctl::plan(policy, options, local)?;
-    let nft_ruleset = nft::ruleset(policy, options);
+    let nft_ruleset = nft::ruleset(policy, options, &plan.child_of);
     Ok(Rendered {
         swanctl: plan.tree,
         nft_table: format!("inet {}", options.name),

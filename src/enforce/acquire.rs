@@ -121,7 +121,12 @@ impl Debounce {
 /// packet names, without waiting for the negotiation to finish.
 pub fn run(opts: &AcquireOptions) -> Result<(), EnforceError> {
     let device = format!("nflog:{}", opts.group);
-    let fail = |e: pcap::Error| EnforceError::Options(format!("cannot read {device}: {e}"));
+    let fail = |e: pcap::Error| {
+        EnforceError::Options(format!(
+            "cannot read {device}: {e} (as root, in the network namespace the policy was \
+             applied in; only one reader per log group)"
+        ))
+    };
     let mut cap = pcap::Capture::from_device(device.as_str())
         .map_err(fail)?
         .immediate_mode(true)

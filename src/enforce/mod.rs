@@ -388,9 +388,22 @@ pub fn render(policy: &Policy, options: &RenderOptions) -> Result<Rendered, Enfo
         connections: plan.connections,
         children: plan.children,
         secrets: plan.secrets,
-        notes: plan.notes,
+        notes: with_plane_note(plan.notes, options),
         options: options.clone(),
     })
+}
+
+/// The notes, and for kernel-libipsec without `initiate` how negotiation gets started.
+fn with_plane_note(mut notes: Vec<String>, o: &RenderOptions) -> Vec<String> {
+    if matches!(o.data_plane, DataPlane::Libipsec { .. }) && !o.initiate {
+        notes.push(
+            "kernel-libipsec before strongSwan 5.9.11 starts no negotiation on a packet: run \
+             `ipsecmon enforce acquire` beside charon for on-demand negotiation, or render \
+             with --initiate"
+                .into(),
+        );
+    }
+    notes
 }
 
 /// The options with what they leave to the policy filled in from its key exchange

@@ -153,18 +153,17 @@ fn open_handle(
     Ok((cap, link))
 }
 
-/// Waits until `fd` is readable (or in error) or `timeout_ms` pass.
-fn wait_readable(fd: std::os::fd::RawFd, timeout_ms: i32) {
+/// Waits until `fd` is readable (or in error) or `timeout_ms` pass; `true` when it is.
+pub(crate) fn wait_readable(fd: std::os::fd::RawFd, timeout_ms: i32) -> bool {
     let mut pfd = libc::pollfd {
         fd,
         events: libc::POLLIN,
         revents: 0,
     };
-    // SAFETY: one valid pollfd for the duration of the call. Its result does not matter:
-    // the read that follows says whether a packet, nothing, or an error is there.
-    unsafe {
-        libc::poll(&mut pfd, 1, timeout_ms.max(1));
-    }
+    // SAFETY: one valid pollfd for the duration of the call. A non-blocking reader may
+    // ignore the result: its read says whether a packet, nothing, or an error is there.
+    let ready = unsafe { libc::poll(&mut pfd, 1, timeout_ms.max(1)) };
+    ready > 0
 }
 
 /// The addresses of `iface` as libpcap lists them, IPv4 first; empty when the interface

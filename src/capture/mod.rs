@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use crate::wire::{LinkType, Timestamp};
 
 pub use file::{open_file, read_bytes, FileSource, MAX_RECORD};
+pub(crate) use live::wait_readable;
 pub use live::{interface_addresses, open_live, LiveOptions, LiveSource, DEFAULT_BUFFER};
 pub use paced::Paced;
 pub use privilege::{drop_privileges, PrivilegeError};

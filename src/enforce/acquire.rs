@@ -127,18 +127,26 @@ pub fn run(opts: &AcquireOptions) -> Result<(), EnforceError> {
              applied in; only one reader per log group)"
         ))
     };
+    // An NFLOG handle ignores libpcap's read timeout, and a blocked read would not see
+    // SIGTERM: read without blocking until nothing is left (libpcap takes several frames
+    // from the socket at once), then poll.
     let mut cap = pcap::Capture::from_device(device.as_str())
         .map_err(fail)?
         .immediate_mode(true)
-        .timeout(200)
         .open()
+        .map_err(fail)?
+        .setnonblock()
         .map_err(fail)?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&cap);
     tracing::info!(group = opts.group, vici = %opts.vici, "acquire: reading the acquire log");
     let mut debounce = Debounce::default();
     while !crate::runner::signalled() {
         let frame = match cap.next_packet() {
             Ok(p) => p.data.to_vec(),
-            Err(pcap::Error::TimeoutExpired) => continue,
+            Err(e) if drained(&e) => {
+                crate::capture::wait_readable(fd, 200);
+                continue;
+            }
             Err(e) => return Err(fail(e)),
         };
         let child = match child_of_frame(&frame) {
@@ -154,6 +162,16 @@ pub fn run(opts: &AcquireOptions) -> Result<(), EnforceError> {
         }
     }
     Ok(())
+}
+
+/// Whether a non-blocking read found nothing to read. libpcap's NFLOG reader reports that
+/// as an error carrying EAGAIN's message rather than as an empty read.
+fn drained(e: &pcap::Error) -> bool {
+    match e {
+        pcap::Error::TimeoutExpired | pcap::Error::NoMorePackets => true,
+        pcap::Error::PcapError(msg) => msg.contains("temporarily unavailable"),
+        _ => false,
+    }
 }
 
 /// Whether charon has child SA `child` up: a new connection that an installed SA

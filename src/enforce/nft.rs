@@ -174,7 +174,7 @@ fn verdict_lines(
             let mut lines = Vec::new();
             if let (DataPlane::Libipsec { .. }, Hook::Output, Some(c)) = (plane, hook, child) {
                 lines.push(format!(
-                    "{m}{protected} ct state new log prefix \"{}\" group {}",
+                    "{m}{protected} ct state new log prefix \"{}\" group {} queue-threshold 1",
                     super::acquire::prefix(c),
                     super::acquire::GROUP
                 ));

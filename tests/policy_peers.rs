@@ -66,6 +66,12 @@ fn each_disagreement_is_named() {
             r#"[{ method = "certificate", ca = "CN=Lab CA" }]"#,
             "no authentication method in common",
         ),
+        (
+            "connection_type = \"lan\"",
+            "connection_type = \"lan\"\n[key_exchange]\nmethods = [{ encryption = \"3des\", \
+             integrity = \"sha1\", dh_group = 14 }]",
+            "no key exchange method in common (no proposal chosen for the IKE SA)",
+        ),
     ];
     for (from, to, words) in cases {
         let (alice, bob) = pair(&[(from, to)]);

@@ -112,7 +112,18 @@ fn judge(x: &Policy, rule: &Rule, y: &Policy, flow: &Flow) -> (String, bool) {
             false,
         );
     }
-    let problems = disagreements(x.filter_action_of(rule), rule, m.action, m.rule);
+    let mut problems = Vec::new();
+    if !x.key_exchange.iter().any(|k| y.key_exchange.contains(k)) {
+        problems.push(
+            "no key exchange method in common (no proposal chosen for the IKE SA)".to_string(),
+        );
+    }
+    problems.extend(disagreements(
+        x.filter_action_of(rule),
+        rule,
+        m.action,
+        m.rule,
+    ));
     if problems.is_empty() {
         (format!("{head} and {theirs} agree"), true)
     } else {

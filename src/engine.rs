@@ -75,6 +75,7 @@ impl Engine {
         self.last_ts = Some(self.last_ts.map_or(ts, |t| t.max(ts)));
         match self.decoder.decode_numbered(n, frame.link, ts, frame.data) {
             Ok(Packet::Ike(dgram)) => {
+                self.tracker.prefetch_ike(&dgram);
                 // IKEv1 SAs that negotiated a NAT-T draft number NAT-D differently.
                 let ctx = self.natd.context(dgram.message);
                 match ike::parse_message(dgram.message, ctx) {

@@ -207,6 +207,26 @@ impl Tracker {
         self.maybe_sweep(ts);
     }
 
+    /// Starts loading the index lines that [`Tracker::on_ike`] will look the message up
+    /// in (its IKE SA; for an opening message also the retry aliases and the peers), so
+    /// that with many tunnels these cache misses arrive while the message is parsed
+    /// instead of one after another afterwards. A hint only: nothing changes.
+    pub fn prefetch_ike(&self, dgram: &IkeDatagram<'_>) {
+        let Some(h) = crate::wire::ike::peek_header(dgram.message) else {
+            return;
+        };
+        let key = IkeKey {
+            version: h.major,
+            spi_i: h.spi_i,
+        };
+        self.ike.prefetch_key(&key);
+        if h.spi_r == 0 {
+            self.aliases.prefetch_key(&key);
+            self.peers
+                .prefetch_key(&peer_pair(dgram.addrs.src, dgram.addrs.dst));
+        }
+    }
+
     /// An ESP packet: one table lookup and a counter update unless the SPI is new.
     pub fn on_esp(&mut self, frame: u64, ts: Timestamp, esp: &EspPacket<'_>) {
         self.seen(frame, ts);
@@ -697,6 +717,11 @@ impl Tracker {
         src: IpAddr,
         ts: Timestamp,
     ) -> (Option<(IkeKey, LinkKind)>, bool) {
+        // Three independent lookups, each a cache miss with many tunnels: started
+        // together, they overlap.
+        self.announced.prefetch_key(&(key.spi, key.ah));
+        self.deleted_spis.prefetch_key(&(key.spi, key.ah));
+        self.peers.prefetch_key(&peer_pair(src, key.dst));
         if let Some(&(ike, kind)) = self.announced.get(&(key.spi, key.ah)) {
             if self.ike.contains(&ike) {
                 return (Some((ike, kind)), false);

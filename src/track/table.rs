@@ -90,6 +90,19 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
         }
     }
 
+    /// Starts loading the index line where a lookup of `key` begins, so that the cache
+    /// miss overlaps other work (parsing, or other tables' misses) instead of stalling
+    /// the lookup. A hint only: nothing changes.
+    pub(crate) fn prefetch_key(&self, key: &K) {
+        if self.buckets.is_empty() {
+            return;
+        }
+        let at = self.hash_bits(key) as usize & (self.buckets.len() - 1);
+        if let Some(bucket) = self.buckets.get(at) {
+            prefetch(bucket);
+        }
+    }
+
     /// The entry for `key`, without marking it active.
     pub(crate) fn get(&self, key: &K) -> Option<&V> {
         let (_, slot) = self.find(key)?;

@@ -122,6 +122,8 @@ pub struct Tracker {
     decode_errors: u64,
     last_ts: Option<Timestamp>,
     next_sweep: i64,
+    /// Reused space for writing proposals (see [`IkeSa::note_proposals`]).
+    proposal_text: String,
 }
 
 impl Tracker {
@@ -146,6 +148,7 @@ impl Tracker {
             decode_errors: 0,
             last_ts: None,
             next_sweep: i64::MIN,
+            proposal_text: String::new(),
         }
     }
 
@@ -191,7 +194,7 @@ impl Tracker {
             2 => msg.header.is_response(),
             _ => !from_initiator,
         };
-        sa.note_proposals(msg, is_response);
+        sa.note_proposals(msg, is_response, &mut self.proposal_text);
         let children = sa.children.len();
         let mut fx = Vec::new();
         match version {

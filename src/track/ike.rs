@@ -1128,10 +1128,7 @@ impl IkeSa {
 
 /// `ip:port`, IPv6 in brackets.
 pub(crate) fn endpoint((ip, port): (IpAddr, u16)) -> String {
-    match ip {
-        IpAddr::V4(a) => format!("{a}:{port}"),
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
-    }
+    super::Endpoint(ip, Some(port)).to_string()
 }
 
 /// The failure an encrypted Informational in place of QM2 means. Without keys it cannot

@@ -183,7 +183,7 @@ impl Engine {
     pub fn write_report_json<W: std::io::Write>(&self, out: W) -> serde_json::Result<()> {
         let rows = self.rows();
         let label = PolicyLabel(self.policy.as_deref());
-        serde_json::to_writer_pretty(out, &rows.streamed(&label))
+        crate::export::pretty::to_writer_pretty(out, &rows.streamed(&label))
     }
 
     /// An immutable snapshot: report, diagnosis and counters.

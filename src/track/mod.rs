@@ -35,6 +35,7 @@ use tracing::debug;
 
 use crate::decrypt::{DecryptError, EspPlain, Outcome};
 use crate::wire::ike::{IkeHeader, IkeMessage};
+use crate::wire::peek::Glance;
 use crate::wire::reassembly::IncompleteIke;
 use crate::wire::{Addrs, AhPacket, DecodeError, EspPacket, IcmpError, IkeDatagram, Timestamp};
 
@@ -94,6 +95,13 @@ fn peer_pair(a: IpAddr, b: IpAddr) -> PeerPair {
     } else {
         (b, a)
     }
+}
+
+/// A frame's lookup that [`Tracker::prefetch_index`] started: the table and the hash.
+#[derive(Debug, Clone, Copy)]
+pub struct Prefetch {
+    ike: bool,
+    bits: u32,
 }
 
 /// The tracker: every table, fed one decoded packet at a time.
@@ -227,6 +235,45 @@ impl Tracker {
             self.aliases.prefetch_key(&key);
             self.peers
                 .prefetch_key(&peer_pair(dgram.addrs.src, dgram.addrs.dst));
+        }
+    }
+
+    /// `true` once the tables outgrow the processor's caches, when
+    /// [`Tracker::prefetch_index`] pays: below that, its hashing is all it adds.
+    pub fn prefetch_worthwhile(&self) -> bool {
+        // An ESP SA's entry is 160 bytes, an IKE SA's about 1.8 KB: about 1 MB.
+        self.esp.len() + 12 * self.ike.len() > 6_000
+    }
+
+    /// Starts loading the index line that a frame fed two frames from now will look up
+    /// first; [`Tracker::prefetch_entry`] with the answer, a frame later, loads the entry
+    /// it points to. With many tunnels both are cache misses, which then overlap the
+    /// work on the frames before. A hint only.
+    pub fn prefetch_index(&self, glance: &Glance<'_>) -> Option<Prefetch> {
+        match *glance {
+            Glance::Ipsec { src, dst, spi, ah } => Some(Prefetch {
+                ike: false,
+                bits: self.esp.prefetch_index(&EspKey::new(src, dst, spi, ah)),
+            }),
+            Glance::Ike { message, .. } => {
+                let h = crate::wire::ike::peek_header(message)?;
+                let key = IkeKey {
+                    version: h.major,
+                    spi_i: h.spi_i,
+                };
+                Some(Prefetch {
+                    ike: true,
+                    bits: self.ike.prefetch_index(&key),
+                })
+            }
+        }
+    }
+
+    /// The second step of [`Tracker::prefetch_index`], for the next frame.
+    pub fn prefetch_entry(&self, p: Prefetch) {
+        match p.ike {
+            true => self.ike.prefetch_slot(p.bits),
+            false => self.esp.prefetch_slot(p.bits),
         }
     }
 

@@ -22,7 +22,7 @@ use super::report::{
     spi32, spi64, DecryptionReport, EspSaReport, Evictions, Failure, IkeSaReport, IkeState, Report,
     Stats,
 };
-use super::Tracker;
+use super::{table, Tracker};
 
 /// The tables sorted for output, with everything worked out that needs all rows at once.
 pub struct Rows<'t> {
@@ -45,6 +45,9 @@ struct Settled {
     new: usize,
     old: usize,
 }
+
+/// How many rows ahead of the one being written the records of a row start loading.
+const ROWS_AHEAD: usize = 8;
 
 impl<'t> Rows<'t> {
     /// Sorts the tables and works out pairs, rekeys and statistics.
@@ -104,9 +107,15 @@ impl<'t> Rows<'t> {
 
     /// The IKE SA rows, in order of first frame.
     pub fn ike_rows(&self) -> impl Iterator<Item = IkeSaRow<'_>> + '_ {
-        self.sas.iter().enumerate().map(|(i, sa)| IkeSaRow {
-            sa,
-            settled: self.settled_of(i),
+        self.sas.iter().enumerate().map(|(i, sa)| {
+            // As for the ESP rows (see `prefetch_esp_row`): a row reads the whole record.
+            if let Some(&ahead) = self.sas.get(i + ROWS_AHEAD) {
+                table::prefetch(ahead);
+            }
+            IkeSaRow {
+                sa,
+                settled: self.settled_of(i),
+            }
         })
     }
 
@@ -164,6 +173,24 @@ impl<'t> Rows<'t> {
         }
     }
 
+    /// Starts loading what row `i` will read: the SA, its pair's key and its IKE SA's
+    /// SPI. The rows follow the order of first frames, not of memory: each record is a
+    /// cache miss with many tunnels, which overlap when started some rows early.
+    fn prefetch_esp_row(&self, i: usize) {
+        if let Some(&(k, e)) = self.esps.get(i) {
+            table::prefetch(k);
+            table::prefetch(e);
+        }
+        if let Some(Some(sa)) = self.ike_of.get(i) {
+            table::prefetch(&sa.spi_i);
+        }
+        if let Some(&Some((j, _))) = self.peers.get(i) {
+            if let Some(&(k, _)) = self.esps.get(j) {
+                table::prefetch(k);
+            }
+        }
+    }
+
     fn settled_of(&self, i: usize) -> &[Settled] {
         match self.settled.binary_search_by_key(&i, |(j, _)| *j) {
             Ok(at) => &self.settled[at].1,
@@ -172,6 +199,7 @@ impl<'t> Rows<'t> {
     }
 
     fn esp_row(&self, i: usize) -> EspSaRow<'_> {
+        self.prefetch_esp_row(i + ROWS_AHEAD);
         let (k, e) = self.esps[i];
         EspSaRow {
             key: k,

@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 
 SECONDS_PER_TARGET=${1:-25}
 shift || true
-ALL=(decode_frame parse_ike read_capture policy_file pipeline decrypt)
+ALL=(decode_frame parse_ike read_capture policy_file pipeline decrypt nflog)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL[@]}")
 NICE=${FUZZ_NICE:-0}

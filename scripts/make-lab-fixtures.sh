@@ -19,6 +19,8 @@
 #   pfs-mismatch, ts-mismatch, no-common-proposal, psk-mismatch, nat:
 #               traffic (short), then 2 s
 #   responder-down: wait 17 s (four IKE_SA_INIT, give-up at +15 s)
+#   nat-4500-blocked: traffic (short); 10 s; traffic again
+#   dh-mismatch, dh-retry and every other scenario: traffic (short), then 2 s
 # Needs a built ipsecmon (IPSECMON=path, default target/debug/ipsecmon) and what
 # scripts/install-deps.sh installs.
 #
@@ -65,6 +67,12 @@ workload() {
       traffic --lines 2 --pings 1 ;;
     responder-down)
       sleep 17 ;;
+    nat-4500-blocked)
+      # A second round past the 10 s stall threshold puts frames into the outside capture
+      # after the silence that follows IKE_SA_INIT there.
+      traffic --lines 2 --pings 1
+      sleep 10
+      traffic --lines 1 --pings 1 ;;
     esp-blocked|reversed-ports)
       # ipsecmon expects ESP within 30 s of IKE completing.
       traffic --lines 2 --pings 1

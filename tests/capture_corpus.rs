@@ -1,31 +1,12 @@
 //! Reads every third-party capture of the shared corpus and compares the frame count with
 //! the row count of its tshark dump. Skips (with a line saying so) when the corpus is absent.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ipsecmon::capture::{open_file, FrameSource};
 
-/// `../shared/corpus/external` beside the repository (or beside the directory holding a
-/// worktree of it).
-fn corpus() -> Option<PathBuf> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    ["../shared", "../../shared"]
-        .iter()
-        .map(|up| repo.join(up).join("corpus/external"))
-        .find(|dir| dir.is_dir())
-}
-
-/// Every `.tsv` under `dir`, recursively.
-fn dumps(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            dumps(&path, out);
-        } else if path.extension().is_some_and(|e| e == "tsv") {
-            out.push(path);
-        }
-    }
-}
+#[path = "common/corpus.rs"]
+mod corpus;
 
 /// Each frame's time relative to the first, in nanoseconds.
 fn relative_times(path: &Path) -> Result<Vec<i64>, String> {
@@ -54,21 +35,13 @@ fn tshark_times(tsv: &str) -> Vec<i64> {
 
 #[test]
 fn every_corpus_capture_has_tsharks_frame_count() {
-    let Some(root) = corpus() else {
-        println!("skipped: ../shared/corpus/external is absent");
+    let Some(root) = corpus::corpus_or_skip() else {
         return;
     };
-    let truth = root.join("tshark-ground-truth");
-    let mut tsvs = Vec::new();
-    dumps(&truth, &mut tsvs);
-    assert!(
-        !tsvs.is_empty(),
-        "no tshark dumps under {}",
-        truth.display()
-    );
+    let tsvs = corpus::dumps(&root);
+    assert!(!tsvs.is_empty(), "no tshark dumps under {}", root.display());
     let mut checked = 0;
-    for tsv in tsvs {
-        let rel = tsv.strip_prefix(&truth).unwrap().with_extension("");
+    for (rel, tsv) in tsvs {
         let capture = root.join(&rel);
         let want = tshark_times(&std::fs::read_to_string(&tsv).unwrap());
         let got = relative_times(&capture).unwrap_or_else(|e| panic!("{e}"));

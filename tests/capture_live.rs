@@ -2,9 +2,7 @@
 //! removes afterwards, even on failure), and the privilege drop. Skips with a message when
 //! not root or when `ip netns` is unavailable.
 
-use std::fs::File;
 use std::net::UdpSocket;
-use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -14,90 +12,17 @@ use ipsecmon::wire::LinkType;
 
 const DATAGRAMS: usize = 5;
 
-fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
+#[path = "common/veth.rs"]
+mod veth;
+use veth::{enter, is_root, Pair};
 
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// Two namespaces joined by a veth pair; removed when dropped.
-struct Pair {
-    ns: [String; 2],
-    links: [String; 2],
-    addrs: [&'static str; 2],
-}
-
-impl Pair {
-    fn create() -> Result<Pair, String> {
-        let id = std::process::id();
-        let pair = Pair {
-            ns: [format!("ipsm-cap-a-{id}"), format!("ipsm-cap-b-{id}")],
-            links: [format!("ipcapa{id}"), format!("ipcapb{id}")],
-            addrs: ["10.231.77.1", "10.231.77.2"],
-        };
-        for ns in &pair.ns {
-            ip(&["netns", "add", ns])?;
-        }
-        ip(&[
-            "link",
-            "add",
-            &pair.links[0],
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &pair.links[1],
-        ])?;
-        for i in 0..2 {
-            let (ns, link) = (&pair.ns[i], &pair.links[i]);
-            ip(&["link", "set", link, "netns", ns])?;
-            let cidr = format!("{}/30", pair.addrs[i]);
-            ip(&["-n", ns, "addr", "add", &cidr, "dev", link])?;
-            ip(&["-n", ns, "link", "set", link, "up"])?;
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
-        }
-        Ok(pair)
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        for ns in &self.ns {
-            let _ = ip(&["netns", "del", ns]);
-        }
-        let _ = ip(&["link", "del", &self.links[0]]);
-    }
-}
-
-/// Moves the calling thread (only) into a named network namespace.
-fn enter_netns(ns: &str) -> Result<(), String> {
-    let f = File::open(format!("/run/netns/{ns}")).map_err(|e| format!("{ns}: {e}"))?;
-    // SAFETY: setns with a valid namespace descriptor affects only this thread.
-    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(format!("setns {ns}: {}", std::io::Error::last_os_error()));
-    }
-    Ok(())
-}
+/// The two ends' addresses, near (capturing) end first.
+const ADDRS: [&str; 2] = ["10.231.77.1", "10.231.77.2"];
 
 /// Captures in namespace A until every payload was seen or five seconds passed; returns
 /// how many of the payloads were seen and libpcap's received count.
 fn capture(ns: String, link: String, ready: mpsc::Sender<()>) -> Result<(usize, u64), String> {
-    enter_netns(&ns)?;
+    enter(&ns)?;
     let opts = LiveOptions {
         timeout_ms: 100,
         ..LiveOptions::default()
@@ -127,7 +52,7 @@ fn payload(i: usize) -> String {
 }
 
 fn send(ns: &str, from: &str, to: &str) -> Result<(), String> {
-    enter_netns(ns)?;
+    enter(ns)?;
     let sock = UdpSocket::bind((from, 500)).map_err(|e| e.to_string())?;
     for i in 0..DATAGRAMS {
         sock.send_to(payload(i).as_bytes(), (to, 500))
@@ -138,17 +63,17 @@ fn send(ns: &str, from: &str, to: &str) -> Result<(), String> {
 
 #[test]
 fn live_capture_sees_udp_500_on_a_veth_pair() {
-    if !is_root() || ip(&["netns", "list"]).is_err() {
-        println!("skipped: live capture test needs root and `ip netns`");
+    if !veth::netns_or_skip("the live capture test") {
         return;
     }
-    let pair = Pair::create().unwrap_or_else(|e| panic!("setting up namespaces: {e}"));
+    let [a, b] = ADDRS.map(|addr| format!("{addr}/30"));
+    let pair = Pair::create("cap", "ipcap", "", [Some(&a), Some(&b)]);
     let (tx, rx) = mpsc::channel();
     let (ns, link) = (pair.ns[0].clone(), pair.links[0].clone());
     let catcher = std::thread::spawn(move || capture(ns, link, tx));
     rx.recv_timeout(Duration::from_secs(5))
         .expect("capture opened");
-    let (ns_b, from, to) = (pair.ns[1].clone(), pair.addrs[1], pair.addrs[0]);
+    let (ns_b, from, to) = (pair.ns[1].clone(), ADDRS[1], ADDRS[0]);
     std::thread::spawn(move || send(&ns_b, from, to))
         .join()
         .unwrap()

@@ -29,15 +29,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// `../shared/corpus/external` beside the repository (or beside the directory holding a
-/// worktree of it).
-fn corpus() -> Option<PathBuf> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    ["../shared", "../../shared"]
-        .iter()
-        .map(|up| repo.join(up).join("corpus/external"))
-        .find(|dir| dir.is_dir())
-}
+#[path = "common/corpus.rs"]
+mod corpus;
 
 /// Captures whose frames were damaged on purpose (decoder crash regressions): decoded
 /// without a panic, not compared.
@@ -337,39 +330,15 @@ fn vid_count(row: &Row) -> usize {
 
 /// Every capture: a file under the corpus with a dump in `tshark-ground-truth/`.
 fn captures(root: &Path) -> Vec<(String, PathBuf, PathBuf)> {
-    let truth = root.join("tshark-ground-truth");
-    let mut dumps = Vec::new();
-    collect(&truth, &mut dumps);
-    dumps.sort();
-    dumps
+    corpus::dumps(root)
         .into_iter()
-        .map(|dump| {
-            let rel = dump
-                .strip_prefix(&truth)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            let name = rel.trim_end_matches(".tsv").to_string();
-            (name.clone(), root.join(&name), dump)
-        })
+        .map(|(rel, dump)| (rel.to_string_lossy().into_owned(), root.join(&rel), dump))
         .collect()
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            collect(&path, out);
-        } else if path.extension().is_some_and(|e| e == "tsv") {
-            out.push(path);
-        }
-    }
 }
 
 #[test]
 fn corpus_matches_tshark_frame_by_frame() {
-    let Some(root) = corpus() else {
-        println!("skipped: ../shared/corpus/external is absent");
+    let Some(root) = corpus::corpus_or_skip() else {
         return;
     };
     let all = captures(&root);
@@ -398,8 +367,7 @@ fn corpus_matches_tshark_frame_by_frame() {
 
 #[test]
 fn regression_captures_decode_without_panic() {
-    let Some(root) = corpus() else {
-        println!("skipped: ../shared/corpus/external is absent");
+    let Some(root) = corpus::corpus_or_skip() else {
         return;
     };
     for name in REGRESSIONS {
@@ -416,8 +384,7 @@ fn regression_captures_decode_without_panic() {
 
 #[test]
 fn draft_natd_is_named_as_nat_d_in_isakmp_sa_setup() {
-    let Some(root) = corpus() else {
-        println!("skipped: ../shared/corpus/external is absent");
+    let Some(root) = corpus::corpus_or_skip() else {
         return;
     };
     let lines = decode(&root.join("tcpdump/tests/ISAKMP_sa_setup.pcap"));
@@ -489,8 +456,7 @@ fn the_comparison_catches_differences_and_ignores_decrypted_parts() {
 
 #[test]
 fn text_summary_reads_like_an_info_column() {
-    let Some(root) = corpus() else {
-        println!("skipped: ../shared/corpus/external is absent");
+    let Some(root) = corpus::corpus_or_skip() else {
         return;
     };
     let out = Command::new(env!("CARGO_BIN_EXE_ipsecmon"))

@@ -13,13 +13,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-fn corpus() -> Option<PathBuf> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    ["../shared", "../../shared"]
-        .iter()
-        .map(|up| repo.join(up).join("corpus/external"))
-        .find(|dir| dir.is_dir())
-}
+#[path = "common/corpus.rs"]
+mod corpus;
 
 fn ipsecmon(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ipsecmon"))
@@ -121,8 +116,7 @@ fn wireshark_cases(root: &Path) -> Vec<(PathBuf, PathBuf, PathBuf)> {
 
 #[test]
 fn decrypted_payloads_match_tsharks_with_the_same_keys() {
-    let Some(root) = corpus() else {
-        println!("skipped: ../shared/corpus/external is absent");
+    let Some(root) = corpus::corpus_or_skip() else {
         return;
     };
     let cases = wireshark_cases(&root);
@@ -156,8 +150,7 @@ fn decrypted_payloads_match_tsharks_with_the_same_keys() {
 
 #[test]
 fn report_ties_child_sas_to_their_ike_sa_from_decrypted_payloads() {
-    let Some(root) = corpus() else {
-        println!("skipped: ../shared/corpus/external is absent");
+    let Some(root) = corpus::corpus_or_skip() else {
         return;
     };
     for (capture, keys, _) in wireshark_cases(&root) {
@@ -200,8 +193,7 @@ fn report_ties_child_sas_to_their_ike_sa_from_decrypted_payloads() {
 
 #[test]
 fn ikev1_quick_mode_spis_come_out_of_decryption() {
-    let Some(root) = corpus() else {
-        println!("skipped: ../shared/corpus/external is absent");
+    let Some(root) = corpus::corpus_or_skip() else {
         return;
     };
     let ws = root.join("wireshark/test");
@@ -250,8 +242,7 @@ fn wrong_keys(table: &Path, dir: &Path) -> PathBuf {
 
 #[test]
 fn wrong_keys_give_a_per_sa_result_and_nothing_decrypted() {
-    let Some(root) = corpus() else {
-        println!("skipped: ../shared/corpus/external is absent");
+    let Some(root) = corpus::corpus_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -10,7 +10,7 @@
 //!
 //! Skips with a printed line when the corpus (`../shared/corpus/external`) is absent.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use ipsecmon::capture::{open_file, FrameSource};
@@ -19,15 +19,8 @@ use ipsecmon::keys::KeyTable;
 use ipsecmon::wire::ike::{self, vendor::DraftNatdMemory};
 use ipsecmon::wire::{Decoder, Packet};
 
-/// `../shared/corpus/external` beside the repository (or beside the directory holding a
-/// worktree of it).
-fn corpus() -> Option<PathBuf> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    ["../shared", "../../shared"]
-        .iter()
-        .map(|up| repo.join(up).join("corpus/external"))
-        .find(|dir| dir.is_dir())
-}
+#[path = "common/corpus.rs"]
+mod corpus;
 
 /// What decryption did with one capture.
 #[derive(Debug, Default)]
@@ -153,8 +146,7 @@ const IKEV2: &[(&str, u64, &str)] = &[
 
 #[test]
 fn wireshark_ikev2_captures_decrypt_to_the_auth_data_wiresharks_tests_expect() {
-    let Some(root) = corpus() else {
-        println!("skipped: ../shared/corpus/external is absent");
+    let Some(root) = corpus::corpus_or_skip() else {
         return;
     };
     let ws = root.join("wireshark/test");
@@ -207,8 +199,7 @@ const IKEV1: &[(&str, std::ops::RangeInclusive<u64>, u64, &[u8])] = &[
 
 #[test]
 fn wireshark_ikev1_captures_decrypt_to_the_values_wiresharks_tests_expect() {
-    let Some(root) = corpus() else {
-        println!("skipped: ../shared/corpus/external is absent");
+    let Some(root) = corpus::corpus_or_skip() else {
         return;
     };
     let ws = root.join("wireshark/test");
@@ -231,8 +222,7 @@ fn wireshark_ikev1_captures_decrypt_to_the_values_wiresharks_tests_expect() {
 
 #[test]
 fn a_retransmitted_quick_mode_message_decrypts_like_its_first_copy() {
-    let Some(root) = corpus() else {
-        println!("skipped: ../shared/corpus/external is absent");
+    let Some(root) = corpus::corpus_or_skip() else {
         return;
     };
     let ws = root.join("wireshark/test");
@@ -258,8 +248,7 @@ fn a_retransmitted_quick_mode_message_decrypts_like_its_first_copy() {
 
 #[test]
 fn wireshark_esp_capture_decrypts_to_the_icmp_data_wiresharks_test_expects() {
-    let Some(root) = corpus() else {
-        println!("skipped: ../shared/corpus/external is absent");
+    let Some(root) = corpus::corpus_or_skip() else {
         return;
     };
     let ws = root.join("wireshark/test");
@@ -280,8 +269,7 @@ const ESP1_KEY: &str =
 
 #[test]
 fn tcpdump_esp_captures_decrypt_with_tcpdumps_secrets() {
-    let Some(root) = corpus() else {
-        println!("skipped: ../shared/corpus/external is absent");
+    let Some(root) = corpus::corpus_or_skip() else {
         return;
     };
     let td = root.join("tcpdump/tests");
@@ -313,8 +301,7 @@ fn tcpdump_esp_captures_decrypt_with_tcpdumps_secrets() {
 
 #[test]
 fn tcpdump_ikev2_capture_has_an_icv_that_matches_neither_key() {
-    let Some(root) = corpus() else {
-        println!("skipped: ../shared/corpus/external is absent");
+    let Some(root) = corpus::corpus_or_skip() else {
         return;
     };
     let td = root.join("tcpdump/tests");

@@ -13,15 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ipsecmon");
+#[path = "common/corpus.rs"]
+mod corpus;
 
-fn corpus() -> Option<PathBuf> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    ["../shared", "../../shared"]
-        .iter()
-        .map(|up| repo.join(up).join("corpus/external"))
-        .find(|dir| dir.is_dir())
-}
+const BIN: &str = env!("CARGO_BIN_EXE_ipsecmon");
 
 /// tcpdump's test driver's inline key for esp1 and espudp1 (SOURCES.md).
 const ESP1: &str =
@@ -106,8 +101,7 @@ fn captures(root: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn no_output_channel_shows_a_key() {
-    let Some(root) = corpus() else {
-        println!("skipped: ../shared/corpus/external is absent");
+    let Some(root) = corpus::corpus_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -158,8 +152,7 @@ fn get(addr: SocketAddr, path: &str) -> Vec<u8> {
 
 #[test]
 fn the_api_and_metrics_show_no_key() {
-    let Some(root) = corpus() else {
-        println!("skipped: ../shared/corpus/external is absent");
+    let Some(root) = corpus::corpus_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

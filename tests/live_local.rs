@@ -7,17 +7,15 @@
 //! reads the other way round from the file's. Skips with a message when not root, or when
 //! `ip netns`, tcpreplay or the demo capture is missing.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "common/veth.rs"]
 mod veth;
-use veth::{run, Pair};
+use veth::{in_ns, Pair};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ipsecmon");
 
@@ -29,32 +27,14 @@ const BOB: &str = "192.0.2.2";
 const ALICE_TO_BOB: u64 = 16192;
 const BOB_TO_ALICE: u64 = 8896;
 
-fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// The demo capture, when this machine can run the test; prints why not.
 fn can_run() -> Option<PathBuf> {
-    if !is_root() || run("ip", &["netns", "list"]).is_err() {
-        println!("skipped: live local-address test needs root and `ip netns`");
-        return None;
-    }
-    if run("tcpreplay", &["--version"]).is_err() {
-        println!("skipped: tcpreplay is not installed (Debian package tcpreplay)");
-        return None;
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo/demo.pcap");
-    if !p.exists() {
-        println!("skipped: fixtures/demo/demo.pcap is missing");
-        return None;
-    }
-    Some(p)
+    veth::replay_or_skip("the live local-address test")
 }
 
 /// The veth pair of one test: the near (capturing) end holds [`BOB`].
 fn pair(tag: &str) -> Pair {
-    Pair::create("local", "ipl", tag, Some(&format!("{BOB}/24")))
+    Pair::create("local", "ipl", tag, [Some(&format!("{BOB}/24")), None])
 }
 
 /// `ipsecmon ARGS -i NEAR` in the near namespace, its output piped.
@@ -171,22 +151,6 @@ fn json_lines_count_from_the_interfaces_own_address() {
         stats["confidential_bytes_received"], ALICE_TO_BOB,
         "{stats}"
     );
-}
-
-/// Runs `f` on a thread that has entered network namespace `ns`.
-fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let fd = File::open(&path).unwrap();
-        // SAFETY: setns with a valid namespace descriptor affects only this thread.
-        assert_eq!(
-            unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) },
-            0
-        );
-        f()
-    })
-    .join()
-    .unwrap()
 }
 
 /// A minimal HTTP/1.0 GET of `path`: the body.

@@ -6,115 +6,30 @@
 //! CAP_NET_RAW (which can also reopen the interface). Skips with a message when not root
 //! or without `ip netns`.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "common/veth.rs"]
+mod veth;
+use veth::{in_ns, Pair};
+
 const BIN: &str = env!("CARGO_BIN_EXE_ipsecmon");
 
-fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
 fn skip() -> bool {
-    let ok = is_root()
-        && Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !ok {
-        println!("skipped: live resilience tests need root and `ip netns`");
-    }
-    !ok
+    !veth::netns_or_skip("the live resilience tests")
 }
 
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Two namespaces joined by a veth pair, named after the test and this process.
-struct Pair {
-    ns: [String; 2],
-    links: [String; 2],
-}
-
+/// The two ends' addresses; each end gets its `/30` whenever the link is made.
 const ADDRS: [&str; 2] = ["10.231.78.1", "10.231.78.2"];
 
-impl Pair {
-    fn create(tag: &str) -> Pair {
-        let id = std::process::id();
-        let pair = Pair {
-            ns: [
-                format!("ipsm-rel-{tag}-a-{id}"),
-                format!("ipsm-rel-{tag}-b-{id}"),
-            ],
-            links: [format!("r{tag}a{id}"), format!("r{tag}b{id}")],
-        };
-        for ns in &pair.ns {
-            ip(&["netns", "add", ns]);
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-        }
-        pair.link_up();
-        pair
-    }
-
-    fn link_up(&self) {
-        ip(&[
-            "link",
-            "add",
-            &self.links[0],
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &self.links[1],
-        ]);
-        for ((ns, link), addr) in self.ns.iter().zip(&self.links).zip(ADDRS) {
-            ip(&["link", "set", link, "netns", ns]);
-            ip(&["-n", ns, "addr", "add", &format!("{addr}/30"), "dev", link]);
-            ip(&["-n", ns, "link", "set", link, "up"]);
-        }
-    }
-
-    fn link_down(&self) {
-        ip(&["-n", &self.ns[0], "link", "del", &self.links[0]]);
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        for ns in &self.ns {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-    }
-}
-
-/// Runs `f` on a thread that has entered network namespace `ns`.
-fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let fd = File::open(&path).unwrap();
-        // SAFETY: setns with a valid namespace descriptor affects only this thread.
-        assert_eq!(
-            unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) },
-            0
-        );
-        f()
-    })
-    .join()
-    .unwrap()
+/// The veth pair of one test, addressed with [`ADDRS`].
+fn pair(tag: &str) -> Pair {
+    let [a, b] = ADDRS.map(|addr| format!("{addr}/30"));
+    Pair::create("rel", "r", tag, [Some(&a), Some(&b)])
 }
 
 /// `n` UDP datagrams from B to A on port 500 (what the default filter captures), after
@@ -272,7 +187,7 @@ fn serve_reopens_a_vanished_interface_while_scrapers_keep_getting_answers() {
     if skip() {
         return;
     }
-    let pair = Pair::create("flap");
+    let pair = pair("flap");
     let args = serve_args(&pair.links[0]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let serve = Running::start(&pair.ns[0], &[BIN], &args);
@@ -346,7 +261,7 @@ fn sigint_makes_live_diagnose_judge_and_print_what_it_saw() {
     if skip() {
         return;
     }
-    let pair = Pair::create("int");
+    let pair = pair("int");
     let link = pair.links[0].clone();
     let run = Running::start(
         &pair.ns[0],
@@ -385,7 +300,7 @@ fn sigterm_makes_the_json_view_print_its_final_snapshot() {
     if skip() {
         return;
     }
-    let pair = Pair::create("term");
+    let pair = pair("term");
     let link = pair.links[0].clone();
     let run = Running::start(
         &pair.ns[0],
@@ -408,7 +323,7 @@ fn user_drops_root_after_opening_the_capture() {
     if skip() {
         return;
     }
-    let pair = Pair::create("user");
+    let pair = pair("user");
     let mut args = serve_args(&pair.links[0]);
     args.extend(["--user".to_string(), "nobody".to_string()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -430,8 +345,7 @@ fn only_cap_net_raw_is_enough_to_capture_and_to_reopen() {
     if skip() {
         return;
     }
-    if Command::new("setcap").arg("-v").output().is_err() {
-        println!("skipped: setcap is missing (libcap2-bin)");
+    if !veth::tool_or_skip("the CAP_NET_RAW test", "setcap", "libcap2-bin") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -454,7 +368,7 @@ fn only_cap_net_raw_is_enough_to_capture_and_to_reopen() {
         String::from_utf8_lossy(&set.stderr)
     );
 
-    let pair = Pair::create("cap");
+    let pair = pair("cap");
     let args = serve_args(&pair.links[0]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let prefix = [

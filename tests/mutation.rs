@@ -11,6 +11,9 @@ use ipsecmon::capture::{self, Frame, FrameSource};
 use ipsecmon::engine::{Engine, EngineConfig};
 use ipsecmon::wire::{LinkType, Timestamp};
 
+#[path = "common/corpus.rs"]
+mod corpus;
+
 /// Every capture under `dir`, recursively.
 fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -90,11 +93,7 @@ fn mutations(data: &[u8], rng: &mut Rng) -> Vec<Vec<u8>> {
 fn roots() -> Vec<PathBuf> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut roots = vec![repo.join("fixtures")];
-    let corpus = ["../shared", "../../shared"]
-        .iter()
-        .map(|up| repo.join(up).join("corpus/external"))
-        .find(|dir| dir.is_dir());
-    match corpus {
+    match corpus::corpus() {
         Some(dir) => roots.push(dir),
         None => println!("the ../shared corpus is absent: mutating the fixtures only"),
     }
@@ -219,16 +218,31 @@ fn report_bytes(bytes: Vec<u8>, config: &EngineConfig) -> u64 {
     snap.report.frames
 }
 
-#[test]
-fn mutated_frames_never_panic_and_state_stays_bounded() {
+/// Every capture to mutate; prints that the test skips when there is none.
+fn captures_or_skip() -> Option<Vec<PathBuf>> {
     let files = all_captures();
     if files.is_empty() {
         println!("skipped: no fixtures and no ../shared corpus");
-        return;
+        return None;
     }
+    Some(files)
+}
+
+/// The engine's configuration for mutated input: the IKE and ESP tables capped at 64 SAs
+/// each, the bounds `mutated_frames_never_panic_and_state_stays_bounded` checks.
+fn capped() -> EngineConfig {
     let mut config = EngineConfig::default();
     config.tracker.max_ike_sas = 64;
     config.tracker.max_esp_sas = 64;
+    config
+}
+
+#[test]
+fn mutated_frames_never_panic_and_state_stays_bounded() {
+    let Some(files) = captures_or_skip() else {
+        return;
+    };
+    let config = capped();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut fed = 0u64;
     for file in &files {
@@ -272,14 +286,10 @@ fn mutated_frames_never_panic_and_state_stays_bounded() {
 
 #[test]
 fn mutated_files_never_panic_through_report() {
-    let files = all_captures();
-    if files.is_empty() {
-        println!("skipped: no fixtures and no ../shared corpus");
+    let Some(files) = captures_or_skip() else {
         return;
-    }
-    let mut config = EngineConfig::default();
-    config.tracker.max_ike_sas = 64;
-    config.tracker.max_esp_sas = 64;
+    };
+    let config = capped();
     let mut rng = Rng(0x5eed_f11e);
     let (mut variants, mut frames) = (0u64, 0u64);
     for file in &files {

@@ -417,3 +417,75 @@ fn keys_never_reach_debug_or_display() {
     assert!(!shown.contains("a-long-inline-secret-123"));
     assert!(shown.contains("key = (hidden, 24 chars)"));
 }
+
+#[test]
+fn key_exchange_methods_load_in_order_and_default_to_windows_2000() {
+    use ipsecmon::policy::{DhGroup, Encryption, Integrity, KeyExchangeMethod};
+    assert_eq!(
+        load(BASE).unwrap().key_exchange,
+        [KeyExchangeMethod::WINDOWS_DEFAULT]
+    );
+    let text = format!(
+        "{BASE}\n[key_exchange]\nmethods = [\n  {{ encryption = \"aes128-cbc\", integrity = \
+         \"sha2-256\", dh_group = 14 }},\n  {{ encryption = \"3des\", integrity = \"md5\", \
+         dh_group = \"medium\" }},\n  {{ encryption = \"aes256-gcm\", integrity = \"sha2-384\", \
+         dh_group = 20 }},\n]\n"
+    );
+    let p = load(&text).unwrap();
+    let proposals: Vec<String> = p
+        .key_exchange
+        .iter()
+        .map(|m| m.strongswan_proposal())
+        .collect();
+    assert_eq!(
+        proposals,
+        [
+            "aes128-sha256-modp2048",
+            "3des-md5-modp1024",
+            "aes256gcm16-prfsha384-ecp384"
+        ]
+    );
+    assert_eq!(
+        p.key_exchange[0],
+        KeyExchangeMethod {
+            encryption: Encryption::Aes128Cbc,
+            integrity: Integrity::Sha2_256,
+            dh_group: DhGroup::Modp2048,
+        }
+    );
+    assert_eq!(
+        p.key_exchange[1].to_string(),
+        "3des, md5, Diffie-Hellman group 2 (modp1024)"
+    );
+}
+
+#[test]
+fn bad_key_exchange_methods_name_their_line() {
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "[key_exchange]\nmethods = [\n  { encryption = \"3des\", integrity = \"sha1\", dh_group = 7 },\n]\n",
+            22,
+            "unknown Diffie-Hellman group 7; use one of 1, 2, 5, 14, 15, 16, 19, 20, 21, 31",
+        ),
+        (
+            "[key_exchange]\nmethods = [\n  { encryption = \"3des\", integrity = \"sha1\", dh_group = 2 },\n  { encryption = \"rc4\", integrity = \"sha1\", dh_group = 2 },\n]\n",
+            23,
+            "key exchange method: unknown encryption \"rc4\"",
+        ),
+        (
+            "[key_exchange]\nmethods = []\n",
+            20,
+            "key_exchange lists no methods",
+        ),
+    ];
+    for (section, line, words) in cases {
+        let text = format!("{BASE}\n{section}");
+        let Err(PolicyError::Invalid { errors, .. }) = load(&text) else {
+            panic!("{section}: must not load");
+        };
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].message.contains(words), "{}", errors[0]);
+        assert_eq!(errors[0].line, *line, "{}", errors[0]);
+        assert_names_line(&errors[0], words);
+    }
+}

@@ -15,22 +15,12 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// `../shared/corpus/external` beside the repository (or beside the directory holding a
-/// worktree of it).
-fn corpus() -> Option<PathBuf> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    ["../shared", "../../shared"]
-        .iter()
-        .map(|up| repo.join(up).join("corpus/external"))
-        .find(|dir| dir.is_dir())
-}
+#[path = "common/corpus.rs"]
+mod corpus;
 
 /// Runs `ipsecmon ARGS... --json` on a corpus capture: the document and the exit code.
 fn run(args: &[&str], capture: &str) -> Option<(Value, i32)> {
-    let Some(root) = corpus() else {
-        eprintln!("skipped: the shared corpus (../shared/corpus/external) is absent");
-        return None;
-    };
+    let root = corpus::corpus_or_skip()?;
     let out = Command::new(env!("CARGO_BIN_EXE_ipsecmon"))
         .args(args)
         .arg(root.join(capture))
@@ -329,8 +319,16 @@ fn redirect_then_no_proposal_chosen() {
             "IKE_SA_INIT response after 0.014 s: NO_PROPOSAL_CHOSEN (14)",
             "10.5.2.60:10952 offered ike:aes256gcm16-prfsha256-dh#28",
             "10.5.2.53:500 names no ike proposal of its own anywhere in the capture: compare \
-             its filter action's security methods with the offer above",
+             its key exchange methods with the offer above",
         ]
+    );
+    assert!(
+        f["remedy"]
+            .as_str()
+            .unwrap()
+            .starts_with("Give the two policies at least one key exchange method in common"),
+        "{}",
+        f["remedy"]
     );
 }
 
@@ -840,8 +838,7 @@ fn diagnosis_codes_on_the_corpus() {
 
 #[test]
 fn every_capture_reports() {
-    let Some(root) = corpus() else {
-        eprintln!("skipped: the shared corpus (../shared/corpus/external) is absent");
+    let Some(root) = corpus::corpus_or_skip() else {
         return;
     };
     let mut captures = Vec::new();

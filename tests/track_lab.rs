@@ -424,7 +424,7 @@ type Case = (
 /// The diagnosis code of every lab scenario (without keys), and the NAT verdict.
 #[test]
 fn each_lab_scenario_gives_its_code_and_nat_verdict() {
-    let cases: [Case; 14] = [
+    let cases: [Case; 18] = [
         ("ok/link.pcap", &[], "none"),
         ("ikev1/link.pcap", &[], "none"),
         (
@@ -473,6 +473,26 @@ fn each_lab_scenario_gives_its_code_and_nat_verdict() {
         ("nat/inside.pcap", &[("auth-failed", "error")], "initiator"),
         ("nat/outside.pcap", &[("auth-failed", "error")], "initiator"),
         ("nat-t/inside.pcap", &[], "initiator"),
+        // No group in common: refused in the clear IKE_SA_INIT response.
+        (
+            "dh-mismatch/link.pcap",
+            &[("no-proposal-chosen", "error")],
+            "undecidable",
+        ),
+        // The first group refused, the retry comes up.
+        ("dh-retry/link.pcap", &[("invalid-ke", "info")], "none"),
+        // Inside: IKE_AUTH to 4500 retransmitted unanswered. Outside: only IKE_SA_INIT
+        // crossed, and the NAT shows in nothing that a peer cannot fake.
+        (
+            "nat-4500-blocked/inside.pcap",
+            &[("peer-unreachable", "error")],
+            "initiator",
+        ),
+        (
+            "nat-4500-blocked/outside.pcap",
+            &[("peer-unreachable", "error")],
+            "none",
+        ),
     ];
     for (capture, want, verdict) in cases {
         let path = fixture(&format!("lab/{capture}"));

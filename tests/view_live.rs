@@ -14,40 +14,18 @@ use std::time::{Duration, Instant};
 
 #[path = "common/veth.rs"]
 mod veth;
-use veth::{run, Pair};
+use veth::Pair;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ipsecmon");
 
-fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn demo() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo/demo.pcap");
-    p.exists().then_some(p)
-}
-
-/// Whether this machine can run the namespace tests; prints why not.
+/// The demo capture, when this machine can run the namespace tests; prints why not.
 fn can_run() -> Option<PathBuf> {
-    if !is_root() || run("ip", &["netns", "list"]).is_err() {
-        println!("skipped: live view test needs root and `ip netns`");
-        return None;
-    }
-    if run("tcpreplay", &["--version"]).is_err() {
-        println!("skipped: tcpreplay is not installed (Debian package tcpreplay)");
-        return None;
-    }
-    let file = demo();
-    if file.is_none() {
-        println!("skipped: fixtures/demo/demo.pcap is missing");
-    }
-    file
+    veth::replay_or_skip("the live view test")
 }
 
 /// The veth pair of one test.
 fn pair(tag: &str) -> Pair {
-    Pair::create("view", "ipv", tag, None)
+    Pair::create("view", "ipv", tag, [None, None])
 }
 
 /// What `report --json` says of the file: IKE SAs (SPI → state) and ESP SAs (SPI →
@@ -187,8 +165,7 @@ fn once_after_a_duration_shows_the_sas_with_privileges_dropped() {
 
 #[test]
 fn an_idle_interface_and_a_signal_end_the_view_on_time() {
-    if !is_root() || run("ip", &["netns", "list"]).is_err() {
-        println!("skipped: needs root and `ip netns`");
+    if !veth::netns_or_skip("the idle-interface view test") {
         return;
     }
     let pair = pair("i");
@@ -244,7 +221,7 @@ fn find_child_pid(pid: u32) -> Option<i32> {
 
 #[test]
 fn a_missing_privilege_is_one_line_with_the_fix() {
-    if !is_root() {
+    if !veth::is_root() {
         println!("skipped: needs root to become an unprivileged user");
         return;
     }

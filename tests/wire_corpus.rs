@@ -8,19 +8,12 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ipsecmon::wire::{Decoder, LinkType, Packet, Timestamp};
 
-/// `../shared/corpus/external` beside the repository, or beside the directory holding a
-/// worktree of it.
-fn corpus() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    ["../shared", "../../shared"]
-        .iter()
-        .map(|s| root.join(s).join("corpus/external"))
-        .find(|d| d.join("tshark-ground-truth").is_dir())
-}
+#[path = "common/corpus.rs"]
+mod corpus;
 
 /// Frames where the decoder deliberately disagrees with tshark: fuzzed regression captures
 /// of tcpdump whose IPv4 header sets More Fragments on a first fragment whose length is not
@@ -163,29 +156,14 @@ fn compare(capture: &Path, tsv: &str, tmp: &tempfile::TempDir) -> (usize, Vec<St
 
 #[test]
 fn wire_classification_matches_tshark() {
-    let Some(dir) = corpus() else {
-        eprintln!("skipped: ../shared/corpus/external not found");
+    let Some(dir) = corpus::corpus_or_skip() else {
         return;
     };
     let tmp = tempfile::tempdir().expect("temp dir");
-    let gt = dir.join("tshark-ground-truth");
-    let mut tsvs = Vec::new();
-    let mut stack = vec![gt.clone()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "tsv") {
-                tsvs.push(p);
-            }
-        }
-    }
-    tsvs.sort();
+    let tsvs = corpus::dumps(&dir);
     let (mut total, mut failures) = (0, Vec::new());
-    for tsv in &tsvs {
-        let rel = tsv.strip_prefix(&gt).expect("under gt").with_extension("");
-        let capture = dir.join(&rel);
+    for (rel, tsv) in &tsvs {
+        let capture = dir.join(rel);
         let text = std::fs::read_to_string(tsv).expect("read tsv");
         let (n, bad) = compare(&capture, &text, &tmp);
         total += n;

@@ -47,6 +47,18 @@ pub enum EnforceCommand {
         #[arg(long)]
         ca_dir: Option<PathBuf>,
     },
+    /// Start the negotiation a packet needs where charon cannot see the packet: read the
+    /// acquire log of an applied kernel-libipsec policy (netfilter log group 18768) and
+    /// initiate the child SA each logged packet names. Runs until SIGINT or SIGTERM; run
+    /// it in the namespace the policy was applied in.
+    Acquire {
+        /// charon's VICI socket.
+        #[arg(long, env = "IPSECMON_VICI", default_value = vici::DEFAULT_URI)]
+        vici: String,
+        /// The netfilter log group.
+        #[arg(long, default_value_t = enforce::acquire::GROUP)]
+        group: u16,
+    },
     /// Unload every connection and secret apply loaded under NAME and delete its nft table.
     Remove {
         /// The name given to apply (`--name`).
@@ -90,12 +102,14 @@ pub struct RenderArgs {
     /// The data plane charon runs with.
     #[arg(long, value_enum, default_value_t = PlaneArg::Auto)]
     pub data_plane: PlaneArg,
-    /// IKE proposal (strongSwan syntax); repeat for several, most preferred first.
-    #[arg(long = "ike-proposal", default_value = enforce::DEFAULT_IKE_PROPOSAL)]
+    /// IKE proposal (strongSwan syntax) instead of the policy's key exchange methods
+    /// (3des-sha1-modp1024 when it has none); repeat for several, most preferred first.
+    #[arg(long = "ike-proposal")]
     pub ike_proposals: Vec<String>,
-    /// Diffie-Hellman group for session key PFS.
-    #[arg(long, default_value = enforce::DEFAULT_PFS_GROUP)]
-    pub pfs_group: String,
+    /// Diffie-Hellman group for session key PFS (strongSwan syntax) instead of the group
+    /// of the policy's first key exchange method.
+    #[arg(long)]
+    pub pfs_group: Option<String>,
     /// Start negotiating when loaded, not only on the first packet (needed on one host
     /// with kernel-libipsec, which cannot start on a packet before strongSwan 5.9.11).
     #[arg(long)]
@@ -125,6 +139,11 @@ pub fn run(args: EnforceArgs) -> anyhow::Result<u8> {
             ca_dir,
         } => apply_cmd(&render, &target, dir, ca_dir),
         EnforceCommand::Remove { name, target } => remove_cmd(&name, &target),
+        EnforceCommand::Acquire { vici, group } => {
+            crate::runner::stop_on_signals();
+            enforce::acquire::run(&enforce::acquire::AcquireOptions { vici, group })?;
+            Ok(EXIT_OK)
+        }
     }
 }
 
@@ -142,7 +161,7 @@ impl RenderArgs {
             name: self.name.clone(),
             data_plane: data_plane(self.data_plane),
             ike_proposals: self.ike_proposals.clone(),
-            pfs_group: self.pfs_group.clone(),
+            pfs_group: self.pfs_group.clone().unwrap_or_default(),
             initiate: self.initiate,
         })
     }

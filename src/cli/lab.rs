@@ -88,6 +88,11 @@ pub struct UpArgs {
     /// (scenarios bring their own).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
     pub ike_version: Option<u8>,
+
+    /// Negotiate on demand: nothing starts when the policies are loaded; the first packet
+    /// that needs protection does ("Negotiating IP security").
+    #[arg(long)]
+    pub on_demand: bool,
 }
 
 /// Arguments of `ipsecmon lab traffic`.
@@ -160,6 +165,7 @@ fn up(a: UpArgs) -> anyhow::Result<u8> {
         dir: a.which.dir.clone(),
         scenario: a.scenario,
         nat: a.nat,
+        on_demand: a.on_demand,
         alice: a.alice,
         bob: a.bob,
         ike: a.ike_version.map(|v| {

@@ -220,8 +220,13 @@ pub(super) fn comparison_for(sa: &IkeSaReport, scope: &Scope<'_>, protocol: &str
     if theirs.is_empty() {
         out.push(format!(
             "{} names no {protocol} proposal of its own anywhere in the capture: compare its \
-             filter action's security methods with the offer above",
-            sa.responder
+             {} with the offer above",
+            sa.responder,
+            if protocol == "ike" {
+                "key exchange methods"
+            } else {
+                "filter action's security methods"
+            }
         ));
         return out;
     }

@@ -22,6 +22,9 @@ const NAT_PROOF: [&str; 4] = [
 /// Evidence kinds that show NAT traversal (UDP encapsulation) is in use.
 const NAT_TRAVERSAL: [&str; 3] = ["udp-encapsulation", "port-float", "ike-on-4500"];
 
+/// The remedy of `no-proposal-chosen` when the IKE SA itself was refused, not a child SA.
+const IKE_PROPOSAL_REMEDY: &str = "Give the two policies at least one key exchange method in common (General tab, Key Exchange Settings, Methods): the same encryption, integrity and Diffie-Hellman group on both computers.";
+
 /// The remedy when a peer ended the negotiation with an error notify that maps to no
 /// single policy setting.
 const REFUSED_REMEDY: &str = "The peer ended the negotiation with the error notify named above, which points at no single setting. Compare the policies on both computers (filter lists, filter actions, authentication methods, IKE version) and look at the peer's IKE log for what it rejected.";
@@ -144,7 +147,7 @@ pub fn remedy(code: Code) -> &'static str {
     match code {
         Code::PeerUnreachable => "Check that the peer is switched on and has its IPsec policy assigned, and that every firewall and router on the path passes UDP 500 and UDP 4500 (and IP protocol 50 for ESP). An ICMP port unreachable means no IKE service listens on the peer.",
         Code::NoProposalChosen => "Give the filter actions on both computers at least one security method in common: the same encryption, integrity and Diffie-Hellman group. If session key perfect forward secrecy is on at one end only, turn it on (or off) at both.",
-        Code::InvalidKe => "Put the Diffie-Hellman group the responder asks for first in the initiator's security methods, or allow the initiator's group at the responder.",
+        Code::InvalidKe => "Put the Diffie-Hellman group the responder asks for first in the initiator's key exchange methods (General tab, Key Exchange Settings, Methods), or allow the initiator's group at the responder.",
         Code::AuthFailed => "Make the authentication methods of the two rules match: the same preshared key string on both computers (retype it; it is case-sensitive), certificates issued by an authority the other computer trusts, or Kerberos only when both computers are in the same domain.",
         Code::TsUnacceptable => "Make the filter lists mirror each other: the filter on one computer must be the exact opposite of the other's (source and destination addresses swapped, and the ports swapped with them). Check for reversed addresses or ports, and that both filters are marked mirrored.",
         Code::NatBreaksIpsec => "A NAT device rewrites addresses between the peers. Enable NAT traversal (UDP encapsulation on port 4500) on both computers, use ESP rather than AH (AH protects the addresses the NAT changes), or remove the NAT from the path.",
@@ -195,6 +198,9 @@ fn failure(sa: &IkeSaReport, scope: &Scope<'_>, _config: &Config) -> Option<Find
             .push(ev(f.frame, frame_ts(sa, f.frame), reason.clone()));
     }
     if code == Code::NoProposalChosen {
+        if super::proposals::refused_protocol(sa) == "ike" {
+            out.remedy = IKE_PROPOSAL_REMEDY.to_string();
+        }
         let ts = frame_ts(sa, f.frame);
         let lines = super::proposals::comparison(sa, scope);
         out.evidence
@@ -322,7 +328,10 @@ fn unanswered_summary(sa: &IkeSaReport) -> String {
         .rev()
         .find(|x| x.response_frame.is_none())
     else {
-        return format!("no answer from {}", sa.responder);
+        return match sa.failure.as_ref().and_then(|f| f.reason.as_deref()) {
+            Some(reason) => reason_head(Some(reason)),
+            None => format!("no answer from {}", sa.responder),
+        };
     };
     let span = x
         .transmissions
@@ -433,6 +442,8 @@ fn stalled_while_pending(sa: &IkeSaReport, scope: &Scope<'_>, config: &Config) -
                 times(x)
             ),
         )
+    } else if let Some(found) = silent_after_init(sa, now) {
+        found
     } else {
         (
             Code::NegotiationStalled,
@@ -446,8 +457,39 @@ fn stalled_while_pending(sa: &IkeSaReport, scope: &Scope<'_>, config: &Config) -
     };
     let mut out = finding(code, Severity::Warning, sa, summary);
     out.evidence = exchange_evidence(sa);
-    out.confidence = 0.7;
+    out.confidence = if unanswered { 0.7 } else { 0.6 };
     Some(out)
+}
+
+/// An IKEv2 negotiation seen answered in IKE_SA_INIT and then never again: the
+/// initiator's IKE_AUTH did not reach this capture point. With NAT detection payloads on
+/// both sides this is what the responder's side of a path that drops UDP 4500 sees, as NAT
+/// traversal moves IKE_AUTH to that port (RFC 7296 §2.23); without them it is a stall.
+fn silent_after_init(sa: &IkeSaReport, now: f64) -> Option<(Code, String)> {
+    let [x] = sa.exchanges.as_slice() else {
+        return None;
+    };
+    if sa.version != 2 || x.exchange != "IKE_SA_INIT" || x.response_frame.is_none() {
+        return None;
+    }
+    let head = format!(
+        "IKE_SA_INIT answered, then nothing from {} for {:.0} s: no IKE_AUTH reached this \
+         capture point",
+        host(&sa.initiator),
+        now - sa.last_seen
+    );
+    let natd = sa.nat.evidence.iter().any(|e| e.kind.starts_with("natd-"));
+    Some(if natd {
+        (
+            Code::PeerUnreachable,
+            format!(
+                "{head}; both peers sent NAT detection payloads, so NAT traversal moved IKE to \
+                 UDP 4500, which is probably filtered on the way"
+            ),
+        )
+    } else {
+        (Code::NegotiationStalled, head)
+    })
 }
 
 /// INVALID_KE_PAYLOAD answered by a retry that succeeded: an extra round trip, worth knowing.

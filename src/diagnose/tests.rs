@@ -674,3 +674,43 @@ fn many_single_packet_spis_without_ike_are_a_random_spi_flood() {
     }
     assert!(diagnose(&report(Vec::new(), busy, 101.0), &Config::default()).is_empty());
 }
+
+#[test]
+fn silence_after_an_answered_ike_sa_init_names_udp_4500_when_nat_detection_ran() {
+    // Seen from the responder's side: IKE_SA_INIT answered, then nothing for 12 s.
+    let mut s = sa(IkeState::Negotiating);
+    let plain = diagnose(&report(vec![s.clone()], vec![], 112.0), &Config::default());
+    assert_eq!(
+        codes(&plain),
+        vec![("negotiation-stalled", Severity::Warning)]
+    );
+    assert_eq!(
+        plain[0].summary,
+        "IKE_SA_INIT answered, then nothing from 192.0.2.1 for 12 s: no IKE_AUTH reached this \
+         capture point"
+    );
+    assert_eq!(plain[0].confidence, 0.6);
+    s.nat.evidence.push(NatEvidence {
+        kind: "natd-match".into(),
+        detail: "both destination hashes match".into(),
+        frames: vec![1, 2],
+    });
+    let f = diagnose(&report(vec![s], vec![], 112.0), &Config::default());
+    assert_eq!(codes(&f), vec![("peer-unreachable", Severity::Warning)]);
+    assert!(
+        f[0].summary.ends_with(
+            "; both peers sent NAT detection payloads, so NAT traversal moved IKE to UDP \
+             4500, which is probably filtered on the way"
+        ),
+        "{}",
+        f[0].summary
+    );
+    // Once IKE_AUTH was seen, the silence is no longer this one.
+    let mut later = sa(IkeState::Negotiating);
+    later
+        .exchanges
+        .push(exchange("IKE_AUTH", 3, 100.02, Some((4, 0.01))));
+    later.last_seen = 100.03;
+    let f = diagnose(&report(vec![later], vec![], 112.0), &Config::default());
+    assert_eq!(codes(&f), vec![("negotiation-stalled", Severity::Warning)]);
+}

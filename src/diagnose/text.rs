@@ -50,7 +50,9 @@ fn paint(style: Style, severity: Severity, text: &str) -> String {
 /// Renders findings, worst first as given, as a block of text.
 pub fn render(findings: &[Finding], style: Style) -> String {
     if findings.is_empty() {
-        return "No problems found: every security association that started came up.\n".into();
+        return "No problems found: no security association failed, and none has been negotiating \
+                longer than the stall threshold.\n"
+            .into();
     }
     let mut out = String::new();
     for f in findings {

@@ -26,6 +26,7 @@
 //!   pass. Rules appear most specific first, in the order [`crate::policy::matching`]
 //!   documents, so the packet filter and `policy explain` agree.
 
+pub mod acquire;
 pub mod apply;
 pub mod conf;
 mod nft;
@@ -86,8 +87,9 @@ pub enum DataPlane {
     /// by or arriving on the TUN device.
     ///
     /// Limitation: libipsec before strongSwan 5.9.11 raises no acquire, so a trap policy
-    /// alone never starts a negotiation; set [`RenderOptions::initiate`] on at least one
-    /// of the two hosts.
+    /// alone never starts a negotiation. Set [`RenderOptions::initiate`] on at least one
+    /// of the two hosts, or run [`acquire::run`] beside charon: the rendered table logs
+    /// what it needs.
     Libipsec {
         /// The TUN device's name (charon's default is `ipsec0`).
         tun: String,
@@ -130,10 +132,12 @@ pub struct RenderOptions {
     pub name: String,
     /// The data plane charon runs with.
     pub data_plane: DataPlane,
-    /// IKE proposals in strongSwan's syntax, in order of preference.
+    /// IKE proposals in strongSwan's syntax, in order of preference, overriding the
+    /// policy's key exchange methods; empty renders the policy's.
     pub ike_proposals: Vec<String>,
     /// The Diffie-Hellman group appended to the ESP/AH proposals of a filter action with
-    /// session key PFS (strongSwan's name, e.g. `modp1024`).
+    /// session key PFS (strongSwan's name, e.g. `modp1024`); empty takes the group of the
+    /// policy's first key exchange method.
     pub pfs_group: String,
     /// Also start negotiating as soon as the configuration is loaded
     /// (`start_action = trap|start`), not only on the first packet.
@@ -154,8 +158,8 @@ impl Default for RenderOptions {
             local: None,
             name: DEFAULT_NAME.into(),
             data_plane: DataPlane::Kernel,
-            ike_proposals: vec![DEFAULT_IKE_PROPOSAL.into()],
-            pfs_group: DEFAULT_PFS_GROUP.into(),
+            ike_proposals: Vec::new(),
+            pfs_group: String::new(),
             initiate: false,
         }
     }
@@ -365,6 +369,8 @@ impl Rendered {
 ///   where the packet filter alone decides, reproduces both.
 pub fn render(policy: &Policy, options: &RenderOptions) -> Result<Rendered, EnforceError> {
     check_options(options)?;
+    let effective = from_policy(policy, options);
+    let options = &effective;
     let local = options
         .local
         .or_else(|| policy.me.addresses.first().copied())
@@ -372,7 +378,7 @@ pub fn render(policy: &Policy, options: &RenderOptions) -> Result<Rendered, Enfo
             policy: policy.origin.clone(),
         })?;
     let plan = swanctl::plan(policy, options, local)?;
-    let nft_ruleset = nft::ruleset(policy, options);
+    let nft_ruleset = nft::ruleset(policy, options, &plan.child_of);
     Ok(Rendered {
         swanctl: plan.tree,
         nft_table: format!("inet {}", options.name),
@@ -382,9 +388,43 @@ pub fn render(policy: &Policy, options: &RenderOptions) -> Result<Rendered, Enfo
         connections: plan.connections,
         children: plan.children,
         secrets: plan.secrets,
-        notes: plan.notes,
+        notes: with_plane_note(plan.notes, options),
         options: options.clone(),
     })
+}
+
+/// The notes, and for kernel-libipsec without `initiate` how negotiation gets started.
+fn with_plane_note(mut notes: Vec<String>, o: &RenderOptions) -> Vec<String> {
+    if matches!(o.data_plane, DataPlane::Libipsec { .. }) && !o.initiate {
+        notes.push(
+            "kernel-libipsec before strongSwan 5.9.11 starts no negotiation on a packet: run \
+             `ipsecmon enforce acquire` beside charon for on-demand negotiation, or render \
+             with --initiate"
+                .into(),
+        );
+    }
+    notes
+}
+
+/// The options with what they leave to the policy filled in from its key exchange
+/// methods: the IKE proposals, and the session key PFS group, which Windows 2000 took
+/// from the first key exchange method.
+fn from_policy(policy: &Policy, options: &RenderOptions) -> RenderOptions {
+    let mut o = options.clone();
+    if o.ike_proposals.is_empty() {
+        o.ike_proposals = policy
+            .key_exchange
+            .iter()
+            .map(|m| m.strongswan_proposal())
+            .collect();
+    }
+    if o.pfs_group.is_empty() {
+        let first = policy.key_exchange.first();
+        o.pfs_group = first
+            .map_or(DEFAULT_PFS_GROUP, |m| m.dh_group.strongswan_name())
+            .to_string();
+    }
+    o
 }
 
 fn check_options(o: &RenderOptions) -> Result<(), EnforceError> {
@@ -398,11 +438,6 @@ fn check_options(o: &RenderOptions) -> Result<(), EnforceError> {
             "name {:?}: use 1-32 letters, digits, '-' or '_' (it names the nft table and the connections)",
             o.name
         )));
-    }
-    if o.ike_proposals.is_empty() {
-        return Err(EnforceError::Options(
-            "give at least one IKE proposal".into(),
-        ));
     }
     if let DataPlane::Libipsec { tun, fwmark } = &o.data_plane {
         if tun.is_empty() || *fwmark == 0 {

@@ -151,8 +151,17 @@ fn describe(d: &Directed<'_>) -> String {
     )
 }
 
-/// The lines one directed filter adds to a hook's chain.
-fn verdict_lines(d: &Directed<'_>, hook: Hook, plane: &DataPlane) -> Vec<String> {
+/// The lines one directed filter adds to a hook's chain. With kernel-libipsec, the first
+/// packet of each connection a Negotiate filter sends into the TUN device is also logged
+/// for `ipsecmon enforce acquire`, naming the child SA: libipsec drops it when that SA is
+/// not up yet and, before strongSwan 5.9.11, tells charon nothing (see
+/// [`super::acquire`]).
+fn verdict_lines(
+    d: &Directed<'_>,
+    hook: Hook,
+    plane: &DataPlane,
+    child: Option<&str>,
+) -> Vec<String> {
     let m = matcher(&d.filter, hook);
     let a = d.action;
     let clear_ok = a.allow_fallback_to_clear || (hook == Hook::Input && a.accept_unsecured);
@@ -160,10 +169,20 @@ fn verdict_lines(d: &Directed<'_>, hook: Hook, plane: &DataPlane) -> Vec<String>
         Action::Permit => vec![format!("{m}accept")],
         Action::Block => vec![format!("{m}drop")],
         Action::Negotiate if clear_ok => vec![format!("{m}accept")],
-        Action::Negotiate => vec![
-            format!("{m}{} accept", protected(plane, hook)),
-            format!("{m}drop"),
-        ],
+        Action::Negotiate => {
+            let protected = protected(plane, hook);
+            let mut lines = Vec::new();
+            if let (DataPlane::Libipsec { .. }, Hook::Output, Some(c)) = (plane, hook, child) {
+                lines.push(format!(
+                    "{m}{protected} ct state new log prefix \"{}\" group {}",
+                    super::acquire::prefix(c),
+                    super::acquire::GROUP
+                ));
+            }
+            lines.push(format!("{m}{protected} accept"));
+            lines.push(format!("{m}drop"));
+            lines
+        }
     }
 }
 
@@ -176,6 +195,7 @@ fn chain(
     policy: &Policy,
     dirs: &[Directed<'_>],
     plane: &DataPlane,
+    child_of: &[((usize, usize), String)],
 ) {
     let libipsec = matches!(plane, DataPlane::Libipsec { .. });
     let (hook_name, lo) = match hook {
@@ -214,7 +234,11 @@ fn chain(
             continue;
         }
         let _ = writeln!(out, "        {}", describe(d));
-        for line in verdict_lines(d, hook, plane) {
+        let child = child_of
+            .iter()
+            .find(|(k, _)| *k == (d.key.1, d.filter_index))
+            .map(|(_, c)| c.as_str());
+        for line in verdict_lines(d, hook, plane, child) {
             let _ = writeln!(out, "        {line}");
         }
     }
@@ -248,7 +272,11 @@ fn route_chain(out: &mut String, policy: &Policy, dirs: &[Directed<'_>], fwmark:
 
 /// The whole ruleset file: it creates the table if needed, deletes it, and defines it
 /// again, so loading it twice leaves one copy (nft applies a file as one transaction).
-pub(super) fn ruleset(policy: &Policy, opts: &RenderOptions) -> String {
+pub(super) fn ruleset(
+    policy: &Policy,
+    opts: &RenderOptions,
+    child_of: &[((usize, usize), String)],
+) -> String {
     let dirs = directed(policy);
     let table = format!("inet {}", opts.name);
     let mut out = String::new();
@@ -272,6 +300,7 @@ pub(super) fn ruleset(policy: &Policy, opts: &RenderOptions) -> String {
         policy,
         &dirs,
         &opts.data_plane,
+        child_of,
     );
     chain(
         &mut out,
@@ -280,6 +309,7 @@ pub(super) fn ruleset(policy: &Policy, opts: &RenderOptions) -> String {
         policy,
         &dirs,
         &opts.data_plane,
+        child_of,
     );
     let _ = writeln!(out, "}}");
     out

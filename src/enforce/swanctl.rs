@@ -15,6 +15,8 @@ pub(super) struct Plan {
     pub secrets: Vec<String>,
     pub notes: Vec<String>,
     pub pki_script: Option<String>,
+    /// The child SA of each (rule index, filter index) of the policy.
+    pub child_of: Vec<((usize, usize), String)>,
 }
 
 /// How a connection authenticates, from a rule's first method strongSwan can use.
@@ -53,7 +55,8 @@ pub(super) fn plan(
 ) -> Result<Plan, EnforceError> {
     let mut conns: Vec<Conn> = Vec::new();
     let mut notes = Vec::new();
-    for rule in policy.rules.iter().filter(|r| r.enabled) {
+    let mut child_of = Vec::new();
+    for (index, rule) in policy.rules.iter().enumerate().filter(|(_, r)| r.enabled) {
         let action = policy.filter_action_of(rule);
         if action.action != Action::Negotiate {
             continue;
@@ -63,12 +66,16 @@ pub(super) fn plan(
                 rule: rule.name.clone(),
             }
         })?;
-        add_rule(policy, opts, local, rule, auth, &mut conns)?;
+        for (filter, child) in add_rule(policy, opts, local, rule, auth, &mut conns)? {
+            child_of.push(((index, filter), child));
+        }
     }
     if let Some(dr) = &policy.default_response {
         add_default_response(opts, dr, &mut conns, &mut notes)?;
     }
-    Ok(assemble(policy, opts, local, conns, notes))
+    let mut plan = assemble(policy, opts, local, conns, notes);
+    plan.child_of = child_of;
+    Ok(plan)
 }
 
 /// The first method strongSwan can use; Kerberos is skipped with a note. `None` when no
@@ -206,10 +213,11 @@ fn add_rule(
     rule: &Rule,
     auth: Auth,
     conns: &mut Vec<Conn>,
-) -> Result<(), EnforceError> {
+) -> Result<Vec<(usize, String)>, EnforceError> {
     let list = policy.filter_list_of(rule);
     let action = policy.filter_action_of(rule);
     let proposals = child_proposals(action, &opts.pfs_group)?;
+    let mut named = Vec::new();
     for (i, f) in list.filters.iter().enumerate() {
         let o = orient(policy, local, f);
         let peer = peer_of(rule, &o).ok_or_else(|| EnforceError::NoPeer {
@@ -222,10 +230,11 @@ fn add_rule(
         let name = unique(format!("{}-{}", slug(&rule.name), i + 1), &taken);
         let child = child_section(&name, opts, local, f, &o, tunnel, &proposals);
         let conn = &mut conns[at];
-        conn.child_names.push(name);
+        conn.child_names.push(name.clone());
         conn.children.push(child);
+        named.push((i, name));
     }
-    Ok(())
+    Ok(named)
 }
 
 /// The index of the connection to `peer`, made when there is none yet.
@@ -519,6 +528,7 @@ fn assemble(
         secrets: Vec::new(),
         notes,
         pki_script: None,
+        child_of: Vec::new(),
     };
     let file = std::path::Path::new(&policy.origin)
         .file_name()

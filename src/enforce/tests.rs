@@ -469,3 +469,34 @@ fn builtin_policies_and_the_default_response_rule_need_more_than_kerberos() {
         Some("the default response rule is not rendered: it has no method strongSwan can use (Kerberos only)")
     );
 }
+
+#[test]
+fn the_policys_key_exchange_methods_become_the_ike_proposals_and_the_pfs_group() {
+    let text = policy_source(TO_BOB, HIGH_PFS, PSK)
+        + "[key_exchange]\nmethods = [\n  { encryption = \"aes128-cbc\", integrity = \"sha2-256\", dh_group = 14 },\n  { encryption = \"aes128-cbc\", integrity = \"sha2-256\", dh_group = 15 },\n]\n";
+    let p = load(&text);
+    let r = rendered(&p);
+    assert_eq!(
+        list(conn(&r), "proposals"),
+        ["aes128-sha256-modp2048", "aes128-sha256-modp3072"]
+    );
+    assert_eq!(list(child(&r), "esp_proposals"), ["3des-sha1-modp2048"]);
+    assert_eq!(r.options.ike_proposals.len(), 2);
+    // Options given explicitly win over the policy.
+    let o = RenderOptions {
+        ike_proposals: vec!["aes256-sha384-ecp384".into()],
+        pfs_group: "ecp384".into(),
+        ..RenderOptions::default()
+    };
+    let r = render(&p, &o).unwrap();
+    assert_eq!(list(conn(&r), "proposals"), ["aes256-sha384-ecp384"]);
+    assert_eq!(list(child(&r), "esp_proposals"), ["3des-sha1-ecp384"]);
+    // Without the table: Windows 2000's default, group 2 for PFS too.
+    let r = rendered(&policy_with(TO_BOB, HIGH_PFS, PSK));
+    assert_eq!(list(conn(&r), "proposals"), [DEFAULT_IKE_PROPOSAL]);
+    assert_eq!(list(child(&r), "esp_proposals"), ["3des-sha1-modp1024"]);
+    assert_eq!(
+        crate::policy::KeyExchangeMethod::WINDOWS_DEFAULT.strongswan_proposal(),
+        DEFAULT_IKE_PROPOSAL
+    );
+}

@@ -18,6 +18,9 @@ use super::EnforceError;
 const CMD_REQUEST: u8 = 0;
 const CMD_RESPONSE: u8 = 1;
 const CMD_UNKNOWN: u8 = 2;
+const EVENT_REGISTER: u8 = 3;
+const EVENT_CONFIRM: u8 = 5;
+const EVENT_UNKNOWN: u8 = 6;
 const EVENT: u8 = 7;
 
 const SECTION_START: u8 = 1;
@@ -220,14 +223,7 @@ impl Client {
         let mut packet = vec![CMD_REQUEST];
         put_name(&mut packet, name).map_err(|e| self.fail(e.to_string()))?;
         encode(message, &mut packet).map_err(|e| self.fail(format!("{name}: {e}")))?;
-        if packet.len() > MAX_PACKET {
-            return Err(self.fail(format!("{name}: the request is over 512 KiB")));
-        }
-        let mut framed = (packet.len() as u32).to_be_bytes().to_vec();
-        framed.extend_from_slice(&packet);
-        self.stream
-            .write_all(&framed)
-            .map_err(|e| self.fail(format!("{name}: sending: {e}")))?;
+        self.send(name, &packet)?;
         loop {
             let reply = self.read_packet(name)?;
             match reply.first() {
@@ -257,6 +253,58 @@ impl Client {
             .read_exact(&mut packet)
             .map_err(|e| self.fail(format!("{name}: reading the reply: {e}")))?;
         Ok(packet)
+    }
+
+    /// Sends command `name` and returns the messages of `event` it streams before its
+    /// response (`list-sas` streams `list-sa`). Registers for the event first; the
+    /// registration ends with the connection.
+    pub fn stream(
+        &mut self,
+        name: &str,
+        event: &str,
+        message: &Section,
+    ) -> Result<Vec<Section>, EnforceError> {
+        let mut register = vec![EVENT_REGISTER];
+        put_name(&mut register, event).map_err(|e| self.fail(e.to_string()))?;
+        self.send(name, &register)?;
+        match self.read_packet(name)?.first() {
+            Some(&EVENT_CONFIRM) => {}
+            Some(&EVENT_UNKNOWN) => {
+                return Err(self.fail(format!("charon does not know the event {event:?}")))
+            }
+            _ => return Err(self.fail(format!("{name}: no confirmation of {event:?}"))),
+        }
+        let mut packet = vec![CMD_REQUEST];
+        put_name(&mut packet, name).map_err(|e| self.fail(e.to_string()))?;
+        encode(message, &mut packet).map_err(|e| self.fail(format!("{name}: {e}")))?;
+        self.send(name, &packet)?;
+        let mut events = Vec::new();
+        loop {
+            let reply = self.read_packet(name)?;
+            match reply.first() {
+                Some(&CMD_RESPONSE) => return Ok(events),
+                Some(&EVENT) => {
+                    let len = usize::from(reply.get(1).copied().unwrap_or(0));
+                    let body = reply
+                        .get(2 + len..)
+                        .ok_or_else(|| self.fail(format!("{name}: truncated event")))?;
+                    let decoded = decode(body).map_err(|e| self.fail(format!("{name}: {e}")))?;
+                    events.push(decoded);
+                }
+                _ => return Err(self.fail(format!("{name}: unexpected reply packet"))),
+            }
+        }
+    }
+
+    fn send(&mut self, name: &str, packet: &[u8]) -> Result<(), EnforceError> {
+        if packet.len() > MAX_PACKET {
+            return Err(self.fail(format!("{name}: the request is over 512 KiB")));
+        }
+        let mut framed = (packet.len() as u32).to_be_bytes().to_vec();
+        framed.extend_from_slice(packet);
+        self.stream
+            .write_all(&framed)
+            .map_err(|e| self.fail(format!("{name}: sending: {e}")))
     }
 
     /// Sends a command and requires `success = yes`; the error carries charon's `errmsg`.

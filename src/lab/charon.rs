@@ -97,7 +97,7 @@ include {fragment}
 
 /// Spawns a long-running program inside a namespace, detached from the caller's process
 /// group (it outlives `lab up`), output to `out`; records it in the state at once.
-fn spawn_detached(
+pub(super) fn spawn_detached(
     state: &mut State,
     what: &str,
     netns: &str,

@@ -12,9 +12,10 @@
 //! [`scenario`] reproduce the seed and its failure modes. [`keylog`] and [`keytable`] turn
 //! charon's logs into Wireshark key tables so the lab's captures decrypt.
 //!
-//! Limitation: strongSwan 5.9's kernel-libipsec raises no acquire for a trap policy, so
-//! the first packet does not start a negotiation by itself; Alice's policy is rendered to
-//! start negotiating as soon as it is loaded.
+//! Limitation: strongSwan 5.9's kernel-libipsec raises no acquire for a trap policy. So by
+//! default Alice's policy is rendered to start negotiating as soon as it is loaded. With
+//! [`UpOptions::on_demand`], the first packet starts the negotiation through
+//! [`crate::enforce::acquire`], not through charon's own trap handling.
 
 pub mod charon;
 pub mod keylog;

@@ -33,6 +33,10 @@ pub struct UpOptions {
     pub bob: Option<PathBuf>,
     /// IKE version for policy files (scenarios bring their own); IKEv2 by default.
     pub ike: Option<IkeVersion>,
+    /// Negotiate on demand: nobody starts when the policies are loaded, and the first
+    /// packet a Negotiate filter covers starts the negotiation, through an
+    /// `ipsecmon enforce acquire` beside each charon (see [`crate::enforce::acquire`]).
+    pub on_demand: bool,
 }
 
 /// The lab directory of a prefix: `/var/lib/ipsecmon/lab/PREFIX` (`default` for none).
@@ -53,6 +57,7 @@ struct Plan {
     ike: IkeVersion,
     bob_daemon: bool,
     tweaks: &'static [Tweak],
+    on_demand: bool,
 }
 
 fn check_prefix(prefix: &str) -> Result<(), LabError> {
@@ -105,6 +110,7 @@ fn plan(opts: &UpOptions, dir: &Path) -> Result<Plan, LabError> {
             ike: opts.ike.unwrap_or_default(),
             bob_daemon: true,
             tweaks: &[],
+            on_demand: opts.on_demand,
         });
     }
     if custom {
@@ -128,6 +134,7 @@ fn plan(opts: &UpOptions, dir: &Path) -> Result<Plan, LabError> {
         ike: opts.ike.unwrap_or(s.ike),
         bob_daemon: s.bob_daemon,
         tweaks: s.tweaks,
+        on_demand: opts.on_demand,
     })
 }
 
@@ -216,8 +223,38 @@ fn build(state: &mut State, plan: &Plan) -> Result<(), LabError> {
     for (name, rendered) in [("bob", bob), ("alice", alice)] {
         if let Some(rendered) = rendered {
             apply(state, name, &rendered)?;
+            if plan.on_demand {
+                start_acquire(state, name)?;
+            }
         }
     }
+    Ok(())
+}
+
+/// Starts `ipsecmon enforce acquire` in a host's namespace, talking to its charon.
+fn start_acquire(state: &mut State, name: &str) -> Result<(), LabError> {
+    let host = state
+        .host(name)
+        .ok_or_else(|| LabError::Usage(format!("no host {name}")))?;
+    let (netns, dir) = (host.netns.clone(), host.dir.clone());
+    let Some(vici) = host.vici.clone() else {
+        return Ok(());
+    };
+    let exe = std::env::current_exe().map_err(io(Path::new("/proc/self/exe")))?;
+    let exe = exe.to_string_lossy().into_owned();
+    let argv = [
+        exe.as_str(),
+        "--log",
+        "info",
+        "enforce",
+        "acquire",
+        "--vici",
+        vici.as_str(),
+    ];
+    let out = dir.join("acquire.out");
+    charon::spawn_detached(state, &format!("acquire {name}"), &netns, &argv, &out)?;
+    // libpcap binds the log group within milliseconds; give it that before traffic.
+    std::thread::sleep(Duration::from_millis(300));
     Ok(())
 }
 
@@ -236,7 +273,8 @@ fn host(
         dir: state.dir.join(name),
     };
     std::fs::create_dir_all(&files.dir).map_err(io(&files.dir))?;
-    let rendered = render(policy_file, plan.ike, address, name == "alice")?;
+    let initiate = name == "alice" && !plan.on_demand;
+    let rendered = render(policy_file, plan.ike, address, initiate)?;
     rendered.write_to(&files.enforce_dir())?;
     let daemon = name == "alice" || plan.bob_daemon;
     if daemon {
@@ -256,7 +294,8 @@ fn host(
 }
 
 /// Loads a policy with `me` standing for the host's address and renders it for
-/// kernel-libipsec; Alice starts negotiating on load (no acquires from libipsec).
+/// kernel-libipsec; with `initiate` (Alice, unless on demand) the host starts negotiating
+/// on load.
 fn render(path: &Path, ike: IkeVersion, me: IpAddr, initiate: bool) -> Result<Rendered, LabError> {
     let me_list = [me];
     let load = LoadOptions {
@@ -301,7 +340,9 @@ fn apply_tweak(state: &State, plan: &Plan, tweak: &Tweak) -> Result<(), LabError
         )));
     };
     for name in tweak.hosts {
-        let path = state.dir.join(name).join(tweak.file);
+        let dir = state.dir.join(name);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let path = dir.join(tweak.file);
         std::fs::write(&path, contents).map_err(io(&path))?;
         nft_load(&netns_name(&state.prefix, name), &path)?;
     }
@@ -387,8 +428,8 @@ fn remove_empty_default_parents(dir: &Path) {
     }
 }
 
-/// Copies the captures, each host's charon log, strongswan.conf and rendered policy, and
-/// the scenario's files into `to`.
+/// Copies the captures, each host's charon log, strongswan.conf, acquire log (on demand)
+/// and rendered policy, and the scenario's files into `to`.
 fn save_files(state: &State, to: &Path) -> Result<Vec<PathBuf>, LabError> {
     let mut saved = Vec::new();
     let mut copy = |from: &Path, rel: &Path| -> Result<(), LabError> {
@@ -407,7 +448,7 @@ fn save_files(state: &State, to: &Path) -> Result<Vec<PathBuf>, LabError> {
         copy(&c.file, Path::new(&format!("{}.pcap", c.name)))?;
     }
     for h in &state.hosts {
-        for f in ["charon.log", "strongswan.conf"] {
+        for f in ["charon.log", "strongswan.conf", "acquire.out"] {
             copy(&h.dir.join(f), &Path::new(&h.name).join(f))?;
         }
         for f in [

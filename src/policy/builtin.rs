@@ -175,6 +175,7 @@ fn base(name: &str, description: &str, rules: Vec<Rule>) -> Policy {
         rules,
         filter_lists: builtin_lists(),
         filter_actions: builtin_actions(),
+        key_exchange: vec![KeyExchangeMethod::WINDOWS_DEFAULT],
         other_policies: Vec::new(),
         warnings: Vec::new(),
     }

@@ -29,6 +29,7 @@ pub fn diff(a: &Policy, b: &Policy) -> Vec<Change> {
         &a.default_response.is_some(),
         &b.default_response.is_some(),
     );
+    key_exchange(&mut out, &a.key_exchange, &b.key_exchange);
     named(
         &mut out,
         "filter list",
@@ -56,6 +57,28 @@ pub fn diff(a: &Policy, b: &Policy) -> Vec<Change> {
         rule_changes,
     );
     out
+}
+
+/// The key exchange methods, and a warning when the two share none: then no IKE SA can
+/// be made between them.
+fn key_exchange(out: &mut Vec<Change>, a: &[KeyExchangeMethod], b: &[KeyExchangeMethod]) {
+    if a == b {
+        return;
+    }
+    let text = |m: &[KeyExchangeMethod]| {
+        let all: Vec<String> = m.iter().map(|x| x.to_string()).collect();
+        all.join("; ")
+    };
+    out.push(change(
+        '~',
+        format!("key exchange methods: {} -> {}", text(a), text(b)),
+    ));
+    if !a.iter().any(|x| b.contains(x)) {
+        out.push(change(
+            '~',
+            "key exchange methods: none in common, so the two cannot make an IKE SA".into(),
+        ));
+    }
 }
 
 fn change(sign: char, text: String) -> Change {
@@ -229,5 +252,23 @@ mod tests {
             "+ rule \"All IP Traffic / Require Security\"",
         ];
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn key_exchange_methods_are_compared_and_a_disjoint_pair_is_called_out() {
+        let a = load("server");
+        let mut b = a.clone();
+        b.key_exchange[0].dh_group = DhGroup::Modp2048;
+        let got: Vec<String> = diff(&a, &b).iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            got,
+            [
+                "~ key exchange methods: 3des, sha1, Diffie-Hellman group 2 (modp1024) -> \
+                 3des, sha1, Diffie-Hellman group 14 (modp2048)",
+                "~ key exchange methods: none in common, so the two cannot make an IKE SA",
+            ]
+        );
+        b.key_exchange.push(KeyExchangeMethod::WINDOWS_DEFAULT);
+        assert_eq!(diff(&a, &b).len(), 1);
     }
 }

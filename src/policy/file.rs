@@ -31,6 +31,22 @@ struct RawPolicy {
     filter_actions: Vec<Spanned<RawFilterAction>>,
     #[serde(default)]
     rules: Vec<Spanned<RawRule>>,
+    key_exchange: Option<Spanned<RawKeyExchange>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeyExchange {
+    #[serde(default)]
+    methods: Vec<Spanned<RawKeyExchangeMethod>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeyExchangeMethod {
+    encryption: String,
+    integrity: String,
+    dh_group: toml::Value,
 }
 
 #[derive(Deserialize)]
@@ -344,6 +360,7 @@ fn build_policy(b: &mut Builder<'_>, raw: RawPolicy) -> Policy {
         rules,
         filter_lists,
         filter_actions,
+        key_exchange: key_exchange(b, raw.key_exchange),
         other_policies: raw.other_policies.iter().map(|p| b.dir.join(p)).collect(),
         warnings: Vec::new(),
     }
@@ -573,6 +590,66 @@ fn encryption(word: &str) -> Result<Encryption, String> {
             format!(
                 "unknown encryption {word:?}; use {}, null",
                 names.join(", ")
+            )
+        })
+}
+
+/// The policy's key exchange methods; Windows 2000's default when the file has none.
+fn key_exchange(
+    b: &mut Builder<'_>,
+    raw: Option<Spanned<RawKeyExchange>>,
+) -> Vec<KeyExchangeMethod> {
+    let Some(raw) = raw else {
+        return vec![KeyExchangeMethod::WINDOWS_DEFAULT];
+    };
+    let line = b.line_of(&raw);
+    let raw = raw.into_inner();
+    if raw.methods.is_empty() {
+        b.error(
+            line,
+            "key_exchange lists no methods; add methods = [{ encryption = \"3des\", \
+             integrity = \"sha1\", dh_group = 2 }] or remove the table for that default"
+                .into(),
+        );
+    }
+    raw.methods
+        .into_iter()
+        .filter_map(|m| {
+            let line = b.line_of(&m);
+            key_exchange_method(m.into_inner())
+                .map_err(|msg| b.error(line, format!("key exchange method: {msg}")))
+                .ok()
+        })
+        .collect()
+}
+
+fn key_exchange_method(raw: RawKeyExchangeMethod) -> Result<KeyExchangeMethod, String> {
+    Ok(KeyExchangeMethod {
+        encryption: encryption(&raw.encryption)?,
+        integrity: integrity(&raw.integrity)?,
+        dh_group: dh_group(&raw.dh_group)?,
+    })
+}
+
+/// A group by its IANA number, or by Windows 2000's names `low` (1) and `medium` (2).
+fn dh_group(raw: &toml::Value) -> Result<DhGroup, String> {
+    let number = match raw {
+        toml::Value::Integer(n) => *n,
+        toml::Value::String(s) if s.eq_ignore_ascii_case("low") => 1,
+        toml::Value::String(s) if s.eq_ignore_ascii_case("medium") => 2,
+        _ => -1,
+    };
+    DhGroup::ALL
+        .into_iter()
+        .find(|g| i64::from(g.number()) == number)
+        .ok_or_else(|| {
+            let numbers: Vec<String> = DhGroup::ALL
+                .iter()
+                .map(|g| g.number().to_string())
+                .collect();
+            format!(
+                "unknown Diffie-Hellman group {raw}; use one of {}, \"low\" (1) or \"medium\" (2)",
+                numbers.join(", ")
             )
         })
 }

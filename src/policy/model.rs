@@ -29,6 +29,13 @@ pub struct Policy {
     pub filter_lists: Vec<FilterList>,
     /// Every filter action of the file, referenced by [`Rule::filter_action`].
     pub filter_actions: Vec<FilterAction>,
+    /// The key exchange security methods that protect the IKE SA itself, most preferred
+    /// first (the General tab's Key Exchange Settings, Methods). Never empty: a file
+    /// without them gets [`KeyExchangeMethod::WINDOWS_DEFAULT`].
+    ///
+    /// Limitation: the dialog's master key PFS and master key lifetimes (minutes,
+    /// sessions) are not read; the IKE daemon's defaults apply.
+    pub key_exchange: Vec<KeyExchangeMethod>,
     /// Other policies this file names by path (for `policy diff`), resolved against the
     /// file's directory.
     pub other_policies: Vec<PathBuf>,
@@ -511,6 +518,129 @@ impl Encryption {
     /// Whether the cipher authenticates by itself (AEAD).
     pub fn is_aead(self) -> bool {
         matches!(self, Encryption::Aes128Gcm | Encryption::Aes256Gcm)
+    }
+}
+
+/// One key exchange security method: how IKE protects its own messages (Main Mode or
+/// IKE_SA_INIT/IKE_AUTH) and which Diffie-Hellman group makes the master key. Windows 2000
+/// offered 3DES or DES, SHA1 or MD5, and group 2 (Medium) or 1 (Low).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyExchangeMethod {
+    /// The cipher of the IKE SA.
+    pub encryption: Encryption,
+    /// Its integrity algorithm; with an AEAD cipher it only names the pseudo-random
+    /// function.
+    pub integrity: Integrity,
+    /// The Diffie-Hellman group of the key exchange.
+    pub dh_group: DhGroup,
+}
+
+impl KeyExchangeMethod {
+    /// Windows 2000's first key exchange method: 3DES, SHA1, group 2 (Medium).
+    pub const WINDOWS_DEFAULT: KeyExchangeMethod = KeyExchangeMethod {
+        encryption: Encryption::TripleDes,
+        integrity: Integrity::Sha1,
+        dh_group: DhGroup::Modp1024,
+    };
+
+    /// strongSwan's IKE proposal: `3des-sha1-modp1024`, or `aes128gcm16-prfsha256-ecp256`
+    /// for an AEAD cipher.
+    pub fn strongswan_proposal(&self) -> String {
+        let enc = self.encryption.strongswan_name();
+        let int = self.integrity.strongswan_name();
+        let group = self.dh_group.strongswan_name();
+        if self.encryption.is_aead() {
+            format!("{enc}-prf{int}-{group}")
+        } else {
+            format!("{enc}-{int}-{group}")
+        }
+    }
+}
+
+impl fmt::Display for KeyExchangeMethod {
+    /// `3des, sha1, Diffie-Hellman group 2 (modp1024)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}, {}, Diffie-Hellman group {} ({})",
+            self.encryption.as_str(),
+            self.integrity.as_str(),
+            self.dh_group.number(),
+            self.dh_group.strongswan_name()
+        )
+    }
+}
+
+/// Diffie-Hellman groups (IANA "Transform Type 4" numbers, RFC 7296 §3.3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DhGroup {
+    /// Group 1, 768-bit MODP (RFC 2409): Windows 2000's "Low"; broken.
+    Modp768,
+    /// Group 2, 1024-bit MODP (RFC 2409): Windows 2000's "Medium".
+    Modp1024,
+    /// Group 5, 1536-bit MODP (RFC 3526).
+    Modp1536,
+    /// Group 14, 2048-bit MODP (RFC 3526).
+    Modp2048,
+    /// Group 15, 3072-bit MODP (RFC 3526).
+    Modp3072,
+    /// Group 16, 4096-bit MODP (RFC 3526).
+    Modp4096,
+    /// Group 19, 256-bit random ECP (RFC 5903).
+    Ecp256,
+    /// Group 20, 384-bit random ECP (RFC 5903).
+    Ecp384,
+    /// Group 21, 521-bit random ECP (RFC 5903).
+    Ecp521,
+    /// Group 31, Curve25519 (RFC 8031).
+    Curve25519,
+}
+
+impl DhGroup {
+    /// Every value, for parsing and help texts.
+    pub const ALL: [DhGroup; 10] = [
+        DhGroup::Modp768,
+        DhGroup::Modp1024,
+        DhGroup::Modp1536,
+        DhGroup::Modp2048,
+        DhGroup::Modp3072,
+        DhGroup::Modp4096,
+        DhGroup::Ecp256,
+        DhGroup::Ecp384,
+        DhGroup::Ecp521,
+        DhGroup::Curve25519,
+    ];
+
+    /// The IANA number, which the file uses.
+    pub fn number(self) -> u16 {
+        match self {
+            DhGroup::Modp768 => 1,
+            DhGroup::Modp1024 => 2,
+            DhGroup::Modp1536 => 5,
+            DhGroup::Modp2048 => 14,
+            DhGroup::Modp3072 => 15,
+            DhGroup::Modp4096 => 16,
+            DhGroup::Ecp256 => 19,
+            DhGroup::Ecp384 => 20,
+            DhGroup::Ecp521 => 21,
+            DhGroup::Curve25519 => 31,
+        }
+    }
+
+    /// strongSwan's proposal keyword.
+    pub fn strongswan_name(self) -> &'static str {
+        match self {
+            DhGroup::Modp768 => "modp768",
+            DhGroup::Modp1024 => "modp1024",
+            DhGroup::Modp1536 => "modp1536",
+            DhGroup::Modp2048 => "modp2048",
+            DhGroup::Modp3072 => "modp3072",
+            DhGroup::Modp4096 => "modp4096",
+            DhGroup::Ecp256 => "ecp256",
+            DhGroup::Ecp384 => "ecp384",
+            DhGroup::Ecp521 => "ecp521",
+            DhGroup::Curve25519 => "curve25519",
+        }
     }
 }
 

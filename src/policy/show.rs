@@ -38,6 +38,13 @@ pub fn render(p: &Policy) -> String {
         or_none(&me.join(", ")),
         p.me.from
     );
+    let methods: Vec<String> = p
+        .key_exchange
+        .iter()
+        .enumerate()
+        .map(|(i, m)| format!("{}) {m}", i + 1))
+        .collect();
+    let _ = writeln!(t.out, "│  key exchange: {}", methods.join("; "));
     let count = p.rules.len() + usize::from(p.default_response.is_some());
     for (i, rule) in p.rules.iter().enumerate() {
         rule_node(&mut t, p, i, rule, i + 1 == count);

@@ -935,14 +935,17 @@ impl IkeSa {
             return;
         }
         if idle {
-            let f = self.v1_aggressive_stall().unwrap_or_else(|| {
-                let reason = format!(
-                    "the last message (frame {}) was followed by silence longer than the \
+            let stall = self.v1_aggressive_stall();
+            let f = stall
+                .or_else(|| self.v2_silent_after_init())
+                .unwrap_or_else(|| {
+                    let reason = format!(
+                        "the last message (frame {}) was followed by silence longer than the \
                      stall threshold, with no error on the wire",
-                    self.last_frame
-                );
-                Failure::inferred("negotiation-stalled", self.last_frame, 0.5, reason)
-            });
+                        self.last_frame
+                    );
+                    Failure::inferred("negotiation-stalled", self.last_frame, 0.5, reason)
+                });
             self.fail(f);
         }
     }
@@ -1079,6 +1082,26 @@ impl IkeSa {
                       which happens when the preshared keys differ"
             .to_string();
         Some(Failure::inferred("auth-failed", frame, 0.6, reason))
+    }
+
+    /// IKEv2: IKE_SA_INIT was answered and nothing followed it here. When both peers sent
+    /// NAT detection payloads, NAT traversal sends IKE_AUTH to UDP 4500 (RFC 7296 §2.23):
+    /// this is how a path that drops port 4500 looks from the responder's side.
+    fn v2_silent_after_init(&self) -> Option<Failure> {
+        let [x] = self.exchanges.as_slice() else {
+            return None;
+        };
+        if self.key.version != 2 || x.kind != 34 || !self.nat.saw_detection_payloads() {
+            return None;
+        }
+        let frame = x.response?.0;
+        let reason = format!(
+            "IKE_SA_INIT was answered, but no IKE_AUTH from {} ever reached this capture \
+             point, so UDP 4500 is probably filtered on the way: both peers sent NAT \
+             detection payloads, and NAT traversal moves IKE to port 4500 after IKE_SA_INIT",
+            self.initiator.0
+        );
+        Some(Failure::inferred("peer-unreachable", frame, 0.6, reason))
     }
 
     /// Direction of a packet between the peers: `true` when `src` is the initiator.

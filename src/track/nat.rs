@@ -251,6 +251,11 @@ impl fmt::Display for Ep {
 }
 
 impl NatObservations {
+    /// Whether any NAT detection payload (IKEv2 notify or IKEv1 NAT-D) was seen.
+    pub(crate) fn saw_detection_payloads(&self) -> bool {
+        !self.hashes.is_empty() || self.ikev1_hash.is_some()
+    }
+
     /// An IKE message of this SA. `from_initiator` says which peer sent it (IKEv2: the I
     /// flag; IKEv1: the tracker's knowledge of who sent the first message).
     pub fn on_message(

@@ -12,9 +12,9 @@ use crate::keys::KeyTable;
 use crate::policy::Policy;
 use crate::snapshot::{RuleSummary, Snapshot};
 use crate::track::report::{EspSaReport, IkeSaReport};
-use crate::track::{self, RowLabel, Rows, Tracker};
+use crate::track::{self, Prefetch, RowLabel, Rows, Tracker};
 use crate::wire::ike::{self, vendor::DraftNatdMemory};
-use crate::wire::{Decoder, DecoderConfig, Packet, Reason};
+use crate::wire::{Decoder, DecoderConfig, LinkType, Packet, Reason};
 
 /// Settings of the whole engine.
 #[derive(Debug, Clone, Default)]
@@ -69,12 +69,32 @@ impl Engine {
         }
     }
 
+    /// `true` when [`Engine::prefetch_index`] pays: the tables outgrew the caches.
+    pub fn prefetch_worthwhile(&self) -> bool {
+        self.tracker.prefetch_worthwhile()
+    }
+
+    /// Starts loading the index line a frame not fed yet (two frames from now) will look
+    /// up; pass the answer to [`Engine::prefetch_entry`] the frame before its turn. File
+    /// readers call it for frames already in their buffer. A hint only: frames that are
+    /// not plain ESP, AH or IKE give `None`.
+    pub fn prefetch_index(&self, link: LinkType, data: &[u8]) -> Option<Prefetch> {
+        self.tracker
+            .prefetch_index(&crate::wire::peek::glance(link, data)?)
+    }
+
+    /// Starts loading the table entry of the next frame (see [`Engine::prefetch_index`]).
+    pub fn prefetch_entry(&self, p: Prefetch) {
+        self.tracker.prefetch_entry(p);
+    }
+
     /// Feeds one frame.
     pub fn process(&mut self, frame: &Frame<'_>) {
         let (n, ts) = (frame.number, frame.ts);
         self.last_ts = Some(self.last_ts.map_or(ts, |t| t.max(ts)));
         match self.decoder.decode_numbered(n, frame.link, ts, frame.data) {
             Ok(Packet::Ike(dgram)) => {
+                self.tracker.prefetch_ike(&dgram);
                 // IKEv1 SAs that negotiated a NAT-T draft number NAT-D differently.
                 let ctx = self.natd.context(dgram.message);
                 match ike::parse_message(dgram.message, ctx) {
@@ -182,7 +202,7 @@ impl Engine {
     pub fn write_report_json<W: std::io::Write>(&self, out: W) -> serde_json::Result<()> {
         let rows = self.rows();
         let label = PolicyLabel(self.policy.as_deref());
-        serde_json::to_writer_pretty(out, &rows.streamed(&label))
+        crate::export::pretty::to_writer_pretty(out, &rows.streamed(&label))
     }
 
     /// An immutable snapshot: report, diagnosis and counters.

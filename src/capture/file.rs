@@ -256,6 +256,23 @@ impl FileSource {
             .map_err(|e| self.record_err(format!("read error: {e}")))
     }
 
+    /// The link type and bytes of the frame `ahead` frames after the last one returned
+    /// (0: the next), when the read buffer already holds it whole; pcap files only. For
+    /// prefetching: `None` is always a correct answer, and nothing is consumed.
+    pub fn peek(&self, ahead: usize) -> Option<(LinkType, &[u8])> {
+        let Format::Pcap(h) = self.format else {
+            return None;
+        };
+        let mut rest = self.input.window();
+        for _ in 0..ahead {
+            let caplen = rd32(rest.get(..PCAP_RECORD_LEN)?, 8, h.be) as usize;
+            rest = rest.get(PCAP_RECORD_LEN + caplen..)?;
+        }
+        let caplen = rd32(rest.get(..PCAP_RECORD_LEN)?, 8, h.be) as usize;
+        let data = rest.get(PCAP_RECORD_LEN..PCAP_RECORD_LEN + caplen)?;
+        Some((h.link, data))
+    }
+
     /// Locates the next pcap record; `None` at a clean end of file.
     fn next_pcap(&mut self, h: PcapHeader) -> Result<Option<RecordMeta>, CaptureError> {
         let avail = self.fill(PCAP_RECORD_LEN)?;

@@ -371,3 +371,26 @@ fn records_cross_buffer_refills() {
     assert_eq!(src.progress(), Some((size, size)));
     assert_eq!(src.stats().received, n as u64);
 }
+
+#[test]
+fn peek_shows_the_buffered_frames_ahead_without_consuming_them() {
+    for big_endian in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.pcap");
+        let opts = PcapOptions {
+            big_endian,
+            nanos: false,
+            linktype: 101,
+            snaplen: 65535,
+        };
+        write_pcap(&path, opts);
+        let mut src = open_file(&path).expect("open");
+        let first = src.next_frame().unwrap().unwrap().data.to_vec();
+        assert_eq!(first, packet(0, 60));
+        assert_eq!(src.peek(0), Some((LinkType::Raw, &packet(1, 160)[..])));
+        assert_eq!(src.peek(1), Some((LinkType::Raw, &packet(2, 260)[..])));
+        assert_eq!(src.peek(2), None, "past the last frame");
+        let second = src.next_frame().unwrap().unwrap().data.to_vec();
+        assert_eq!(second, packet(1, 160), "peeking consumed nothing");
+    }
+}

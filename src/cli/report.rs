@@ -70,6 +70,8 @@ fn read_all(engine: &mut Engine, files: &[PathBuf]) -> anyhow::Result<()> {
         let mut source = capture::open_file(path)
             .with_context(|| "cannot report: give readable pcap or pcapng files")?;
         let mut last = 0;
+        // The lookup started for the frame after the next one.
+        let mut pending = None;
         while let Some(frame) = source
             .next_frame()
             .with_context(|| "the frames before this point are reported")?
@@ -80,6 +82,15 @@ fn read_all(engine: &mut Engine, files: &[PathBuf]) -> anyhow::Result<()> {
                 ..frame
             };
             engine.process(&numbered);
+            // The lookups of the next two frames start now, to overlap this loop's work.
+            if engine.prefetch_worthwhile() {
+                if let Some(p) = pending.take() {
+                    engine.prefetch_entry(p);
+                }
+                pending = source
+                    .peek(1)
+                    .and_then(|(link, data)| engine.prefetch_index(link, data));
+            }
         }
         offset += last;
     }

@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod metrics;
+pub mod pretty;
 pub mod tunnels;
 
 pub use http::{router, serve, Latest, ServerState, DEFAULT_LISTEN};

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
@@ -22,7 +22,7 @@ use super::report::{
     spi32, spi64, DecryptionReport, EspSaReport, Evictions, Failure, IkeSaReport, IkeState, Report,
     Stats,
 };
-use super::Tracker;
+use super::{table, Tracker};
 
 /// The tables sorted for output, with everything worked out that needs all rows at once.
 pub struct Rows<'t> {
@@ -45,6 +45,9 @@ struct Settled {
     new: usize,
     old: usize,
 }
+
+/// How many rows ahead of the one being written the records of a row start loading.
+const ROWS_AHEAD: usize = 8;
 
 impl<'t> Rows<'t> {
     /// Sorts the tables and works out pairs, rekeys and statistics.
@@ -104,9 +107,15 @@ impl<'t> Rows<'t> {
 
     /// The IKE SA rows, in order of first frame.
     pub fn ike_rows(&self) -> impl Iterator<Item = IkeSaRow<'_>> + '_ {
-        self.sas.iter().enumerate().map(|(i, sa)| IkeSaRow {
-            sa,
-            settled: self.settled_of(i),
+        self.sas.iter().enumerate().map(|(i, sa)| {
+            // As for the ESP rows (see `prefetch_esp_row`): a row reads the whole record.
+            if let Some(&ahead) = self.sas.get(i + ROWS_AHEAD) {
+                table::prefetch(ahead);
+            }
+            IkeSaRow {
+                sa,
+                settled: self.settled_of(i),
+            }
         })
     }
 
@@ -164,6 +173,24 @@ impl<'t> Rows<'t> {
         }
     }
 
+    /// Starts loading what row `i` will read: the SA, its pair's key and its IKE SA's
+    /// SPI. The rows follow the order of first frames, not of memory: each record is a
+    /// cache miss with many tunnels, which overlap when started some rows early.
+    fn prefetch_esp_row(&self, i: usize) {
+        if let Some(&(k, e)) = self.esps.get(i) {
+            table::prefetch(k);
+            table::prefetch(e);
+        }
+        if let Some(Some(sa)) = self.ike_of.get(i) {
+            table::prefetch(&sa.spi_i);
+        }
+        if let Some(&Some((j, _))) = self.peers.get(i) {
+            if let Some(&(k, _)) = self.esps.get(j) {
+                table::prefetch(k);
+            }
+        }
+    }
+
     fn settled_of(&self, i: usize) -> &[Settled] {
         match self.settled.binary_search_by_key(&i, |(j, _)| *j) {
             Ok(at) => &self.settled[at].1,
@@ -172,6 +199,7 @@ impl<'t> Rows<'t> {
     }
 
     fn esp_row(&self, i: usize) -> EspSaRow<'_> {
+        self.prefetch_esp_row(i + ROWS_AHEAD);
         let (k, e) = self.esps[i];
         EspSaRow {
             key: k,
@@ -409,9 +437,63 @@ pub struct Endpoint(pub IpAddr, pub Option<u16>);
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.0, self.1) {
+            // Written by hand: through the formatting machinery an IPv4 address and port
+            // cost about 1,300 instructions, and a report prints one or two per row.
+            (IpAddr::V4(a), port) => {
+                let mut buf = [0u8; V4_TEXT_MAX];
+                f.write_str(v4_text(&mut buf, a, port))
+            }
             (ip, None) => write!(f, "{ip}"),
-            (IpAddr::V4(a), Some(p)) => write!(f, "{a}:{p}"),
             (IpAddr::V6(a), Some(p)) => write!(f, "[{a}]:{p}"),
+        }
+    }
+}
+
+/// The longest `a.b.c.d:port`.
+const V4_TEXT_MAX: usize = "255.255.255.255:65535".len();
+
+/// `a.b.c.d` or `a.b.c.d:port` in `buf`, as `Ipv4Addr` and `u16` display them.
+fn v4_text(buf: &mut [u8; V4_TEXT_MAX], a: Ipv4Addr, port: Option<u16>) -> &str {
+    let mut text = Ascii { buf, len: 0 };
+    for (i, octet) in a.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push(b'.');
+        }
+        text.decimal(u16::from(octet));
+    }
+    if let Some(p) = port {
+        text.push(b':');
+        text.decimal(p);
+    }
+    let len = text.len;
+    // Only ASCII digits, dots and a colon were written.
+    std::str::from_utf8(&buf[..len]).unwrap_or_default()
+}
+
+/// ASCII written into a fixed buffer (what does not fit is dropped; the callers' sizes
+/// rule that out).
+struct Ascii<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Ascii<'_> {
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    /// `v` in decimal, without leading zeros.
+    fn decimal(&mut self, v: u16) {
+        let mut started = false;
+        for div in [10_000, 1_000, 100, 10, 1] {
+            let d = (v / div) % 10;
+            if d != 0 || started || div == 1 {
+                self.push(b'0' + d as u8);
+                started = true;
+            }
         }
     }
 }
@@ -754,5 +836,48 @@ where
 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq((self.0)())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_endpoints_print_as_the_standard_library_prints_them() {
+        let cases = [
+            ("0.0.0.0", None),
+            ("255.255.255.255", Some(65535)),
+            ("10.0.0.1", Some(0)),
+            ("1.22.133.4", Some(500)),
+            ("100.1.120.81", Some(4500)),
+            ("198.0.5.9", Some(10_000)),
+            ("192.0.2.10", Some(99)),
+        ];
+        for (ip, port) in cases {
+            let a: Ipv4Addr = ip.parse().unwrap();
+            let expected = match port {
+                Some(p) => format!("{a}:{p}"),
+                None => format!("{a}"),
+            };
+            assert_eq!(Endpoint(IpAddr::V4(a), port).to_string(), expected);
+        }
+    }
+
+    #[test]
+    fn spis_print_as_fixed_width_lower_case_hex() {
+        use crate::track::report::{spi32, spi64};
+        assert_eq!(spi64(0xab), "00000000000000ab");
+        assert_eq!(spi64(u64::MAX), "ffffffffffffffff");
+        assert_eq!(spi64(0x5ac6_ccdc_2d21_1caf), "5ac6ccdc2d211caf");
+        assert_eq!(spi32(0), "00000000");
+        assert_eq!(spi32(0x8cfb_2931), "8cfb2931");
+    }
+
+    #[test]
+    fn ipv6_endpoints_keep_their_brackets() {
+        let ip: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(Endpoint(ip, Some(4500)).to_string(), "[2001:db8::1]:4500");
+        assert_eq!(Endpoint(ip, None).to_string(), "2001:db8::1");
     }
 }

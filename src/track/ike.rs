@@ -579,26 +579,32 @@ impl IkeSa {
     }
 
     /// Records the proposals of an SA payload: offers from the initiator's requests,
-    /// the choice from the first response that carries one.
-    pub(crate) fn note_proposals(&mut self, msg: &IkeMessage, is_response: bool) {
-        let found = super::proposal::proposals(msg);
-        if found.is_empty() {
-            return;
-        }
+    /// the choice from the first response that carries one. `scratch` is reused space
+    /// for the proposals' text: only new ones become strings.
+    pub(crate) fn note_proposals(
+        &mut self,
+        msg: &IkeMessage,
+        is_response: bool,
+        scratch: &mut String,
+    ) {
         if is_response {
-            if let Some(first) = found.into_iter().next() {
-                if self.accepted.len() < MAX_OFFERED && !self.accepted.contains(&first) {
-                    self.accepted.push(first.clone());
+            let (accepted, chosen) = (&mut self.accepted, &mut self.chosen);
+            super::proposal::each_proposal(msg, scratch, |first| {
+                if accepted.len() < MAX_OFFERED && !accepted.iter().any(|a| a == first) {
+                    accepted.push(first.to_owned());
                 }
-                self.chosen.get_or_insert(first);
-            }
+                chosen.get_or_insert_with(|| first.to_owned());
+                false
+            });
             return;
         }
-        for p in found {
-            if self.offered.len() < MAX_OFFERED && !self.offered.contains(&p) {
-                self.offered.push(p);
+        let offered = &mut self.offered;
+        super::proposal::each_proposal(msg, scratch, |p| {
+            if offered.len() < MAX_OFFERED && !offered.iter().any(|o| o == p) {
+                offered.push(p.to_owned());
             }
-        }
+            true
+        });
     }
 
     /// Records an ICMP error that quoted one of its packets.
@@ -1145,10 +1151,7 @@ impl IkeSa {
 
 /// `ip:port`, IPv6 in brackets.
 pub(crate) fn endpoint((ip, port): (IpAddr, u16)) -> String {
-    match ip {
-        IpAddr::V4(a) => format!("{a}:{port}"),
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
-    }
+    super::Endpoint(ip, Some(port)).to_string()
 }
 
 /// The failure an encrypted Informational in place of QM2 means. Without keys it cannot

@@ -35,6 +35,7 @@ use tracing::debug;
 
 use crate::decrypt::{DecryptError, EspPlain, Outcome};
 use crate::wire::ike::{IkeHeader, IkeMessage};
+use crate::wire::peek::Glance;
 use crate::wire::reassembly::IncompleteIke;
 use crate::wire::{Addrs, AhPacket, DecodeError, EspPacket, IcmpError, IkeDatagram, Timestamp};
 
@@ -96,6 +97,13 @@ fn peer_pair(a: IpAddr, b: IpAddr) -> PeerPair {
     }
 }
 
+/// A frame's lookup that [`Tracker::prefetch_index`] started: the table and the hash.
+#[derive(Debug, Clone, Copy)]
+pub struct Prefetch {
+    ike: bool,
+    bits: u32,
+}
+
 /// The tracker: every table, fed one decoded packet at a time.
 #[derive(Debug)]
 pub struct Tracker {
@@ -122,6 +130,8 @@ pub struct Tracker {
     decode_errors: u64,
     last_ts: Option<Timestamp>,
     next_sweep: i64,
+    /// Reused space for writing proposals (see [`IkeSa::note_proposals`]).
+    proposal_text: String,
 }
 
 impl Tracker {
@@ -146,6 +156,7 @@ impl Tracker {
             decode_errors: 0,
             last_ts: None,
             next_sweep: i64::MIN,
+            proposal_text: String::new(),
         }
     }
 
@@ -191,7 +202,7 @@ impl Tracker {
             2 => msg.header.is_response(),
             _ => !from_initiator,
         };
-        sa.note_proposals(msg, is_response);
+        sa.note_proposals(msg, is_response, &mut self.proposal_text);
         let children = sa.children.len();
         let mut fx = Vec::new();
         match version {
@@ -205,6 +216,65 @@ impl Tracker {
         self.apply(key, frame, ts, fx);
         self.deadline(key);
         self.maybe_sweep(ts);
+    }
+
+    /// Starts loading the index lines that [`Tracker::on_ike`] will look the message up
+    /// in (its IKE SA; for an opening message also the retry aliases and the peers), so
+    /// that with many tunnels these cache misses arrive while the message is parsed
+    /// instead of one after another afterwards. A hint only: nothing changes.
+    pub fn prefetch_ike(&self, dgram: &IkeDatagram<'_>) {
+        let Some(h) = crate::wire::ike::peek_header(dgram.message) else {
+            return;
+        };
+        let key = IkeKey {
+            version: h.major,
+            spi_i: h.spi_i,
+        };
+        self.ike.prefetch_key(&key);
+        if h.spi_r == 0 {
+            self.aliases.prefetch_key(&key);
+            self.peers
+                .prefetch_key(&peer_pair(dgram.addrs.src, dgram.addrs.dst));
+        }
+    }
+
+    /// `true` once the tables outgrow the processor's caches, when
+    /// [`Tracker::prefetch_index`] pays: below that, its hashing is all it adds.
+    pub fn prefetch_worthwhile(&self) -> bool {
+        // An ESP SA's entry is 160 bytes, an IKE SA's about 1.8 KB: about 1 MB.
+        self.esp.len() + 12 * self.ike.len() > 6_000
+    }
+
+    /// Starts loading the index line that a frame fed two frames from now will look up
+    /// first; [`Tracker::prefetch_entry`] with the answer, a frame later, loads the entry
+    /// it points to. With many tunnels both are cache misses, which then overlap the
+    /// work on the frames before. A hint only.
+    pub fn prefetch_index(&self, glance: &Glance<'_>) -> Option<Prefetch> {
+        match *glance {
+            Glance::Ipsec { src, dst, spi, ah } => Some(Prefetch {
+                ike: false,
+                bits: self.esp.prefetch_index(&EspKey::new(src, dst, spi, ah)),
+            }),
+            Glance::Ike { message, .. } => {
+                let h = crate::wire::ike::peek_header(message)?;
+                let key = IkeKey {
+                    version: h.major,
+                    spi_i: h.spi_i,
+                };
+                Some(Prefetch {
+                    ike: true,
+                    bits: self.ike.prefetch_index(&key),
+                })
+            }
+        }
+    }
+
+    /// The second step of [`Tracker::prefetch_index`], for the next frame.
+    pub fn prefetch_entry(&self, p: Prefetch) {
+        match p.ike {
+            true => self.ike.prefetch_slot(p.bits),
+            false => self.esp.prefetch_slot(p.bits),
+        }
     }
 
     /// An ESP packet: one table lookup and a counter update unless the SPI is new.
@@ -697,6 +767,11 @@ impl Tracker {
         src: IpAddr,
         ts: Timestamp,
     ) -> (Option<(IkeKey, LinkKind)>, bool) {
+        // Three independent lookups, each a cache miss with many tunnels: started
+        // together, they overlap.
+        self.announced.prefetch_key(&(key.spi, key.ah));
+        self.deleted_spis.prefetch_key(&(key.spi, key.ah));
+        self.peers.prefetch_key(&peer_pair(src, key.dst));
         if let Some(&(ike, kind)) = self.announced.get(&(key.spi, key.ah)) {
             if self.ike.contains(&ike) {
                 return (Some((ike, kind)), false);

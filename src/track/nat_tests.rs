@@ -516,3 +516,11 @@ fn valid_inner_checksum_adds_no_evidence() {
     );
     assert!(!kinds(&nat.verdict()).contains(&"checksum-mismatch"));
 }
+
+#[test]
+fn endpoints_in_evidence_print_as_socket_addresses() {
+    for s in ["198.51.100.7:4500", "0.0.0.0:0", "[2001:db8::2]:500"] {
+        let a = ep(s);
+        assert_eq!(Ep::new(a.ip(), a.port()).to_string(), s);
+    }
+}

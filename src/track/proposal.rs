@@ -2,48 +2,80 @@
 //! (`ike:aes128-sha256-modp2048`, `esp:aes256gcm16-ecp384`), so that a "no proposal
 //! chosen" finding can show the offers next to each other.
 //!
-//! Algorithms without a short name are written as `TYPE#ID`; nothing is dropped. Names
-//! are static strings where the registry has one, so that a proposal costs one string.
+//! Algorithms without a short name are written as `TYPE#ID`; nothing is dropped. Each
+//! proposal is written into one reused buffer and handed to the caller, who copies only
+//! the ones it keeps: an SA's messages repeat the same few proposals.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use crate::wire::ike::{Attribute, IkeMessage, PayloadBody, Proposal, Transform};
 
-/// A name: static when the registry has one, made when it has not.
-type Name = Cow<'static, str>;
-
-/// Every proposal of the first SA payload in `msg`, one string per IKEv2 proposal or
-/// IKEv1 transform (IKEv1 offers alternatives as transforms).
-pub(crate) fn proposals(msg: &IkeMessage) -> Vec<String> {
+/// Calls `keep` with every proposal of the first SA payload in `msg`, one per IKEv2
+/// proposal or IKEv1 transform (IKEv1 offers alternatives as transforms), in order,
+/// until it returns `false`. `scratch` holds each proposal's text while `keep` runs.
+pub(crate) fn each_proposal(
+    msg: &IkeMessage,
+    scratch: &mut String,
+    mut keep: impl FnMut(&str) -> bool,
+) {
     let v1 = msg.version() == 1;
-    msg.payloads
-        .iter()
-        .find_map(|p| match &p.body {
-            PayloadBody::Sa { proposals, .. } => Some(proposals),
-            _ => None,
-        })
-        .map(|ps| {
-            ps.iter()
-                .flat_map(|p| {
-                    if v1 {
-                        v1_proposal(p)
-                    } else {
-                        vec![v2_proposal(p)]
-                    }
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    let Some(ps) = msg.payloads.iter().find_map(|p| match &p.body {
+        PayloadBody::Sa { proposals, .. } => Some(proposals),
+        _ => None,
+    }) else {
+        return;
+    };
+    for p in ps {
+        if v1 {
+            for t in &p.transforms {
+                v1_transform(scratch, p.protocol_id, t);
+                if !keep(scratch) {
+                    return;
+                }
+            }
+        } else {
+            v2_proposal(scratch, p);
+            if !keep(scratch) {
+                return;
+            }
+        }
+    }
 }
 
-fn protocol(id: u8) -> Name {
-    match id {
-        1 => "ike".into(),
-        2 => "ah".into(),
-        3 => "esp".into(),
-        4 => "ipcomp".into(),
-        n => format!("proto{n}").into(),
+/// `proto:part-part-...`, written part by part into a cleared buffer.
+struct Joined<'a> {
+    out: &'a mut String,
+    empty: bool,
+}
+
+impl<'a> Joined<'a> {
+    fn new(out: &'a mut String, protocol_id: u8) -> Self {
+        out.clear();
+        match protocol_id {
+            1 => out.push_str("ike"),
+            2 => out.push_str("ah"),
+            3 => out.push_str("esp"),
+            4 => out.push_str("ipcomp"),
+            n => {
+                let _ = write!(out, "proto{n}");
+            }
+        }
+        out.push(':');
+        Joined { out, empty: true }
+    }
+
+    /// The buffer, with a `-` written first unless this is the first part.
+    fn part(&mut self) -> &mut String {
+        if !self.empty {
+            self.out.push('-');
+        }
+        self.empty = false;
+        self.out
+    }
+
+    fn push(&mut self, name: &str) {
+        self.part().push_str(name);
     }
 }
 
@@ -54,57 +86,57 @@ fn key_length(attrs: &[Attribute], attr_type: u16) -> Option<u64> {
         .and_then(|a| a.value)
 }
 
-/// `proto:part-part-...`.
-fn joined(proto: &str, parts: impl IntoIterator<Item = Name>) -> String {
-    let mut out = String::with_capacity(48);
-    out.push_str(proto);
-    out.push(':');
-    for (i, part) in parts.into_iter().enumerate() {
-        if i > 0 {
-            out.push('-');
-        }
-        out.push_str(&part);
-    }
-    out
-}
-
 /// IKEv2 (RFC 7296 §3.3.2): transforms grouped by type.
-fn v2_proposal(p: &Proposal) -> String {
-    let parts = [1u8, 3, 2, 4, 5].into_iter().flat_map(|ttype| {
-        p.transforms
-            .iter()
-            .filter(move |t| t.transform_type == ttype)
-            .filter_map(|t| v2_transform(t, &p.transforms))
-    });
-    joined(&protocol(p.protocol_id), parts)
-}
-
-fn v2_transform(t: &Transform, all: &[Transform]) -> Option<Name> {
-    let id = t.transform_id;
-    let bits = key_length(&t.attributes, 14);
-    Some(match t.transform_type {
-        1 => v2_encr(id, bits),
-        2 => {
-            // Written only when it differs from the integrity algorithm's hash.
-            let name = prf(id);
-            let same = all
-                .iter()
-                .filter(|x| x.transform_type == 3)
-                .any(|x| integ(x.transform_id) == name);
-            if same {
-                return None;
-            }
-            format!("prf{name}").into()
+fn v2_proposal(out: &mut String, p: &Proposal) {
+    let mut j = Joined::new(out, p.protocol_id);
+    for ttype in [1u8, 3, 2, 4, 5] {
+        for t in p.transforms.iter().filter(|t| t.transform_type == ttype) {
+            v2_transform(&mut j, t, &p.transforms);
         }
-        3 if id == 0 => return None,
-        3 => integ(id),
-        4 => dh(id),
-        5 => if id == 1 { "esn" } else { "noesn" }.into(),
-        other => format!("type{other}#{id}").into(),
-    })
+    }
 }
 
-fn v2_encr(id: u16, bits: Option<u64>) -> Name {
+fn v2_transform(j: &mut Joined<'_>, t: &Transform, all: &[Transform]) {
+    let id = t.transform_id;
+    match t.transform_type {
+        1 => v2_encr(j.part(), id, key_length(&t.attributes, 14)),
+        2 => {
+            // Written only when it differs from the integrity algorithm's hash (unknown
+            // numbers never match: their written forms differ).
+            let name = prf(id);
+            let same = name.is_some()
+                && all
+                    .iter()
+                    .filter(|x| x.transform_type == 3)
+                    .any(|x| integ(x.transform_id) == name);
+            if same {
+                return;
+            }
+            let out = j.part();
+            out.push_str("prf");
+            match name {
+                Some(n) => out.push_str(n),
+                None => {
+                    let _ = write!(out, "#{id}");
+                }
+            }
+        }
+        3 if id == 0 => {}
+        3 => match integ(id) {
+            Some(n) => j.push(n),
+            None => {
+                let _ = write!(j.part(), "integ#{id}");
+            }
+        },
+        4 => write_dh(j.part(), id),
+        5 => j.push(if id == 1 { "esn" } else { "noesn" }),
+        other => {
+            let _ = write!(j.part(), "type{other}#{id}");
+        }
+    }
+}
+
+fn v2_encr(out: &mut String, id: u16, bits: Option<u64>) {
     let fixed = match id {
         2 => "des",
         3 => "3des",
@@ -113,7 +145,8 @@ fn v2_encr(id: u16, bits: Option<u64>) -> Name {
         _ => "",
     };
     if !fixed.is_empty() {
-        return fixed.into();
+        out.push_str(fixed);
+        return;
     }
     let mode = match id {
         12 => "",
@@ -124,46 +157,61 @@ fn v2_encr(id: u16, bits: Option<u64>) -> Name {
         18 => "gcm8",
         19 => "gcm12",
         20 => "gcm16",
-        n => return format!("encr#{n}").into(),
+        n => {
+            let _ = write!(out, "encr#{n}");
+            return;
+        }
     };
-    let mut name = String::with_capacity(12);
-    name.push_str("aes");
+    out.push_str("aes");
     if let Some(b) = bits {
-        let _ = write!(name, "{b}");
+        let _ = write!(out, "{b}");
     }
-    name.push_str(mode);
-    name.into()
+    out.push_str(mode);
 }
 
-fn prf(id: u16) -> Name {
-    match id {
+fn prf(id: u16) -> Option<&'static str> {
+    Some(match id {
         1 => "md5",
         2 => "sha1",
         4 => "aesxcbc",
         5 => "sha256",
         6 => "sha384",
         7 => "sha512",
-        _ => return format!("#{id}").into(),
-    }
-    .into()
+        _ => return None,
+    })
 }
 
-fn integ(id: u16) -> Name {
-    match id {
+fn integ(id: u16) -> Option<&'static str> {
+    Some(match id {
         1 => "md5",
         2 => "sha1",
         5 => "aesxcbc",
         12 => "sha256",
         13 => "sha384",
         14 => "sha512",
-        _ => return format!("integ#{id}").into(),
-    }
-    .into()
+        _ => return None,
+    })
 }
 
 /// The short name of a Diffie-Hellman group.
-pub(crate) fn dh(id: u16) -> Name {
-    match id {
+pub(crate) fn dh(id: u16) -> Cow<'static, str> {
+    match dh_name(id) {
+        Some(n) => n.into(),
+        None => format!("dh#{id}").into(),
+    }
+}
+
+fn write_dh(out: &mut String, id: u16) {
+    match dh_name(id) {
+        Some(n) => out.push_str(n),
+        None => {
+            let _ = write!(out, "dh#{id}");
+        }
+    }
+}
+
+fn dh_name(id: u16) -> Option<&'static str> {
+    Some(match id {
         0 => "nodh",
         1 => "modp768",
         2 => "modp1024",
@@ -183,86 +231,100 @@ pub(crate) fn dh(id: u16) -> Name {
         26 => "ecp224",
         31 => "curve25519",
         32 => "curve448",
-        _ => return format!("dh#{id}").into(),
-    }
-    .into()
+        _ => return None,
+    })
 }
 
-/// IKEv1: one string per transform; phase-1 algorithms live in Oakley attributes
+/// IKEv1: one proposal per transform; phase-1 algorithms live in Oakley attributes
 /// (RFC 2409 Appendix A), phase-2 ones in the transform ID and IPsec attributes
 /// (RFC 2407 §4.5).
-fn v1_proposal(p: &Proposal) -> Vec<String> {
-    let proto = protocol(p.protocol_id);
-    p.transforms
-        .iter()
-        .map(|t| {
-            if p.protocol_id == 1 {
-                joined(&proto, v1_ike(&t.attributes))
-            } else {
-                joined(&proto, v1_ipsec(p.protocol_id, t))
-            }
-        })
-        .collect()
+fn v1_transform(out: &mut String, protocol_id: u8, t: &Transform) {
+    let mut j = Joined::new(out, protocol_id);
+    if protocol_id == 1 {
+        v1_ike(&mut j, &t.attributes);
+    } else {
+        v1_ipsec(&mut j, protocol_id, t);
+    }
 }
 
-fn v1_ike(attrs: &[Attribute]) -> Vec<Name> {
+fn v1_ike(j: &mut Joined<'_>, attrs: &[Attribute]) {
     let get = |t: u16| key_length(attrs, t);
-    let mut parts = Vec::new();
     if let Some(e) = get(1) {
-        parts.push(match e {
-            1 => "des".into(),
-            5 => "3des".into(),
+        let out = j.part();
+        match e {
+            1 => out.push_str("des"),
+            5 => out.push_str("3des"),
             7 => {
-                let bits = get(14).map(|b| b.to_string()).unwrap_or_default();
-                format!("aes{bits}").into()
+                out.push_str("aes");
+                if let Some(b) = get(14) {
+                    let _ = write!(out, "{b}");
+                }
             }
-            n => format!("encr#{n}").into(),
-        });
+            n => {
+                let _ = write!(out, "encr#{n}");
+            }
+        }
     }
     if let Some(h) = get(2) {
-        parts.push(match h {
-            1 => "md5".into(),
-            2 => "sha1".into(),
-            4 => "sha256".into(),
-            5 => "sha384".into(),
-            6 => "sha512".into(),
-            n => format!("hash#{n}").into(),
-        });
+        match h {
+            1 => j.push("md5"),
+            2 => j.push("sha1"),
+            4 => j.push("sha256"),
+            5 => j.push("sha384"),
+            6 => j.push("sha512"),
+            n => {
+                let _ = write!(j.part(), "hash#{n}");
+            }
+        }
     }
     if let Some(g) = get(4) {
-        parts.push(dh(g as u16));
+        write_dh(j.part(), g as u16);
     }
-    parts
 }
 
-fn v1_ipsec(protocol_id: u8, t: &Transform) -> Vec<Name> {
+fn v1_ipsec(j: &mut Joined<'_>, protocol_id: u8, t: &Transform) {
     let get = |ty: u16| key_length(&t.attributes, ty);
-    let mut parts = Vec::new();
     if protocol_id == 3 {
-        let bits = get(6);
         // ESP transform IDs (RFC 2407 §4.4.4) share IKEv2's ENCR numbering.
-        parts.push(v2_encr(t.transform_id, bits));
+        v2_encr(j.part(), t.transform_id, get(6));
     }
     if let Some(a) = get(5) {
-        parts.push(match a {
-            1 => "md5".into(),
-            2 => "sha1".into(),
-            5 => "sha256".into(),
-            6 => "sha384".into(),
-            7 => "sha512".into(),
-            n => format!("auth#{n}").into(),
-        });
+        match a {
+            1 => j.push("md5"),
+            2 => j.push("sha1"),
+            5 => j.push("sha256"),
+            6 => j.push("sha384"),
+            7 => j.push("sha512"),
+            n => {
+                let _ = write!(j.part(), "auth#{n}");
+            }
+        }
     }
     if let Some(g) = get(3) {
-        parts.push(dh(g as u16));
+        write_dh(j.part(), g as u16);
     }
-    parts
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::wire::ike::{IkeHeader, Payload};
+
+    /// Every proposal of `msg`, each as its own string.
+    fn proposals(msg: &IkeMessage) -> Vec<String> {
+        let mut all = Vec::new();
+        each_proposal(msg, &mut String::new(), |p| {
+            all.push(p.to_string());
+            true
+        });
+        all
+    }
+
+    fn encr(id: u16, bits: Option<u64>) -> String {
+        let mut out = String::new();
+        v2_encr(&mut out, id, bits);
+        out
+    }
 
     fn tr(transform_type: u8, transform_id: u16, attrs: &[(u16, u64)]) -> Transform {
         Transform {
@@ -351,12 +413,30 @@ mod tests {
     }
 
     #[test]
+    fn the_walk_stops_when_the_caller_has_what_it_wants() {
+        let m = message(
+            1,
+            1,
+            vec![
+                tr(0, 1, &[(1, 5), (2, 2), (4, 2)]),
+                tr(0, 1, &[(1, 7), (14, 128), (2, 2), (4, 14)]),
+            ],
+        );
+        let mut seen = Vec::new();
+        each_proposal(&m, &mut String::from("left over"), |p| {
+            seen.push(p.to_string());
+            false
+        });
+        assert_eq!(seen, vec!["ike:3des-sha1-modp1024"]);
+    }
+
+    #[test]
     fn encryption_names_carry_key_length_and_mode() {
-        assert_eq!(v2_encr(13, None), "aesctr");
-        assert_eq!(v2_encr(20, Some(256)), "aes256gcm16");
-        assert_eq!(v2_encr(12, Some(192)), "aes192");
-        assert_eq!(v2_encr(3, Some(192)), "3des");
-        assert_eq!(v2_encr(99, Some(128)), "encr#99");
+        assert_eq!(encr(13, None), "aesctr");
+        assert_eq!(encr(20, Some(256)), "aes256gcm16");
+        assert_eq!(encr(12, Some(192)), "aes192");
+        assert_eq!(encr(3, Some(192)), "3des");
+        assert_eq!(encr(99, Some(128)), "encr#99");
     }
 
     #[test]

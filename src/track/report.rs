@@ -6,12 +6,23 @@ use serde::{Deserialize, Serialize};
 
 /// Formats an IKE SPI / cookie as 16 lower-case hex digits.
 pub fn spi64(spi: u64) -> String {
-    format!("{spi:016x}")
+    hex(spi, 16)
 }
 
 /// Formats an ESP/AH SPI as 8 lower-case hex digits.
 pub fn spi32(spi: u32) -> String {
-    format!("{spi:08x}")
+    hex(u64::from(spi), 8)
+}
+
+/// The low `digits` hex digits of `v` in lower case, leading zeros kept (what `{:016x}`
+/// and `{:08x}` print for values that fit), without the formatting machinery: a report
+/// writes several SPIs per SA.
+fn hex(v: u64, digits: u32) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    (0..digits)
+        .rev()
+        .map(|i| char::from(DIGITS[((v >> (4 * i)) & 0xf) as usize]))
+        .collect()
 }
 
 /// Lifecycle state of an IKE SA.

@@ -90,6 +90,57 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
         }
     }
 
+    /// Starts loading the index line where a lookup of `key` begins, so that the cache
+    /// miss overlaps other work (parsing, or other tables' misses) instead of stalling
+    /// the lookup. A hint only: nothing changes.
+    pub(crate) fn prefetch_key(&self, key: &K) {
+        if self.buckets.is_empty() {
+            return;
+        }
+        let at = self.hash_bits(key) as usize & (self.buckets.len() - 1);
+        if let Some(bucket) = self.buckets.get(at) {
+            prefetch(bucket);
+        }
+    }
+
+    /// Like [`Table::prefetch_key`], and returns the key's hash bits for a later
+    /// [`Table::prefetch_slot`].
+    pub(crate) fn prefetch_index(&self, key: &K) -> u32 {
+        let bits = self.hash_bits(key);
+        if let Some(bucket) = self
+            .buckets
+            .get(bits as usize & self.buckets.len().wrapping_sub(1))
+        {
+            prefetch(bucket);
+        }
+        bits
+    }
+
+    /// Starts loading the whole entry (every cache line of it) whose bucket keeps hash
+    /// `bits` (from [`Table::prefetch_index`]), without comparing keys, which would wait
+    /// for the entry. Cheap once the bucket is in. A hint only: a colliding entry may be
+    /// loaded instead, and nothing changes.
+    pub(crate) fn prefetch_slot(&self, bits: u32) {
+        if self.len == 0 {
+            return;
+        }
+        let mask = self.buckets.len() - 1;
+        let mut at = bits as usize & mask;
+        for _ in 0..self.buckets.len() {
+            let b = self.buckets[at];
+            if b == EMPTY {
+                return;
+            }
+            if (b >> 32) as u32 == bits {
+                if let Some(slot) = self.slots.get((b as u32 - 1) as usize) {
+                    prefetch(slot);
+                }
+                return;
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
     /// The entry for `key`, without marking it active.
     pub(crate) fn get(&self, key: &K) -> Option<&V> {
         let (_, slot) = self.find(key)?;

@@ -14,6 +14,7 @@ pub mod ike;
 pub mod ip;
 pub mod json;
 pub mod link;
+pub mod peek;
 pub mod reassembly;
 pub mod summary;
 #[cfg(test)]

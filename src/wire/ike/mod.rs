@@ -389,6 +389,9 @@ fn walk_chain(msg: &mut IkeMessage, bytes: &[u8], ctx: ParseContext) {
         base: 0,
         decrypted: false,
     };
+    // Room for a usual message's payloads (IKE_SA_INIT carries six to eight) at once,
+    // instead of growing from four: one allocation per message, not two.
+    msg.payloads.reserve(8);
     walk(msg, first, chain, ctx);
 }
 

@@ -199,7 +199,9 @@ fn transform(mut cur: Cursor<'_>, flavor: Flavor) -> Result<Transform, DecodeErr
 
 /// ISAKMP data attributes in TV or TLV form (RFC 2408 §3.3), up to the end of `cur`.
 pub fn attributes(cur: &mut Cursor<'_>) -> Result<Vec<Attribute>, DecodeError> {
-    let mut out = Vec::new();
+    // Every attribute takes at least 4 bytes: one allocation of the most there can be
+    // (IKEv1 phase-1 transforms carry six or seven, past the four a vector starts with).
+    let mut out = Vec::with_capacity((cur.remaining() / 4).min(MAX_ATTRIBUTES));
     while cur.remaining() > 0 {
         if out.len() == MAX_ATTRIBUTES {
             return Err(cur.error(Reason::TooManyItems));

@@ -279,6 +279,27 @@ mod tests {
     }
 
     #[test]
+    fn an_installed_child_of_that_name_counts_as_up() {
+        // A list-sa event as charon streams it: {IKE_SA = {child-sas = {NAME-ID = {...}}}}.
+        let event = |name: &str, state: &str| {
+            let mut child = Section::new(format!("{name}-3"));
+            child.value("name", name).value("state", state);
+            let mut children = Section::new("child-sas");
+            children.section(child);
+            let mut ike = Section::new("lab-abczz-with-bob");
+            ike.value("state", "ESTABLISHED").section(children);
+            let mut root = Section::new("");
+            root.section(ike);
+            root
+        };
+        assert!(child_installed(&event("abczz-1", "INSTALLED"), "abczz-1"));
+        assert!(child_installed(&event("abczz-1", "REKEYED"), "abczz-1"));
+        assert!(!child_installed(&event("abczz-1", "INSTALLING"), "abczz-1"));
+        assert!(!child_installed(&event("abczz-2", "INSTALLED"), "abczz-1"));
+        assert!(!child_installed(&Section::new(""), "abczz-1"));
+    }
+
+    #[test]
     fn a_child_is_initiated_once_per_quiet_period() {
         let mut d = Debounce::default();
         let t = Instant::now();

@@ -411,4 +411,70 @@ mod tests {
             Err(CodecError::ValueTooLong("k".into()))
         );
     }
+
+    /// A one-connection charon stand-in: answers the registration with `confirm`, then
+    /// the request with `events` event messages and an empty response.
+    fn fake_charon(confirm: u8, events: Vec<Section>) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("charon.vici");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let read = |c: &mut UnixStream| {
+                let mut len = [0u8; 4];
+                c.read_exact(&mut len).unwrap();
+                let mut p = vec![0u8; u32::from_be_bytes(len) as usize];
+                c.read_exact(&mut p).unwrap();
+                p
+            };
+            let write = |c: &mut UnixStream, p: &[u8]| {
+                c.write_all(&(p.len() as u32).to_be_bytes()).unwrap();
+                c.write_all(p).unwrap();
+            };
+            assert_eq!(
+                read(&mut conn),
+                [&[EVENT_REGISTER, 7][..], b"list-sa"].concat()
+            );
+            write(&mut conn, &[confirm]);
+            if confirm != EVENT_CONFIRM {
+                return;
+            }
+            assert_eq!(
+                read(&mut conn)[..10],
+                [&[CMD_REQUEST, 8][..], b"list-sas"].concat()
+            );
+            for e in &events {
+                let mut p = vec![EVENT, 7];
+                p.extend_from_slice(b"list-sa");
+                encode(e, &mut p).unwrap();
+                write(&mut conn, &p);
+            }
+            write(&mut conn, &[CMD_RESPONSE]);
+        });
+        (dir, format!("unix://{}", path.display()))
+    }
+
+    #[test]
+    fn a_streaming_command_returns_its_events() {
+        let mut one = Section::new("");
+        one.section(sample());
+        let (_dir, uri) = fake_charon(EVENT_CONFIRM, vec![one.clone(), Section::new("")]);
+        let got = Client::connect(&uri)
+            .unwrap()
+            .stream("list-sas", "list-sa", &Section::new(""))
+            .unwrap();
+        assert_eq!(got.len(), 2);
+        let lab = got[0].get("").and_then(|s| s.get("lab")).unwrap();
+        assert_eq!(lab.get_list("local_addrs").unwrap(), ["192.0.2.1"]);
+        let (_dir, uri) = fake_charon(EVENT_UNKNOWN, Vec::new());
+        let err = Client::connect(&uri)
+            .unwrap()
+            .stream("list-sas", "list-sa", &Section::new(""))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("does not know the event \"list-sa\""),
+            "{err}"
+        );
+    }
 }

@@ -449,6 +449,23 @@ impl fmt::Display for Endpoint {
     }
 }
 
+impl Endpoint {
+    /// Appends the text [`fmt::Display`] prints to `out`, without going through a
+    /// formatter (the text report prints two per row).
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match (self.0, self.1) {
+            (IpAddr::V4(a), port) => {
+                let mut buf = [0u8; V4_TEXT_MAX];
+                out.extend_from_slice(v4_text(&mut buf, a, port).as_bytes());
+            }
+            // Writing into a `Vec` cannot fail.
+            _ => {
+                let _ = std::io::Write::write_fmt(out, format_args!("{self}"));
+            }
+        }
+    }
+}
+
 /// The longest `a.b.c.d:port`.
 const V4_TEXT_MAX: usize = "255.255.255.255:65535".len();
 

@@ -271,7 +271,7 @@ impl<'r> IkeSaRow<'r> {
 
     /// Decryption of its messages, when a key was tried.
     pub fn decryption(&self) -> Option<DecryptionReport> {
-        self.sa.decryption.map(|t| t.to_report())
+        self.sa.rare().decryption.map(|t| t.to_report())
     }
 
     /// Its child SAs, with the rekeys that ESP timing settled.

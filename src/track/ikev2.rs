@@ -527,7 +527,7 @@ fn encrypted_delete(
             counters.key_deletions += 1;
             if !sa.delete_superseded(fx) {
                 // The rekeyed successor has not shown its SPIs yet; see `linked`.
-                sa.pending_child_delete = Some(ctx.frame);
+                sa.rare_mut().pending_child_delete = Some(ctx.frame);
             }
         }
         Some(0) => ike_delete_unseen(sa, i, ctx, counters, fx),
@@ -563,7 +563,8 @@ fn ike_delete_unseen(
             counters.key_additions = counters.key_additions.saturating_sub(1);
             counters.quick_modes = counters.quick_modes.saturating_sub(1);
             counters.rekeys += 1;
-            sa.rekey_inferred = sa.exchanges[ccsa].response;
+            let response = sa.exchanges[ccsa].response;
+            sa.rare_mut().rekey_inferred = response;
             let what = "IKE SA rekey (inferred: no new ESP SPI followed, and the old IKE SA \
                         was deleted right after; the new SA's SPIs are not in the clear)";
             detail(sa, ccsa, what.to_string());

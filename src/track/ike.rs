@@ -162,15 +162,16 @@ pub(crate) struct Exchange {
     /// Notify types seen (cleartext or decrypted).
     pub notifies: SmallVec<[u16; 4]>,
     /// Largest request seen, in bytes.
-    pub request_len: usize,
+    pub request_len: u32,
     /// `true` when no request was seen (the capture began after it).
     pub orphan: bool,
     /// Child SPI the request proposed: SPI, protocol, learned by decryption.
     pub req_offer: Option<(u32, u8, bool)>,
     /// Child SPI the response accepted.
     pub resp_offer: Option<(u32, u8, bool)>,
-    /// New IKE SPIs proposed by request and response (IKEv2 IKE SA rekey).
-    pub ike_offer: (Option<u64>, Option<u64>),
+    /// New IKE SPIs proposed by request and response (IKEv2 IKE SA rekey), boxed: only
+    /// IKE SA rekeys have them. Read through [`Exchange::ike_offer`].
+    ike_spis: Option<Box<(Option<u64>, Option<u64>)>>,
     /// SPI named by a REKEY_SA notify (IKEv2 child rekey, RFC 7296 §1.3.3).
     pub rekey_spi: Option<u32>,
     /// Each transmission of the request: frame, time, bytes.
@@ -206,11 +207,11 @@ impl Exchange {
             response: None,
             retransmissions: 0,
             notifies: SmallVec::new(),
-            request_len: ctx.len,
+            request_len: msg_len(ctx),
             orphan: false,
             req_offer: proposed_child_spi(ctx.msg),
             resp_offer: None,
-            ike_offer: (proposed_ike_spi(ctx.msg), None),
+            ike_spis: None,
             rekey_spi: rekey_notify_spi(ctx.msg),
             transmissions: smallvec::smallvec![(ctx.frame, ctx.ts, ctx.len as u32)],
             details: Vec::new(),
@@ -218,9 +219,19 @@ impl Exchange {
             req_selectors: content::selectors(ctx.msg).map(Box::new),
             decrypted: ctx.has_decrypted(),
         };
+        ex.set_ike_offer((proposed_ike_spi(ctx.msg), None));
         ex.req_hashes.add(ctx.hash);
         ex.note(ctx);
         ex
+    }
+
+    /// New IKE SPIs proposed by the request and the response (IKEv2 IKE SA rekey).
+    pub(crate) fn ike_offer(&self) -> (Option<u64>, Option<u64>) {
+        self.ike_spis.as_deref().copied().unwrap_or((None, None))
+    }
+
+    fn set_ike_offer(&mut self, offer: (Option<u64>, Option<u64>)) {
+        self.ike_spis = (offer != (None, None)).then(|| Box::new(offer));
     }
 
     /// A new exchange known only from its response.
@@ -235,7 +246,8 @@ impl Exchange {
         ex.response = Some((ctx.frame, ctx.ts));
         ex.orphan = true;
         ex.resp_offer = ex.req_offer.take();
-        ex.ike_offer = (None, ex.ike_offer.0);
+        let (requested, _) = ex.ike_offer();
+        ex.set_ike_offer((None, requested));
         ex
     }
 
@@ -274,7 +286,8 @@ impl Exchange {
         self.response = Some((ctx.frame, ctx.ts));
         self.decrypted |= ctx.has_decrypted();
         self.resp_offer = proposed_child_spi(ctx.msg);
-        self.ike_offer.1 = proposed_ike_spi(ctx.msg);
+        let (requested, _) = self.ike_offer();
+        self.set_ike_offer((requested, proposed_ike_spi(ctx.msg)));
         if let Some(sel) = content::selectors(ctx.msg) {
             self.selectors = Some(Box::new(sel));
         }
@@ -1034,7 +1047,7 @@ impl IkeSa {
         let answered = self.exchanges.iter().filter(|e| e.response.is_some());
         let answered_on = answered.clone().map(|e| e.dst_port).next();
         const LARGEST_UNFRAGMENTED: usize = 1500 - 20 - 8 - 4;
-        if answered_on.is_some() && last.request_len > LARGEST_UNFRAGMENTED {
+        if answered_on.is_some() && last.request_len as usize > LARGEST_UNFRAGMENTED {
             let reason = format!(
                 "the peer answered smaller messages but not this {}-byte {name} request (sent \
                  {sends}), which needs IP fragmentation on an Ethernet path",
@@ -1267,6 +1280,12 @@ pub(crate) fn proposed_child_spi(msg: &IkeMessage) -> Option<(u32, u8, bool)> {
             .map(|pr| (pr.spi as u32, pr.protocol_id, p.decrypted)),
         _ => None,
     })
+}
+
+/// The message's length as an exchange keeps it: IKE messages are far below 4 GiB (a
+/// UDP datagram, or a length-prefixed TCP message of at most 64 KiB).
+pub(crate) fn msg_len(ctx: &MsgCtx<'_>) -> u32 {
+    u32::try_from(ctx.len).unwrap_or(u32::MAX)
 }
 
 /// The new IKE SPI an SA payload proposes (IKEv2 IKE SA rekey, protocol 1, 8-byte SPI).

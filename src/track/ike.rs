@@ -4,6 +4,7 @@
 //! stall rules that turn a silent negotiation into a failure.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use smallvec::SmallVec;
 use tracing::debug;
@@ -15,6 +16,7 @@ use super::content::{self, Selectors};
 use super::decryption::Tally;
 use super::esp::LinkKind;
 use super::nat::NatObservations;
+use super::proposal::Interner;
 use super::report::{
     spi32, spi64, ChildSaReport, ExchangeReport, Failure, IcmpReport, IkeSaReport, IkeState,
     Transmission,
@@ -511,12 +513,11 @@ pub(crate) struct IkeSa {
     pub v1: V1Progress,
     /// `established_after_s` of the SA this one replaced by a rekey.
     pub inherited_after: Option<f64>,
-    /// Proposals the initiator offered.
-    pub offered: Vec<String>,
-    /// The proposal the responder chose.
-    pub chosen: Option<String>,
-    /// Every proposal a response accepted, bounded.
-    pub accepted: Vec<String>,
+    /// Proposals the initiator offered, shared with the other SAs that offered them.
+    pub offered: Vec<Arc<str>>,
+    /// Every proposal a response accepted, bounded; the first is the one the responder
+    /// chose.
+    pub accepted: Vec<Arc<str>>,
 }
 
 /// The parts of an [`IkeSa`] that most SAs never have. Kept out of the table's record,
@@ -600,37 +601,32 @@ impl IkeSa {
             v1: V1Progress::default(),
             inherited_after: None,
             offered: Vec::new(),
-            chosen: None,
             accepted: Vec::new(),
         }
     }
 
     /// Records the proposals of an SA payload: offers from the initiator's requests,
-    /// the choice from the first response that carries one. `scratch` is reused space
-    /// for the proposals' text: only new ones become strings.
+    /// the choice from the first response that carries one (the first accepted).
+    /// `scratch` is reused space for the proposals' text; new ones are kept as the copy
+    /// `texts` shares among SAs, since most SAs offer the same few.
     pub(crate) fn note_proposals(
         &mut self,
         msg: &IkeMessage,
         is_response: bool,
         scratch: &mut String,
+        texts: &mut Interner,
     ) {
-        if is_response {
-            let (accepted, chosen) = (&mut self.accepted, &mut self.chosen);
-            super::proposal::each_proposal(msg, scratch, |first| {
-                if accepted.len() < MAX_OFFERED && !accepted.iter().any(|a| a == first) {
-                    accepted.push(first.to_owned());
-                }
-                chosen.get_or_insert_with(|| first.to_owned());
-                false
-            });
-            return;
-        }
-        let offered = &mut self.offered;
+        let list = if is_response {
+            &mut self.accepted
+        } else {
+            &mut self.offered
+        };
         super::proposal::each_proposal(msg, scratch, |p| {
-            if offered.len() < MAX_OFFERED && !offered.iter().any(|o| o == p) {
-                offered.push(p.to_owned());
+            if list.len() < MAX_OFFERED && !list.iter().any(|o| **o == *p) {
+                list.push(texts.get(p));
             }
-            true
+            // A response carries the one proposal chosen.
+            !is_response
         });
     }
 
@@ -1173,9 +1169,9 @@ impl IkeSa {
             exchanges: self.exchanges.iter().map(Exchange::to_report).collect(),
             rekeyed_from: self.rekeyed_from.map(spi64),
             last_frame: self.last_frame,
-            offered: self.offered.clone(),
-            chosen: self.chosen.clone(),
-            accepted: self.accepted.clone(),
+            offered: self.offered.iter().map(|p| p.to_string()).collect(),
+            chosen: self.accepted.first().map(|p| p.to_string()),
+            accepted: self.accepted.iter().map(|p| p.to_string()).collect(),
             icmp: self.rare().icmp_reports.clone(),
             last_seen: self.last_seen.as_secs_f64(),
             rule: None,

@@ -132,6 +132,8 @@ pub struct Tracker {
     next_sweep: i64,
     /// Reused space for writing proposals (see [`IkeSa::note_proposals`]).
     proposal_text: String,
+    /// The proposal texts the IKE SAs share.
+    proposals: proposal::Interner,
 }
 
 impl Tracker {
@@ -157,6 +159,7 @@ impl Tracker {
             last_ts: None,
             next_sweep: i64::MIN,
             proposal_text: String::new(),
+            proposals: proposal::Interner::default(),
         }
     }
 
@@ -202,7 +205,12 @@ impl Tracker {
             2 => msg.header.is_response(),
             _ => !from_initiator,
         };
-        sa.note_proposals(msg, is_response, &mut self.proposal_text);
+        sa.note_proposals(
+            msg,
+            is_response,
+            &mut self.proposal_text,
+            &mut self.proposals,
+        );
         let children = sa.children.len();
         let mut fx = Vec::new();
         match version {

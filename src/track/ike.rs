@@ -1531,3 +1531,25 @@ pub(crate) fn detail(sa: &mut IkeSa, ex: usize, what: String) {
         e.detail(what);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Exchange, IkeSa};
+    use crate::track::nat::NatObservations;
+
+    #[test]
+    fn an_ike_sa_record_stays_compact() {
+        // The table holds every IKE SA's record inline, and each message and new SPI of
+        // the SA loads it: its size is its share of the peak memory and page faults
+        // (BENCHMARKS.md). Rare parts are boxed; these are the sizes on 64-bit targets.
+        let sizes = [
+            std::mem::size_of::<IkeSa>(),
+            std::mem::size_of::<Exchange>(),
+            std::mem::size_of::<NatObservations>(),
+        ];
+        assert!(
+            sizes[0] <= 1440 && sizes[1] <= 240 && sizes[2] <= 496,
+            "{sizes:?}"
+        );
+    }
+}

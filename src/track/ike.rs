@@ -480,8 +480,9 @@ pub(crate) struct IkeSa {
     pub retransmissions: u32,
     /// NAT evidence.
     pub nat: NatObservations,
-    /// Child SAs, inline up to the usual one or two.
-    pub children: SmallVec<[Child; 2]>,
+    /// Child SAs, inline up to the usual one (with 100,000 tunnels 3 % of the SAs had a
+    /// second: room for two inline cost every other SA 48 bytes).
+    pub children: SmallVec<[Child; 1]>,
     /// Exchanges, bounded; inline up to the two of a negotiation (IKE_SA_INIT and
     /// IKE_AUTH, Main and Quick Mode), so that most SAs are one record.
     pub exchanges: SmallVec<[Exchange; 2]>,
@@ -1548,7 +1549,7 @@ mod tests {
             std::mem::size_of::<NatObservations>(),
         ];
         assert!(
-            sizes[0] <= 1440 && sizes[1] <= 240 && sizes[2] <= 496,
+            sizes[0] <= 1392 && sizes[1] <= 240 && sizes[2] <= 496,
             "{sizes:?}"
         );
     }

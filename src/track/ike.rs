@@ -1176,9 +1176,10 @@ impl IkeSa {
             exchanges: self.exchanges.iter().map(Exchange::to_report).collect(),
             rekeyed_from: self.rekeyed_from.map(spi64),
             last_frame: self.last_frame,
-            offered: self.offered.iter().map(|p| p.to_string()).collect(),
-            chosen: self.accepted.first().map(|p| p.to_string()),
-            accepted: self.accepted.iter().map(|p| p.to_string()).collect(),
+            // `String::from`, not `to_string`: that would format an `Arc<str>`.
+            offered: self.offered.iter().map(|p| String::from(&**p)).collect(),
+            chosen: self.accepted.first().map(|p| String::from(&**p)),
+            accepted: self.accepted.iter().map(|p| String::from(&**p)).collect(),
             icmp: self.rare().icmp_reports.clone(),
             last_seen: self.last_seen.as_secs_f64(),
             rule: None,

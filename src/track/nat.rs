@@ -14,7 +14,7 @@
 //! (a rewritten port, keepalives, NAT-OA, a checksum) corroborates it. Destination hashes
 //! are never faked and are strong evidence.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 
 use smallvec::SmallVec;
@@ -914,18 +914,30 @@ impl NatObservations {
 
     fn matches(&self) -> Option<NatEvidence> {
         let mut frames = Frames::default();
-        let mut what = Vec::new();
+        // Label and peer of each kind of matching hash, written into the sentence at the
+        // end: most IKE SAs' evidence has this sentence, so it makes no string per hash.
+        let mut what: SmallVec<[(&str, &str); 4]> = SmallVec::new();
         for h in self.hashes.iter().filter(|h| h.matched) {
             frames.push(h.frame);
-            let s = format!("{} of the {}", h.label(), h.describes().name());
-            if !what.contains(&s) {
-                what.push(s);
+            let kind = (h.label(), h.describes().name());
+            if !what.contains(&kind) {
+                what.push(kind);
             }
         }
         let first = self.hashes.iter().find(|h| h.matched)?;
-        let detail = format!(
-            "{} ({}) match the addresses seen here, e.g. {} in frame {}",
-            what.join(", "),
+        let mut detail = String::with_capacity(160);
+        for (i, (label, peer)) in what.iter().enumerate() {
+            if i > 0 {
+                detail.push_str(", ");
+            }
+            detail.push_str(label);
+            detail.push_str(" of the ");
+            detail.push_str(peer);
+        }
+        // Writing into a `String` cannot fail.
+        let _ = write!(
+            detail,
+            " ({}) match the addresses seen here, e.g. {} in frame {}",
             first.alg.name(),
             first.observed,
             first.frame

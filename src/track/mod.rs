@@ -250,7 +250,8 @@ impl Tracker {
     /// [`Tracker::prefetch_index`] pays: below that, the glance at the frames ahead and
     /// its hashing are all it adds.
     pub fn prefetch_worthwhile(&self) -> bool {
-        // An ESP SA's entry is 160 bytes, an IKE SA's about 1.8 KB: about 32 MB, a large
+        // An ESP SA's entry is 160 bytes, an IKE SA's was about 1.8 KB when this was
+        // measured (now 1.4 KB; the weight was left as measured): about 32 MB, a large
         // last-level cache. Measured (BENCHMARKS.md): it slowed 10,000 tunnels (25 MB of
         // records) down and sped 100,000 (190 MB) up.
         self.esp.len() + 12 * self.ike.len() > 200_000

@@ -119,6 +119,7 @@ pub fn decode_quoted(bytes: &[u8]) -> Result<Packet<'_>, DecodeError> {
 }
 
 /// Parses the IP header(s) of `bytes`, which starts `base` bytes into the frame.
+#[inline]
 pub fn parse_header(
     network: Network,
     bytes: &[u8],
@@ -137,6 +138,7 @@ pub fn parse_header(
 
 /// IPv4 (RFC 791 §3.1). A total length of zero is taken as "the rest of the capture",
 /// as segmentation offload writes it; otherwise the smaller of stated and captured wins.
+#[inline]
 fn parse_v4(bytes: &[u8], base: usize) -> Result<IpHeader<'_>, DecodeError> {
     let ip = Ipv4Packet::new(bytes).ok_or(DecodeError::new(Reason::Truncated, base))?;
     let header_len = usize::from(ip.get_header_length()) * 4;
@@ -287,10 +289,12 @@ pub fn classify_reassembled<'a>(
 }
 
 /// Decodes the upper layer of a packet that is not a fragment.
+#[inline]
 pub fn classify_unfragmented<'a>(hdr: &IpHeader<'a>) -> Result<Packet<'a>, DecodeError> {
     classify(hdr, Mode::Strict)
 }
 
+#[inline]
 fn classify<'a>(hdr: &IpHeader<'a>, mode: Mode) -> Result<Packet<'a>, DecodeError> {
     let addrs = Addrs {
         src: hdr.src,

@@ -52,6 +52,7 @@ pub struct L3<'a> {
 
 /// Strips the link header of `frame`. `Ok(None)` means the frame carries something other
 /// than IP (ARP, LLC, an unknown address family): not an error, just not ours.
+#[inline]
 pub fn strip(link: LinkType, frame: &[u8]) -> Result<Option<L3<'_>>, DecodeError> {
     match link {
         LinkType::Ethernet => ethernet(frame),
@@ -66,6 +67,7 @@ pub fn strip(link: LinkType, frame: &[u8]) -> Result<Option<L3<'_>>, DecodeError
     }
 }
 
+#[inline]
 fn at(network: Network, frame: &[u8], offset: usize) -> L3<'_> {
     L3 {
         network,
@@ -74,6 +76,7 @@ fn at(network: Network, frame: &[u8], offset: usize) -> L3<'_> {
     }
 }
 
+#[inline]
 fn network_of(ethertype: u16) -> Option<Network> {
     match ethertype {
         ETHERTYPE_IPV4 => Some(Network::Ipv4),
@@ -84,6 +87,7 @@ fn network_of(ethertype: u16) -> Option<Network> {
 
 /// Ethernet II, following up to [`MAX_VLAN_TAGS`] 802.1Q/802.1ad tags. Each tag is 4
 /// bytes: the TCI, then the EtherType of what follows (IEEE 802.1Q §9).
+#[inline]
 fn ethernet(frame: &[u8]) -> Result<Option<L3<'_>>, DecodeError> {
     let eth = EthernetPacket::new(frame).ok_or(DecodeError::new(Reason::Truncated, frame.len()))?;
     let mut ethertype = eth.get_ethertype().0;

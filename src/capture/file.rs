@@ -462,6 +462,7 @@ impl FileSource {
 }
 
 impl FrameSource for FileSource {
+    #[inline]
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         let meta = match self.format {
             Format::Pcap(h) => self.next_pcap(h)?,

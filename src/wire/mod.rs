@@ -359,6 +359,7 @@ impl Decoder {
 
     /// [`Decoder::decode`] with the frame number given by the caller; the number is only
     /// kept for fragments, to name the first fragment of a datagram that never completes.
+    #[inline]
     pub fn decode_numbered<'a>(
         &'a mut self,
         number: u64,

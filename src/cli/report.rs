@@ -80,10 +80,18 @@ fn read_all(engine: &mut Engine, files: &[PathBuf]) -> anyhow::Result<()> {
         let mut last = 0;
         // Lookups started for the frames ahead, whose entries are loaded in their turn.
         let mut pending = [None; ENTRY_LAG];
-        while let Some(frame) = source
-            .next_frame()
-            .with_context(|| "the frames before this point are reported")?
-        {
+        loop {
+            // Matched here rather than through `with_context`, which would move every
+            // frame through an `anyhow` result.
+            let frame = match source.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(
+                        anyhow::Error::new(e).context("the frames before this point are reported")
+                    )
+                }
+            };
             last = frame.number;
             let numbered = Frame {
                 number: frame.number + offset,

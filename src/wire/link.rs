@@ -15,6 +15,12 @@ pub const ETHERTYPE_IPV4: u16 = 0x0800;
 pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 /// VLAN tag EtherTypes: 802.1Q, 802.1ad (QinQ service tag), and the older 0x9100 QinQ.
 pub const VLAN_TPIDS: [u16; 3] = [0x8100, 0x88a8, 0x9100];
+/// `true` for one of [`VLAN_TPIDS`] (compared in line: every Ethernet frame asks).
+#[inline]
+const fn is_vlan_tpid(ethertype: u16) -> bool {
+    ethertype == VLAN_TPIDS[0] || ethertype == VLAN_TPIDS[1] || ethertype == VLAN_TPIDS[2]
+}
+
 /// Most VLAN tags followed before giving up on a frame (real stacks use one or two).
 pub const MAX_VLAN_TAGS: usize = 8;
 
@@ -93,7 +99,7 @@ fn ethernet(frame: &[u8]) -> Result<Option<L3<'_>>, DecodeError> {
     let mut ethertype = eth.get_ethertype().0;
     let mut offset = ETHERNET_HEADER_LEN;
     for _ in 0..MAX_VLAN_TAGS {
-        if !VLAN_TPIDS.contains(&ethertype) {
+        if !is_vlan_tpid(ethertype) {
             return Ok(network_of(ethertype).map(|n| at(n, frame, offset)));
         }
         ethertype =

@@ -271,7 +271,7 @@ impl<'r> IkeSaRow<'r> {
 
     /// Decryption of its messages, when a key was tried.
     pub fn decryption(&self) -> Option<DecryptionReport> {
-        self.sa.decryption.map(|t| t.to_report())
+        self.sa.rare().decryption.map(|t| t.to_report())
     }
 
     /// Its child SAs, with the rekeys that ESP timing settled.
@@ -445,6 +445,23 @@ impl fmt::Display for Endpoint {
             }
             (ip, None) => write!(f, "{ip}"),
             (IpAddr::V6(a), Some(p)) => write!(f, "[{a}]:{p}"),
+        }
+    }
+}
+
+impl Endpoint {
+    /// Appends the text [`fmt::Display`] prints to `out`, without going through a
+    /// formatter (the text report prints two per row).
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match (self.0, self.1) {
+            (IpAddr::V4(a), port) => {
+                let mut buf = [0u8; V4_TEXT_MAX];
+                out.extend_from_slice(v4_text(&mut buf, a, port).as_bytes());
+            }
+            // Writing into a `Vec` cannot fail.
+            _ => {
+                let _ = std::io::Write::write_fmt(out, format_args!("{self}"));
+            }
         }
     }
 }

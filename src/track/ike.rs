@@ -4,6 +4,7 @@
 //! stall rules that turn a silent negotiation into a failure.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use smallvec::SmallVec;
 use tracing::debug;
@@ -15,6 +16,7 @@ use super::content::{self, Selectors};
 use super::decryption::Tally;
 use super::esp::LinkKind;
 use super::nat::NatObservations;
+use super::proposal::Interner;
 use super::report::{
     spi32, spi64, ChildSaReport, ExchangeReport, Failure, IcmpReport, IkeSaReport, IkeState,
     Transmission,
@@ -162,21 +164,24 @@ pub(crate) struct Exchange {
     /// Notify types seen (cleartext or decrypted).
     pub notifies: SmallVec<[u16; 4]>,
     /// Largest request seen, in bytes.
-    pub request_len: usize,
+    pub request_len: u32,
     /// `true` when no request was seen (the capture began after it).
     pub orphan: bool,
     /// Child SPI the request proposed: SPI, protocol, learned by decryption.
     pub req_offer: Option<(u32, u8, bool)>,
     /// Child SPI the response accepted.
     pub resp_offer: Option<(u32, u8, bool)>,
-    /// New IKE SPIs proposed by request and response (IKEv2 IKE SA rekey).
-    pub ike_offer: (Option<u64>, Option<u64>),
+    /// New IKE SPIs proposed by request and response (IKEv2 IKE SA rekey), boxed: only
+    /// IKE SA rekeys have them. Read through [`Exchange::ike_offer`].
+    ike_spis: Option<Box<(Option<u64>, Option<u64>)>>,
     /// SPI named by a REKEY_SA notify (IKEv2 child rekey, RFC 7296 §1.3.3).
     pub rekey_spi: Option<u32>,
     /// Each transmission of the request: frame, time, bytes.
     pub transmissions: SmallVec<[(u64, Timestamp, u32); 1]>,
-    /// Facts read from the exchange, in words.
-    pub details: Vec<String>,
+    /// Facts read from the exchange, in words: a boxed slice made when the first
+    /// arrives, since few exchanges have any (16 bytes in the record instead of a
+    /// `Vec`'s 24, twice in most IKE SAs).
+    pub details: Option<Box<[String]>>,
     /// Traffic selectors, the requester's side first: the response's (narrowed) once
     /// seen, else the request's. Boxed, like every selector list: few messages show them.
     pub selectors: Option<Box<Selectors>>,
@@ -206,21 +211,31 @@ impl Exchange {
             response: None,
             retransmissions: 0,
             notifies: SmallVec::new(),
-            request_len: ctx.len,
+            request_len: msg_len(ctx),
             orphan: false,
             req_offer: proposed_child_spi(ctx.msg),
             resp_offer: None,
-            ike_offer: (proposed_ike_spi(ctx.msg), None),
+            ike_spis: None,
             rekey_spi: rekey_notify_spi(ctx.msg),
             transmissions: smallvec::smallvec![(ctx.frame, ctx.ts, ctx.len as u32)],
-            details: Vec::new(),
+            details: None,
             selectors: content::selectors(ctx.msg).map(Box::new),
             req_selectors: content::selectors(ctx.msg).map(Box::new),
             decrypted: ctx.has_decrypted(),
         };
+        ex.set_ike_offer((proposed_ike_spi(ctx.msg), None));
         ex.req_hashes.add(ctx.hash);
         ex.note(ctx);
         ex
+    }
+
+    /// New IKE SPIs proposed by the request and the response (IKEv2 IKE SA rekey).
+    pub(crate) fn ike_offer(&self) -> (Option<u64>, Option<u64>) {
+        self.ike_spis.as_deref().copied().unwrap_or((None, None))
+    }
+
+    fn set_ike_offer(&mut self, offer: (Option<u64>, Option<u64>)) {
+        self.ike_spis = (offer != (None, None)).then(|| Box::new(offer));
     }
 
     /// A new exchange known only from its response.
@@ -235,7 +250,8 @@ impl Exchange {
         ex.response = Some((ctx.frame, ctx.ts));
         ex.orphan = true;
         ex.resp_offer = ex.req_offer.take();
-        ex.ike_offer = (None, ex.ike_offer.0);
+        let (requested, _) = ex.ike_offer();
+        ex.set_ike_offer((None, requested));
         ex
     }
 
@@ -258,8 +274,12 @@ impl Exchange {
 
     /// Adds a fact in words (bounded, no duplicates).
     pub(crate) fn detail(&mut self, what: String) {
-        if self.details.len() < MAX_DETAILS && !self.details.contains(&what) {
-            self.details.push(what);
+        let details = self.details.as_deref().unwrap_or_default();
+        if details.len() < MAX_DETAILS && !details.contains(&what) {
+            // Rebuilt on each addition: at most `MAX_DETAILS`, and rare.
+            let mut list = self.details.take().map(Vec::from).unwrap_or_default();
+            list.push(what);
+            self.details = Some(list.into_boxed_slice());
         }
     }
 
@@ -274,7 +294,8 @@ impl Exchange {
         self.response = Some((ctx.frame, ctx.ts));
         self.decrypted |= ctx.has_decrypted();
         self.resp_offer = proposed_child_spi(ctx.msg);
-        self.ike_offer.1 = proposed_ike_spi(ctx.msg);
+        let (requested, _) = self.ike_offer();
+        self.set_ike_offer((requested, proposed_ike_spi(ctx.msg)));
         if let Some(sel) = content::selectors(ctx.msg) {
             self.selectors = Some(Box::new(sel));
         }
@@ -312,7 +333,7 @@ impl Exchange {
                     bytes,
                 })
                 .collect(),
-            details: self.details.clone(),
+            details: self.details.as_deref().unwrap_or_default().to_vec(),
         }
     }
 
@@ -472,19 +493,15 @@ pub(crate) struct IkeSa {
     pub last_frame: u64,
     /// Time of the last message.
     pub last_seen: Timestamp,
-    /// First ICMP error quoting one of its requests.
-    pub icmp: Option<u64>,
-    /// First fragment of an IKE datagram between its peers that never completed.
-    pub fragments_lost: Option<u64>,
+    /// What only some SAs show (ICMP errors, lost fragments, refused children, keys,
+    /// identities), boxed when the first of it arrives: see [`IkeSa::rare`].
+    pub rare: Option<Box<RareSa>>,
     /// An IKE_AUTH response too short to hold IDr and AUTH (RFC 7296 §1.2): the failure
     /// it means if nothing follows.
     pub auth_suspect: Option<Box<Failure>>,
     /// An IKE_AUTH response with room for IDr and AUTH but not for the child SA's SA and
     /// TS payloads: the failure it means unless ESP shows the child after all.
     pub child_suspect: Option<Box<Failure>>,
-    /// Child SA negotiations refused after the IKE SA was up (CREATE_CHILD_SA, Quick
-    /// Mode), bounded.
-    pub child_failures: Vec<Failure>,
     /// A COOKIE or INVALID_KE_PAYLOAD answer asks for a new IKE_SA_INIT.
     pub awaiting_retry: bool,
     /// Retried IKE_SA_INIT requests.
@@ -494,13 +511,6 @@ pub(crate) struct IkeSa {
     pub open_slots: [u16; 2],
     /// ESP/AH SAs linked to it so far.
     pub esp_linked: u32,
-    /// An encrypted Delete of a child SA (request and response both begin with a Delete
-    /// payload) whose rekeyed successor has not shown its SPIs yet: the frame.
-    pub pending_child_delete: Option<u64>,
-    /// An IKE SA rekey was inferred from the wire (its new SPIs not seen yet): the frame
-    /// and time of the rekeying exchange's response. When the new SPIs appear, the
-    /// successor starts there and the rekey is not undone or counted again.
-    pub rekey_inferred: Option<(u64, Timestamp)>,
     /// An exchange after IKE_AUTH happened (EAP rounds are over).
     pub post_auth: bool,
     /// Negotiation not seen (the capture began during its life).
@@ -509,12 +519,31 @@ pub(crate) struct IkeSa {
     pub v1: V1Progress,
     /// `established_after_s` of the SA this one replaced by a rekey.
     pub inherited_after: Option<f64>,
-    /// Proposals the initiator offered.
-    pub offered: Vec<String>,
-    /// The proposal the responder chose.
-    pub chosen: Option<String>,
-    /// Every proposal a response accepted, bounded.
-    pub accepted: Vec<String>,
+    /// Proposals the initiator offered, shared with the other SAs that offered them.
+    pub offered: Vec<Arc<str>>,
+    /// Every proposal a response accepted, bounded; the first is the one the responder
+    /// chose.
+    pub accepted: Vec<Arc<str>>,
+}
+
+/// The parts of an [`IkeSa`] that most SAs never have. Kept out of the table's record,
+/// which every message and every new SPI of the SA loads: about 200 bytes fewer for each.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RareSa {
+    /// First ICMP error quoting one of its requests.
+    pub icmp: Option<u64>,
+    /// First fragment of an IKE datagram between its peers that never completed.
+    pub fragments_lost: Option<u64>,
+    /// Child SA negotiations refused after the IKE SA was up (CREATE_CHILD_SA, Quick
+    /// Mode), bounded.
+    pub child_failures: Vec<Failure>,
+    /// An encrypted Delete of a child SA (request and response both begin with a Delete
+    /// payload) whose rekeyed successor has not shown its SPIs yet: the frame.
+    pub pending_child_delete: Option<u64>,
+    /// An IKE SA rekey was inferred from the wire (its new SPIs not seen yet): the frame
+    /// and time of the rekeying exchange's response. When the new SPIs appear, the
+    /// successor starts there and the rekey is not undone or counted again.
+    pub rekey_inferred: Option<(u64, Timestamp)>,
     /// ICMP errors quoting its packets.
     pub icmp_reports: Vec<IcmpReport>,
     /// Decryption outcomes of its encrypted messages, once a key was tried.
@@ -522,6 +551,18 @@ pub(crate) struct IkeSa {
     /// The initiator's and the responder's identities, when seen.
     pub ids: [Option<String>; 2],
 }
+
+/// What [`IkeSa::rare`] reads before anything rare arrived.
+static NOTHING_RARE: RareSa = RareSa {
+    icmp: None,
+    fragments_lost: None,
+    child_failures: Vec::new(),
+    pending_child_delete: None,
+    rekey_inferred: None,
+    icmp_reports: Vec::new(),
+    decryption: None,
+    ids: [None, None],
+};
 
 impl IkeSa {
     /// A new SA from its first message.
@@ -554,63 +595,61 @@ impl IkeSa {
             replaced_by: None,
             last_frame: ctx.frame,
             last_seen: ctx.ts,
-            icmp: None,
-            fragments_lost: None,
+            rare: None,
             auth_suspect: None,
             child_suspect: None,
-            child_failures: Vec::new(),
             awaiting_retry: false,
             init_retries: 0,
             open_slots: [0, 0],
             esp_linked: 0,
-            pending_child_delete: None,
-            rekey_inferred: None,
             post_auth: false,
             mid_life: false,
             v1: V1Progress::default(),
             inherited_after: None,
             offered: Vec::new(),
-            chosen: None,
             accepted: Vec::new(),
-            icmp_reports: Vec::new(),
-            decryption: None,
-            ids: [None, None],
         }
     }
 
     /// Records the proposals of an SA payload: offers from the initiator's requests,
-    /// the choice from the first response that carries one. `scratch` is reused space
-    /// for the proposals' text: only new ones become strings.
+    /// the choice from the first response that carries one (the first accepted).
+    /// `scratch` is reused space for the proposals' text; new ones are kept as the copy
+    /// `texts` shares among SAs, since most SAs offer the same few.
     pub(crate) fn note_proposals(
         &mut self,
         msg: &IkeMessage,
         is_response: bool,
         scratch: &mut String,
+        texts: &mut Interner,
     ) {
-        if is_response {
-            let (accepted, chosen) = (&mut self.accepted, &mut self.chosen);
-            super::proposal::each_proposal(msg, scratch, |first| {
-                if accepted.len() < MAX_OFFERED && !accepted.iter().any(|a| a == first) {
-                    accepted.push(first.to_owned());
-                }
-                chosen.get_or_insert_with(|| first.to_owned());
-                false
-            });
-            return;
-        }
-        let offered = &mut self.offered;
+        let list = if is_response {
+            &mut self.accepted
+        } else {
+            &mut self.offered
+        };
         super::proposal::each_proposal(msg, scratch, |p| {
-            if offered.len() < MAX_OFFERED && !offered.iter().any(|o| o == p) {
-                offered.push(p.to_owned());
+            if list.len() < MAX_OFFERED && !list.iter().any(|o| **o == *p) {
+                list.push(texts.get(p));
             }
-            true
+            // A response carries the one proposal chosen.
+            !is_response
         });
+    }
+
+    /// The parts most SAs never have (empty ones when none arrived).
+    pub(crate) fn rare(&self) -> &RareSa {
+        self.rare.as_deref().unwrap_or(&NOTHING_RARE)
+    }
+
+    /// The rare parts, boxed now if they were not yet.
+    pub(crate) fn rare_mut(&mut self) -> &mut RareSa {
+        self.rare.get_or_insert_with(Box::default)
     }
 
     /// Records an ICMP error that quoted one of its packets.
     pub(crate) fn note_icmp(&mut self, icmp: IcmpReport) {
-        if self.icmp_reports.len() < MAX_ICMP {
-            self.icmp_reports.push(icmp);
+        if self.rare().icmp_reports.len() < MAX_ICMP {
+            self.rare_mut().icmp_reports.push(icmp);
         }
     }
 
@@ -652,18 +691,17 @@ impl IkeSa {
         new.replaced_by = None;
         new.last_frame = frame;
         new.last_seen = ts;
-        new.icmp = None;
-        new.icmp_reports.clear();
-        new.decryption = None;
-        new.fragments_lost = None;
+        // Of the rare parts only the identities carry over.
+        new.rare = None;
+        let ids = &self.rare().ids;
+        if ids.iter().any(Option::is_some) {
+            new.rare_mut().ids = ids.clone();
+        }
         new.auth_suspect = None;
         new.child_suspect = None;
-        new.child_failures.clear();
         new.awaiting_retry = false;
         new.init_retries = 0;
         new.esp_linked = 0;
-        new.pending_child_delete = None;
-        new.rekey_inferred = None;
         new.post_auth = true;
         new.mid_life = false;
         new.state = IkeState::Established;
@@ -848,12 +886,12 @@ impl IkeSa {
     /// Records that a message arrived, and the identities it names.
     pub(crate) fn touch(&mut self, ctx: &MsgCtx<'_>) {
         let [id_i, id_r] = content::identities(ctx.msg, ctx.from_initiator);
-        if self.ids[0].is_none() {
-            self.ids[0] = id_i;
+        if id_i.is_some() && self.rare().ids[0].is_none() {
+            self.rare_mut().ids[0] = id_i;
         }
         // The IDr of an IKE_AUTH request is only the identity the initiator asks for.
-        if id_r.is_some() && (self.ids[1].is_none() || ctx.msg.header.is_response()) {
-            self.ids[1] = id_r;
+        if id_r.is_some() && (self.rare().ids[1].is_none() || ctx.msg.header.is_response()) {
+            self.rare_mut().ids[1] = id_r;
         }
         self.last_frame = self.last_frame.max(ctx.frame);
         self.last_seen = self.last_seen.max(ctx.ts);
@@ -927,7 +965,7 @@ impl IkeSa {
             return;
         }
         if let Some(last) = self.unanswered() {
-            let heard = self.icmp.is_some() || self.fragments_lost.is_some();
+            let heard = self.rare().icmp.is_some() || self.rare().fragments_lost.is_some();
             if heard || idle || (at_end && last.retransmissions > 0) {
                 let f = self.silence_failure(last);
                 self.fail(f);
@@ -975,9 +1013,9 @@ impl IkeSa {
 
     /// Records a child SA negotiation refused while the IKE SA is up.
     pub(crate) fn child_refused(&mut self, failure: Failure) {
-        if self.child_failures.len() < MAX_CHILD_FAILURES {
+        if self.rare().child_failures.len() < MAX_CHILD_FAILURES {
             debug!(spi_i = %spi64(self.spi_i), frame = failure.frame, code = %failure.code, "child SA refused");
-            self.child_failures.push(failure);
+            self.rare_mut().child_failures.push(failure);
         }
     }
 
@@ -986,9 +1024,10 @@ impl IkeSa {
         let frame = last.last_request_frame;
         let name = exchange_name(self.key.version, last.kind);
         let sends = sent(last.retransmissions);
-        let icmp = self
+        let rare = self.rare();
+        let icmp = rare
             .icmp
-            .and_then(|f| self.icmp_reports.iter().find(|r| r.frame == f));
+            .and_then(|f| rare.icmp_reports.iter().find(|r| r.frame == f));
         if let Some(icmp) = icmp {
             let f = icmp.frame;
             let reason = format!(
@@ -997,7 +1036,7 @@ impl IkeSa {
             );
             return Failure::inferred("peer-unreachable", f, 0.95, reason);
         }
-        if let Some(first) = self.fragments_lost {
+        if let Some(first) = rare.fragments_lost {
             let reason = format!(
                 "the IP fragments of the IKE datagram that starts at frame {first} never all \
                  arrived at the capture point"
@@ -1010,7 +1049,7 @@ impl IkeSa {
         let answered = self.exchanges.iter().filter(|e| e.response.is_some());
         let answered_on = answered.clone().map(|e| e.dst_port).next();
         const LARGEST_UNFRAGMENTED: usize = 1500 - 20 - 8 - 4;
-        if answered_on.is_some() && last.request_len > LARGEST_UNFRAGMENTED {
+        if answered_on.is_some() && last.request_len as usize > LARGEST_UNFRAGMENTED {
             let reason = format!(
                 "the peer answered smaller messages but not this {}-byte {name} request (sent \
                  {sends}), which needs IP fragmentation on an Ethernet path",
@@ -1130,21 +1169,21 @@ impl IkeSa {
             established_after_s: self.established_after(),
             retransmissions: self.retransmissions,
             failure: self.failure.as_deref().cloned(),
-            child_failures: self.child_failures.clone(),
+            child_failures: self.rare().child_failures.clone(),
             nat: self.nat.verdict(),
             child_sas: self.children.iter().map(Child::to_report).collect(),
             exchanges: self.exchanges.iter().map(Exchange::to_report).collect(),
             rekeyed_from: self.rekeyed_from.map(spi64),
             last_frame: self.last_frame,
-            offered: self.offered.clone(),
-            chosen: self.chosen.clone(),
-            accepted: self.accepted.clone(),
-            icmp: self.icmp_reports.clone(),
+            offered: self.offered.iter().map(|p| p.to_string()).collect(),
+            chosen: self.accepted.first().map(|p| p.to_string()),
+            accepted: self.accepted.iter().map(|p| p.to_string()).collect(),
+            icmp: self.rare().icmp_reports.clone(),
             last_seen: self.last_seen.as_secs_f64(),
             rule: None,
-            decryption: self.decryption.map(|t| t.to_report()),
-            id_i: self.ids[0].clone(),
-            id_r: self.ids[1].clone(),
+            decryption: self.rare().decryption.map(|t| t.to_report()),
+            id_i: self.rare().ids[0].clone(),
+            id_r: self.rare().ids[1].clone(),
         }
     }
 }
@@ -1243,6 +1282,12 @@ pub(crate) fn proposed_child_spi(msg: &IkeMessage) -> Option<(u32, u8, bool)> {
             .map(|pr| (pr.spi as u32, pr.protocol_id, p.decrypted)),
         _ => None,
     })
+}
+
+/// The message's length as an exchange keeps it: IKE messages are far below 4 GiB (a
+/// UDP datagram, or a length-prefixed TCP message of at most 64 KiB).
+pub(crate) fn msg_len(ctx: &MsgCtx<'_>) -> u32 {
+    u32::try_from(ctx.len).unwrap_or(u32::MAX)
 }
 
 /// The new IKE SPI an SA payload proposes (IKEv2 IKE SA rekey, protocol 1, 8-byte SPI).

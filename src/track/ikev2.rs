@@ -95,7 +95,7 @@ fn on_request(sa: &mut IkeSa, ctx: &MsgCtx<'_>, counters: &mut Counters, fx: &mu
         if !retry && (ex.response.is_none() || ctx.fragment().is_some()) {
             let ex = &mut sa.exchanges[i];
             ex.req_hashes.add(ctx.hash);
-            ex.request_len = ex.request_len.max(ctx.len);
+            ex.request_len = ex.request_len.max(super::ike::msg_len(ctx));
             ex.last_request_frame = ctx.frame;
             ex.note(ctx);
             if let Some((_, total)) = ctx.fragment() {
@@ -130,7 +130,10 @@ fn new_request(
         CREATE_CHILD_SA => {
             sa.post_auth = true;
             // A decrypted IKE SA rekey (an IKE proposal) is not a phase-2 negotiation.
-            let ike_rekey = sa.exchanges.get(i).is_some_and(|x| x.ike_offer.0.is_some());
+            let ike_rekey = sa
+                .exchanges
+                .get(i)
+                .is_some_and(|x| x.ike_offer().0.is_some());
             counters.quick_modes += u64::from(!ike_rekey);
         }
         INFORMATIONAL => {
@@ -385,7 +388,8 @@ fn child_missing(sa: &mut IkeSa, i: usize, ctx: &MsgCtx<'_>) -> bool {
         return false;
     };
     let ex = &sa.exchanges[i];
-    let request_fits = ex.fragments > 0 || ex.request_len >= SK_OVERHEAD + MIN_SK_WITH_CHILD;
+    let request_fits =
+        ex.fragments > 0 || ex.request_len as usize >= SK_OVERHEAD + MIN_SK_WITH_CHILD;
     if ctx.has_decrypted() || ctx.sk_first() != Some(ID_R) || !request_fits {
         return false;
     }
@@ -452,7 +456,7 @@ fn child_response(
         return;
     }
     let ex = &sa.exchanges[i];
-    if let (Some(spi_i), Some(spi_r)) = ex.ike_offer {
+    if let (Some(spi_i), Some(spi_r)) = ex.ike_offer() {
         counters.rekeys += 1;
         fx.push(Effect::RekeyIke {
             spi_i,
@@ -527,7 +531,7 @@ fn encrypted_delete(
             counters.key_deletions += 1;
             if !sa.delete_superseded(fx) {
                 // The rekeyed successor has not shown its SPIs yet; see `linked`.
-                sa.pending_child_delete = Some(ctx.frame);
+                sa.rare_mut().pending_child_delete = Some(ctx.frame);
             }
         }
         Some(0) => ike_delete_unseen(sa, i, ctx, counters, fx),
@@ -563,7 +567,8 @@ fn ike_delete_unseen(
             counters.key_additions = counters.key_additions.saturating_sub(1);
             counters.quick_modes = counters.quick_modes.saturating_sub(1);
             counters.rekeys += 1;
-            sa.rekey_inferred = sa.exchanges[ccsa].response;
+            let response = sa.exchanges[ccsa].response;
+            sa.rare_mut().rekey_inferred = response;
             let what = "IKE SA rekey (inferred: no new ESP SPI followed, and the old IKE SA \
                         was deleted right after; the new SA's SPIs are not in the clear)";
             detail(sa, ccsa, what.to_string());

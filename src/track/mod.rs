@@ -132,6 +132,8 @@ pub struct Tracker {
     next_sweep: i64,
     /// Reused space for writing proposals (see [`IkeSa::note_proposals`]).
     proposal_text: String,
+    /// The proposal texts the IKE SAs share.
+    proposals: proposal::Interner,
 }
 
 impl Tracker {
@@ -157,6 +159,7 @@ impl Tracker {
             last_ts: None,
             next_sweep: i64::MIN,
             proposal_text: String::new(),
+            proposals: proposal::Interner::default(),
         }
     }
 
@@ -202,7 +205,12 @@ impl Tracker {
             2 => msg.header.is_response(),
             _ => !from_initiator,
         };
-        sa.note_proposals(msg, is_response, &mut self.proposal_text);
+        sa.note_proposals(
+            msg,
+            is_response,
+            &mut self.proposal_text,
+            &mut self.proposals,
+        );
         let children = sa.children.len();
         let mut fx = Vec::new();
         match version {
@@ -336,9 +344,9 @@ impl Tracker {
             return;
         };
         if let Some(sa) = self.ike.get_mut(&key) {
-            if sa.state == IkeState::Negotiating && sa.fragments_lost.is_none() {
+            if sa.state == IkeState::Negotiating && sa.rare().fragments_lost.is_none() {
                 debug!(spi_i = %report::spi64(sa.spi_i), frame = lost.first_frame, "IKE datagram lost IP fragments");
-                sa.fragments_lost = Some(lost.first_frame);
+                sa.rare_mut().fragments_lost = Some(lost.first_frame);
             }
         }
     }
@@ -374,7 +382,8 @@ impl Tracker {
             },
         };
         if let Some(sa) = self.ike.get_mut(&key) {
-            decryption::note(&mut sa.decryption, frame, outcome, "IKE", sa.spi_i);
+            let spi_i = sa.spi_i;
+            decryption::note(&mut sa.rare_mut().decryption, frame, outcome, "IKE", spi_i);
         }
     }
 
@@ -572,14 +581,14 @@ impl Tracker {
         });
         // An inferred rekey already undid the placeholder child when the old SA's Delete
         // showed the rekey.
-        if bogus && old_sa.rekey_inferred.is_none() {
+        if bogus && old_sa.rare().rekey_inferred.is_none() {
             old_sa.children.pop();
             old_sa.open_slots = old_sa.open_slots.map(|s| s.saturating_sub(1));
             self.counters.key_additions = self.counters.key_additions.saturating_sub(1);
             self.counters.quick_modes = self.counters.quick_modes.saturating_sub(1);
         }
         let same_roles = h.is_initiator() == (ctx.addrs.src == old_sa.initiator.0);
-        let inferred = old_sa.rekey_inferred;
+        let inferred = old_sa.rare().rekey_inferred;
         // The successor began with the rekeying exchange when the wire showed it.
         let (frame, ts) = inferred.unwrap_or((ctx.frame, ctx.ts));
         let new = old_sa.successor(key, h.spi_i, h.spi_r, !same_roles, frame, ts);
@@ -849,7 +858,11 @@ impl Tracker {
             let towards_initiator = sa.towards_initiator(key.dst);
             let (idx, rekey) = sa.fill_inferred(key.spi, key.ah, towards_initiator, ts);
             self.counters.rekeys += u64::from(rekey == Rekey::Known);
-            let deleted = rekey != Rekey::No && sa.pending_child_delete.take().is_some();
+            let deleted = rekey != Rekey::No
+                && sa
+                    .rare
+                    .as_mut()
+                    .is_some_and(|r| r.pending_child_delete.take().is_some());
             match rekey {
                 Rekey::Known if deleted => {
                     sa.delete_superseded(&mut fx);
@@ -879,9 +892,10 @@ impl Tracker {
             return;
         };
         sa.note_icmp(icmp::report(frame, ts, icmp));
-        if icmp::is_unreachable(icmp) && sa.icmp.is_none() && sa.state == IkeState::Negotiating {
+        let first = sa.rare().icmp.is_none();
+        if icmp::is_unreachable(icmp) && first && sa.state == IkeState::Negotiating {
             debug!(spi_i = %report::spi64(sa.spi_i), frame, "ICMP error quotes an IKE request");
-            sa.icmp = Some(frame);
+            sa.rare_mut().icmp = Some(frame);
         }
     }
 

@@ -7,9 +7,35 @@
 //! the ones it keeps: an SA's messages repeat the same few proposals.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use crate::wire::ike::{Attribute, IkeMessage, PayloadBody, Proposal, Transform};
+
+/// Most distinct proposal texts shared. Past it (only a peer making proposals up gets
+/// there) each SA keeps a copy of its own, so that the set stays bounded.
+const MAX_SHARED: usize = 1024;
+
+/// One copy of each proposal text, shared by the IKE SAs that offered or accepted it.
+/// The set is hashed with the standard library's keyed hasher: its keys come from the
+/// wire.
+#[derive(Debug, Default)]
+pub(crate) struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    /// The shared copy of `text`, made now if it is new.
+    pub(crate) fn get(&mut self, text: &str) -> Arc<str> {
+        if let Some(kept) = self.0.get(text) {
+            return Arc::clone(kept);
+        }
+        let kept: Arc<str> = Arc::from(text);
+        if self.0.len() < MAX_SHARED {
+            self.0.insert(Arc::clone(&kept));
+        }
+        kept
+    }
+}
 
 /// Calls `keep` with every proposal of the first SA payload in `msg`, one per IKEv2
 /// proposal or IKEv1 transform (IKEv1 offers alternatives as transforms), in order,

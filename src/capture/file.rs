@@ -235,6 +235,25 @@ fn detect_format(input: &mut Buffered, gzip: bool) -> Result<Format, String> {
     Ok(Format::Pcap(PcapHeader { be, nanos, link }))
 }
 
+/// The record whose 16-byte header starts `rec`, its packet bytes at `start` of the read
+/// buffer.
+#[inline]
+fn record_meta(h: PcapHeader, rec: &[u8], start: usize) -> RecordMeta {
+    let frac = rd32(rec, 4, h.be);
+    let nanos = if h.nanos {
+        frac
+    } else {
+        frac.saturating_mul(1000)
+    };
+    RecordMeta {
+        start,
+        len: rd32(rec, 8, h.be) as usize,
+        ts: Timestamp::from_parts(i64::from(rd32(rec, 0, h.be)), nanos),
+        link: h.link,
+        orig_len: rd32(rec, 12, h.be),
+    }
+}
+
 impl FileSource {
     /// The file being read.
     pub fn path(&self) -> &Path {
@@ -274,7 +293,34 @@ impl FileSource {
     }
 
     /// Locates the next pcap record; `None` at a clean end of file.
+    #[inline]
     fn next_pcap(&mut self, h: PcapHeader) -> Result<Option<RecordMeta>, CaptureError> {
+        match self.buffered_pcap(h) {
+            Some(meta) => Ok(Some(meta)),
+            None => self.next_pcap_filling(h),
+        }
+    }
+
+    /// The next pcap record when the read buffer already holds all of it and it is of an
+    /// accepted size, which is every record but about one per buffer refill: the common
+    /// case without the calls that may read, report errors and grow the buffer.
+    #[inline]
+    fn buffered_pcap(&mut self, h: PcapHeader) -> Option<RecordMeta> {
+        let win = self.input.window();
+        let rec = win.get(..PCAP_RECORD_LEN)?;
+        let caplen = rd32(rec, 8, h.be) as usize;
+        if caplen > MAX_RECORD || win.len() < PCAP_RECORD_LEN + caplen {
+            return None;
+        }
+        let meta = record_meta(h, rec, self.input.pos() + PCAP_RECORD_LEN);
+        self.input.consume(PCAP_RECORD_LEN + caplen);
+        Some(meta)
+    }
+
+    /// [`FileSource::next_pcap`] when the record must be read in first, or is damaged.
+    #[cold]
+    #[inline(never)]
+    fn next_pcap_filling(&mut self, h: PcapHeader) -> Result<Option<RecordMeta>, CaptureError> {
         let avail = self.fill(PCAP_RECORD_LEN)?;
         if avail == 0 {
             return Ok(None);
@@ -282,11 +328,7 @@ impl FileSource {
         if avail < PCAP_RECORD_LEN {
             return Err(self.truncated(PCAP_RECORD_LEN, avail, "record header"));
         }
-        let rec = self.input.window();
-        let secs = rd32(rec, 0, h.be);
-        let frac = rd32(rec, 4, h.be);
-        let caplen = rd32(rec, 8, h.be) as usize;
-        let orig_len = rd32(rec, 12, h.be);
+        let caplen = rd32(self.input.window(), 8, h.be) as usize;
         if caplen > MAX_RECORD {
             return Err(self.record_err(format!(
                 "record claims {caplen} captured bytes, more than the {MAX_RECORD} any capture holds; the file is damaged"
@@ -297,21 +339,9 @@ impl FileSource {
         if avail < total {
             return Err(self.truncated(total, avail, "record"));
         }
-        let nanos = if h.nanos {
-            frac
-        } else {
-            frac.saturating_mul(1000)
-        };
-        let start = self.input.pos() + PCAP_RECORD_LEN;
+        let meta = record_meta(h, self.input.window(), self.input.pos() + PCAP_RECORD_LEN);
         self.input.consume(total);
-        let ts = Timestamp::from_parts(i64::from(secs), nanos);
-        Ok(Some(RecordMeta {
-            start,
-            len: caplen,
-            ts,
-            link: h.link,
-            orig_len,
-        }))
+        Ok(Some(meta))
     }
 
     fn truncated(&self, want: usize, got: usize, what: &str) -> CaptureError {
@@ -432,6 +462,7 @@ impl FileSource {
 }
 
 impl FrameSource for FileSource {
+    #[inline]
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         let meta = match self.format {
             Format::Pcap(h) => self.next_pcap(h)?,

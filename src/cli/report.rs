@@ -63,6 +63,14 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
     }
 }
 
+/// How many frames after the next one a frame's table lookup starts: its index line is
+/// asked for then, and the entry that line points to [`ENTRY_LAG`] frames later. With
+/// many tunnels both are cache misses of about the time a frame takes; measured
+/// (BENCHMARKS.md), three and two frames hide more of them than one and one.
+const INDEX_AHEAD: usize = 3;
+/// See [`INDEX_AHEAD`].
+const ENTRY_LAG: usize = 2;
+
 /// Feeds every frame of every file to the engine, numbering frames on across files.
 fn read_all(engine: &mut Engine, files: &[PathBuf]) -> anyhow::Result<()> {
     let mut offset = 0u64;
@@ -70,25 +78,34 @@ fn read_all(engine: &mut Engine, files: &[PathBuf]) -> anyhow::Result<()> {
         let mut source = capture::open_file(path)
             .with_context(|| "cannot report: give readable pcap or pcapng files")?;
         let mut last = 0;
-        // The lookup started for the frame after the next one.
-        let mut pending = None;
-        while let Some(frame) = source
-            .next_frame()
-            .with_context(|| "the frames before this point are reported")?
-        {
+        // Lookups started for the frames ahead, whose entries are loaded in their turn.
+        let mut pending = [None; ENTRY_LAG];
+        loop {
+            // Matched here rather than through `with_context`, which would move every
+            // frame through an `anyhow` result.
+            let frame = match source.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(
+                        anyhow::Error::new(e).context("the frames before this point are reported")
+                    )
+                }
+            };
             last = frame.number;
             let numbered = Frame {
                 number: frame.number + offset,
                 ..frame
             };
             engine.process(&numbered);
-            // The lookups of the next two frames start now, to overlap this loop's work.
+            // The lookups of the frames ahead start now, to overlap this loop's work.
             if engine.prefetch_worthwhile() {
-                if let Some(p) = pending.take() {
+                let turn = &mut pending[frame.number as usize % ENTRY_LAG];
+                if let Some(p) = turn.take() {
                     engine.prefetch_entry(p);
                 }
-                pending = source
-                    .peek(1)
+                *turn = source
+                    .peek(INDEX_AHEAD)
                     .and_then(|(link, data)| engine.prefetch_index(link, data));
             }
         }

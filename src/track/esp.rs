@@ -5,12 +5,13 @@
 //! The per-packet work is one table lookup and the update in [`EspSa::observe`]; nothing
 //! allocates once an SA exists.
 
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 use super::ike::IkeKey;
 
 /// The identity of an ESP or AH SA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct EspKey {
     /// Outer destination address.
     pub dst: IpAddr,
@@ -44,6 +45,25 @@ impl EspKey {
             spi,
             ah,
             src_tag: 0,
+        }
+    }
+}
+
+/// Fed to the hasher as whole words: one for an IPv4 destination, two for IPv6. The
+/// derived hash would feed the address's variant, a length and its bytes one by one, and
+/// every ESP packet hashes its key. Equal keys feed equal words, as `Eq` requires.
+impl Hash for EspKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let tail = u64::from(self.spi) << 32 | u64::from(self.src_tag);
+        let ah = u128::from(self.ah);
+        match self.dst {
+            IpAddr::V4(a) => {
+                state.write_u128(u128::from(u32::from(a)) << 66 | ah << 64 | u128::from(tail))
+            }
+            IpAddr::V6(a) => {
+                state.write_u128(u128::from(a));
+                state.write_u128(2 << 64 | ah << 64 | u128::from(tail));
+            }
         }
     }
 }

@@ -246,15 +246,15 @@ impl Tracker {
         }
     }
 
-    /// `true` once the tables outgrow the processor's caches, when
+    /// `true` once the tables outgrow a core's own caches, when
     /// [`Tracker::prefetch_index`] pays: below that, the glance at the frames ahead and
     /// its hashing are all it adds.
     pub fn prefetch_worthwhile(&self) -> bool {
-        // An ESP SA's entry is 160 bytes, an IKE SA's was about 1.8 KB when this was
-        // measured (now 1.4 KB; the weight was left as measured): about 32 MB, a large
-        // last-level cache. Measured (BENCHMARKS.md): it slowed 10,000 tunnels (25 MB of
-        // records) down and sped 100,000 (190 MB) up.
-        self.esp.len() + 12 * self.ike.len() > 200_000
+        // An ESP SA's entry is 160 bytes, an IKE SA's about 1.8 KB: about 1.3 MB, a
+        // second-level cache. Measured (BENCHMARKS.md): with the lookups started three
+        // frames ahead, 10,000 tunnels (25 MB of records, which a shared last-level
+        // cache holds only while nothing else runs) gain, most when the machine is busy.
+        self.esp.len() + 12 * self.ike.len() > 8_000
     }
 
     /// Starts loading the index line that a frame fed two frames from now will look up

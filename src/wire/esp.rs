@@ -27,6 +27,7 @@ pub(crate) fn be16(bytes: &[u8], at: usize) -> Option<u16> {
 ///
 /// SPI 0 is reserved and never sent (RFC 4303 §2.1), so a packet carrying it is rejected
 /// as [`Reason::BadIpsecHeader`]; on UDP 4500 a zero SPI is the non-ESP marker instead.
+#[inline]
 pub fn parse_esp(
     bytes: &[u8],
     addrs: Addrs,

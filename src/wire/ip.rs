@@ -10,7 +10,6 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use pnet_packet::ipv4::Ipv4Packet;
 use pnet_packet::ipv6::Ipv6Packet;
 use pnet_packet::udp::UdpPacket;
 
@@ -119,6 +118,7 @@ pub fn decode_quoted(bytes: &[u8]) -> Result<Packet<'_>, DecodeError> {
 }
 
 /// Parses the IP header(s) of `bytes`, which starts `base` bytes into the frame.
+#[inline]
 pub fn parse_header(
     network: Network,
     bytes: &[u8],
@@ -137,32 +137,41 @@ pub fn parse_header(
 
 /// IPv4 (RFC 791 §3.1). A total length of zero is taken as "the rest of the capture",
 /// as segmentation offload writes it; otherwise the smaller of stated and captured wins.
+///
+/// The fields are read straight from the fixed 20 bytes (every frame's first header, so no
+/// accessor layer): version and IHL at 0, total length at 2, identification at 4, flags
+/// and fragment offset at 6, protocol at 9, the addresses at 12 and 16.
+#[inline]
 fn parse_v4(bytes: &[u8], base: usize) -> Result<IpHeader<'_>, DecodeError> {
-    let ip = Ipv4Packet::new(bytes).ok_or(DecodeError::new(Reason::Truncated, base))?;
-    let header_len = usize::from(ip.get_header_length()) * 4;
+    let Some(h) = bytes.first_chunk::<IPV4_MIN_HEADER>() else {
+        return Err(DecodeError::new(Reason::Truncated, base));
+    };
+    let header_len = usize::from(h[0] & 0x0f) * 4;
     if header_len < IPV4_MIN_HEADER {
         return Err(DecodeError::new(Reason::BadIpHeader, base));
     }
     if bytes.len() < header_len {
         return Err(DecodeError::new(Reason::Truncated, base + bytes.len()));
     }
-    let stated = match usize::from(ip.get_total_length()) {
+    let stated = match usize::from(u16::from_be_bytes([h[2], h[3]])) {
         0 => bytes.len(),
         n if n < header_len => return Err(DecodeError::new(Reason::BadIpHeader, base + 2)),
         n => n,
     };
     let end = stated.min(bytes.len());
-    let more = ip.get_flags() & 0b001 != 0;
-    let offset = usize::from(ip.get_fragment_offset()) * 8;
+    let flags_offset = u16::from_be_bytes([h[6], h[7]]);
+    let more = flags_offset & 0x2000 != 0;
+    let offset = usize::from(flags_offset & 0x1fff) * 8;
+    let addr = |at: usize| IpAddr::from([h[at], h[at + 1], h[at + 2], h[at + 3]]);
     Ok(IpHeader {
-        src: IpAddr::V4(ip.get_source()),
-        dst: IpAddr::V4(ip.get_destination()),
-        protocol: ip.get_next_level_protocol().0,
+        src: addr(12),
+        dst: addr(16),
+        protocol: h[9],
         payload: bytes.get(header_len..end).unwrap_or_default(),
         payload_offset: base + header_len,
         complete: stated <= bytes.len(),
         fragment: (more || offset != 0).then_some(FragmentInfo {
-            id: u32::from(ip.get_identification()),
+            id: u32::from(u16::from_be_bytes([h[4], h[5]])),
             offset,
             more,
         }),
@@ -287,10 +296,12 @@ pub fn classify_reassembled<'a>(
 }
 
 /// Decodes the upper layer of a packet that is not a fragment.
+#[inline]
 pub fn classify_unfragmented<'a>(hdr: &IpHeader<'a>) -> Result<Packet<'a>, DecodeError> {
     classify(hdr, Mode::Strict)
 }
 
+#[inline]
 fn classify<'a>(hdr: &IpHeader<'a>, mode: Mode) -> Result<Packet<'a>, DecodeError> {
     let addrs = Addrs {
         src: hdr.src,

@@ -15,6 +15,12 @@ pub const ETHERTYPE_IPV4: u16 = 0x0800;
 pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 /// VLAN tag EtherTypes: 802.1Q, 802.1ad (QinQ service tag), and the older 0x9100 QinQ.
 pub const VLAN_TPIDS: [u16; 3] = [0x8100, 0x88a8, 0x9100];
+/// `true` for one of [`VLAN_TPIDS`] (compared in line: every Ethernet frame asks).
+#[inline]
+const fn is_vlan_tpid(ethertype: u16) -> bool {
+    ethertype == VLAN_TPIDS[0] || ethertype == VLAN_TPIDS[1] || ethertype == VLAN_TPIDS[2]
+}
+
 /// Most VLAN tags followed before giving up on a frame (real stacks use one or two).
 pub const MAX_VLAN_TAGS: usize = 8;
 
@@ -52,6 +58,7 @@ pub struct L3<'a> {
 
 /// Strips the link header of `frame`. `Ok(None)` means the frame carries something other
 /// than IP (ARP, LLC, an unknown address family): not an error, just not ours.
+#[inline]
 pub fn strip(link: LinkType, frame: &[u8]) -> Result<Option<L3<'_>>, DecodeError> {
     match link {
         LinkType::Ethernet => ethernet(frame),
@@ -66,6 +73,7 @@ pub fn strip(link: LinkType, frame: &[u8]) -> Result<Option<L3<'_>>, DecodeError
     }
 }
 
+#[inline]
 fn at(network: Network, frame: &[u8], offset: usize) -> L3<'_> {
     L3 {
         network,
@@ -74,6 +82,7 @@ fn at(network: Network, frame: &[u8], offset: usize) -> L3<'_> {
     }
 }
 
+#[inline]
 fn network_of(ethertype: u16) -> Option<Network> {
     match ethertype {
         ETHERTYPE_IPV4 => Some(Network::Ipv4),
@@ -84,12 +93,13 @@ fn network_of(ethertype: u16) -> Option<Network> {
 
 /// Ethernet II, following up to [`MAX_VLAN_TAGS`] 802.1Q/802.1ad tags. Each tag is 4
 /// bytes: the TCI, then the EtherType of what follows (IEEE 802.1Q §9).
+#[inline]
 fn ethernet(frame: &[u8]) -> Result<Option<L3<'_>>, DecodeError> {
     let eth = EthernetPacket::new(frame).ok_or(DecodeError::new(Reason::Truncated, frame.len()))?;
     let mut ethertype = eth.get_ethertype().0;
     let mut offset = ETHERNET_HEADER_LEN;
     for _ in 0..MAX_VLAN_TAGS {
-        if !VLAN_TPIDS.contains(&ethertype) {
+        if !is_vlan_tpid(ethertype) {
             return Ok(network_of(ethertype).map(|n| at(n, frame, offset)));
         }
         ethertype =

@@ -173,7 +173,11 @@ impl Reassembler {
     }
 
     /// Takes the incomplete IKE datagrams recorded since the last call, oldest first.
+    #[inline]
     pub fn take_lost_ike(&mut self) -> Vec<IncompleteIke> {
+        if self.lost_ike.is_empty() {
+            return Vec::new();
+        }
         self.lost_ike.drain(..).collect()
     }
 
@@ -184,7 +188,17 @@ impl Reassembler {
 
     /// Drops datagrams older than the timeout at packet time `now`. Costs one comparison
     /// when nothing is due, so it runs on every frame.
+    #[inline]
     pub fn expire(&mut self, now: Timestamp) {
+        if self.order.is_empty() {
+            return;
+        }
+        self.expire_due(now);
+    }
+
+    /// [`Reassembler::expire`] when datagrams are waiting.
+    #[inline(never)]
+    fn expire_due(&mut self, now: Timestamp) {
         let due = |t: Timestamp| now.0.saturating_sub(t.0) > REASSEMBLY_TIMEOUT_NS;
         while let Some(&(started, key)) = self.order.front() {
             if !due(started) {

@@ -348,6 +348,50 @@ fn random_and_mutated_frames_never_panic() {
     }
 }
 
+/// The one-step ESP decoder gives what the layers give for every frame it accepts, and
+/// accepts the plain frames: checked over ESP frames with every header byte and the
+/// length varied, and over the mutated seeds.
+#[test]
+fn plain_esp_equals_the_layers() {
+    let mut d = Decoder::new(DecoderConfig::default());
+    let base = ethernet(0x0800, &ipv4(proto::ESP, &esp(0x1234, 9)));
+    assert!(plain_esp(LinkType::Ethernet, &base).is_some());
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut frames = Vec::new();
+    for at in 0..base.len().min(14 + 20 + 8) {
+        for v in [0x00, 0x01, 0x05, 0x20, 0x3f, 0x40, 0x45, 0x46, 0x80, 0xff] {
+            let mut f = base.clone();
+            f[at] = v;
+            frames.push(f);
+        }
+    }
+    for len in 0..base.len() + 3 {
+        let mut f = base.clone();
+        f.resize(len, 0xaa);
+        frames.push(f);
+    }
+    let seeds = seeds();
+    for _ in 0..3000 {
+        let mut f = seeds[rng.below(seeds.len())].1.clone();
+        mutate(&mut rng, &mut f);
+        frames.push(f);
+    }
+    let mut accepted = 0;
+    for f in &frames {
+        for link in LINKS {
+            let Some(fast) = plain_esp(link, f) else {
+                continue;
+            };
+            accepted += 1;
+            match d.decode_layers(1, link, at(0), f) {
+                Ok(Packet::Esp(layers)) => assert_eq!(layers, fast, "{f:02x?}"),
+                other => panic!("{other:?} from the layers, {fast:?} in one step: {f:02x?}"),
+            }
+        }
+    }
+    assert!(accepted > 100, "{accepted}");
+}
+
 fn mutate(rng: &mut Rng, frame: &mut Vec<u8>) {
     if frame.is_empty() {
         frame.push(rng.next() as u8);

@@ -224,8 +224,13 @@ fn table() -> &'static [Known] {
 }
 
 fn lookup(id: &[u8]) -> Option<&'static Known> {
+    // The first byte rules out nearly every row before a comparison of the whole ID
+    // (an IKEv1 message carries several, each checked against every row).
+    let first = id.first();
     table().iter().find(|k| {
-        if k.prefix {
+        if k.bytes.first().is_some_and(|b| Some(b) != first) {
+            false
+        } else if k.prefix {
             id.starts_with(&k.bytes)
         } else {
             id == k.bytes.as_slice()

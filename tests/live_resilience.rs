@@ -75,10 +75,12 @@ struct Running {
 
 impl Running {
     fn start(ns: &str, prefix: &[&str], args: &[&str]) -> Running {
+        // At info level ipsecmon says when its capture is open, which `start` waits for.
         let mut child = Command::new("ip")
             .args(["netns", "exec", ns])
             .args(prefix)
             .args(args)
+            .env("IPSECMON_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -97,10 +99,26 @@ impl Running {
         });
         let serving = args.contains(&"serve");
         let addr = serving.then(|| rx.recv_timeout(Duration::from_secs(20)).unwrap().unwrap());
-        Running {
+        let run = Running {
             child,
             stderr,
             addr,
+        };
+        run.wait_for_capture();
+        run
+    }
+
+    /// Waits until the capture is open, so that the traffic a test sends next is seen
+    /// however long a loaded machine takes to start the process.
+    fn wait_for_capture(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.log().iter().any(|l| l.contains("live capture opened")) {
+            assert!(
+                Instant::now() < deadline,
+                "no capture opened: {:?}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

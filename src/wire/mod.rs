@@ -445,9 +445,13 @@ impl Decoder {
 fn plain_esp(link: LinkType, frame: &[u8]) -> Option<EspPacket<'_>> {
     const IP: usize = 14;
     let h = frame.first_chunk::<{ IP + 20 }>()?;
-    // EtherType IPv4; version 4 with a 20-byte header; neither MF nor a fragment offset.
-    let plain = h[12..14] == [0x08, 0x00] && h[IP] == 0x45 && h[IP + 6] & 0x3f == 0;
-    if link != LinkType::Ethernet || !plain || h[IP + 7] != 0 || h[IP + 9] != ip::proto::ESP {
+    let ethertype = u16::from_be_bytes([h[12], h[13]]);
+    // Version 4 with a 20-byte header; neither MF nor a fragment offset (RFC 791 §3.1).
+    let whole = h[IP] == 0x45 && u16::from_be_bytes([h[IP + 6], h[IP + 7]]) & 0x3fff == 0;
+    if link != LinkType::Ethernet || ethertype != link::ETHERTYPE_IPV4 || !whole {
+        return None;
+    }
+    if h[IP + 9] != ip::proto::ESP {
         return None;
     }
     let ip = &frame[IP..];
